@@ -1,0 +1,220 @@
+package core
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Claims are a verified token's claims: the registered ones as typed fields,
+// and the whole payload for the application's own claims (Get, Map, Decode,
+// DecodeClaims). A Claims is immutable once verified and safe for concurrent
+// use.
+type Claims struct {
+	// Issuer is "iss".
+	Issuer string
+	// Subject is "sub".
+	Subject string
+	// ID is "jti".
+	ID string
+	// Audience is "aud", as a list whether the token held a string or a list.
+	Audience []string
+	// ExpiresAt is "exp", or the zero time when the token has none.
+	ExpiresAt time.Time
+	// NotBefore is "nbf", or the zero time.
+	NotBefore time.Time
+	// IssuedAt is "iat", or the zero time.
+	IssuedAt time.Time
+
+	raw []byte // the payload JSON as received (or as rebuilt by a transform)
+
+	// Numeric forms kept for jsonwebtoken-exact comparisons; present tells
+	// which claims the payload had, and bad which were not numbers.
+	exp, nbf, iat          float64
+	hasExp, hasNbf, hasIat bool
+	badExp, badNbf, badIat bool
+	badAud                 bool
+
+	once sync.Once
+	m    map[string]any
+	mErr error
+}
+
+// registered is the shape decoded from every payload: only the registered
+// claims, so the rest of the payload is scanned but not materialised.
+type registered struct {
+	Iss json.RawMessage `json:"iss"`
+	Sub json.RawMessage `json:"sub"`
+	Jti json.RawMessage `json:"jti"`
+	Aud json.RawMessage `json:"aud"`
+	Exp json.RawMessage `json:"exp"`
+	Nbf json.RawMessage `json:"nbf"`
+	Iat json.RawMessage `json:"iat"`
+}
+
+var errNotObject = errors.New("claims are not a JSON object")
+
+// UnmarshalJSON decodes a token payload. It keeps the payload for Map and
+// Decode and reads the registered claims.
+func (c *Claims) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return errNotObject
+	}
+	var r registered
+	if err := json.Unmarshal(b, &r); err != nil {
+		return err
+	}
+	c.raw = append([]byte(nil), b...)
+	c.Issuer = stringClaim(r.Iss)
+	c.Subject = stringClaim(r.Sub)
+	c.ID = stringClaim(r.Jti)
+	c.Audience, c.badAud = audienceClaim(r.Aud)
+	c.exp, c.hasExp, c.badExp = numberClaim(r.Exp)
+	c.nbf, c.hasNbf, c.badNbf = numberClaim(r.Nbf)
+	c.iat, c.hasIat, c.badIat = numberClaim(r.Iat)
+	c.ExpiresAt = secondsTime(c.exp, c.hasExp && !c.badExp)
+	c.NotBefore = secondsTime(c.nbf, c.hasNbf && !c.badNbf)
+	c.IssuedAt = secondsTime(c.iat, c.hasIat && !c.badIat)
+	return nil
+}
+
+// NewClaims builds Claims from a map, as a claims transform returns them.
+func NewClaims(m map[string]any) (*Claims, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	c := new(Claims)
+	if err := c.UnmarshalJSON(b); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func stringClaim(r json.RawMessage) string {
+	if len(r) == 0 || r[0] != '"' {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(r, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+func audienceClaim(r json.RawMessage) (aud []string, bad bool) {
+	switch {
+	case len(r) == 0 || string(r) == "null":
+		return nil, false
+	case r[0] == '"':
+		return []string{stringClaim(r)}, false
+	case r[0] == '[':
+		var list []any
+		if json.Unmarshal(r, &list) != nil {
+			return nil, true
+		}
+		for _, v := range list {
+			s, ok := v.(string)
+			if !ok {
+				return nil, true
+			}
+			aud = append(aud, s)
+		}
+		return aud, false
+	}
+	return nil, true
+}
+
+func numberClaim(r json.RawMessage) (v float64, present, bad bool) {
+	if len(r) == 0 {
+		return 0, false, false
+	}
+	if string(r) == "null" {
+		return 0, true, true
+	}
+	if err := json.Unmarshal(r, &v); err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, true, true
+	}
+	return v, true, false
+}
+
+func secondsTime(v float64, ok bool) time.Time {
+	if !ok {
+		return time.Time{}
+	}
+	sec, frac := math.Modf(v)
+	return time.Unix(int64(sec), int64(frac*1e9))
+}
+
+// Get returns one claim as decoded from JSON (string, float64, bool,
+// []any, map[string]any or nil).
+func (c *Claims) Get(name string) (any, bool) {
+	m, _ := c.Map()
+	v, ok := m[name]
+	return v, ok
+}
+
+// Map returns all claims as a map. It is decoded on first use and shared:
+// do not modify it.
+func (c *Claims) Map() (map[string]any, error) {
+	c.once.Do(func() {
+		c.mErr = json.Unmarshal(c.raw, &c.m)
+	})
+	return c.m, c.mErr
+}
+
+// Raw returns the payload JSON. Do not modify it.
+func (c *Claims) Raw() []byte { return c.raw }
+
+// Decode unmarshals the claims into v, typically a pointer to the
+// application's own claims struct.
+func (c *Claims) Decode(v any) error { return json.Unmarshal(c.raw, v) }
+
+// DecodeClaims returns the claims decoded into a T.
+func DecodeClaims[T any](c *Claims) (T, error) {
+	var v T
+	err := c.Decode(&v)
+	return v, err
+}
+
+// MarshalJSON returns the payload JSON, so Claims print as the token had them.
+func (c *Claims) MarshalJSON() ([]byte, error) {
+	if len(c.raw) == 0 {
+		return []byte("{}"), nil
+	}
+	return c.raw, nil
+}
+
+// The jwt.Claims methods let golang-jwt decode into Claims. Validation is
+// done by the Verifier, with jsonwebtoken's rules and messages.
+
+// GetExpirationTime implements jwt.Claims.
+func (c *Claims) GetExpirationTime() (*jwt.NumericDate, error) { return numeric(c.ExpiresAt), nil }
+
+// GetNotBefore implements jwt.Claims.
+func (c *Claims) GetNotBefore() (*jwt.NumericDate, error) { return numeric(c.NotBefore), nil }
+
+// GetIssuedAt implements jwt.Claims.
+func (c *Claims) GetIssuedAt() (*jwt.NumericDate, error) { return numeric(c.IssuedAt), nil }
+
+// GetIssuer implements jwt.Claims.
+func (c *Claims) GetIssuer() (string, error) { return c.Issuer, nil }
+
+// GetSubject implements jwt.Claims.
+func (c *Claims) GetSubject() (string, error) { return c.Subject, nil }
+
+// GetAudience implements jwt.Claims.
+func (c *Claims) GetAudience() (jwt.ClaimStrings, error) { return c.Audience, nil }
+
+func numeric(t time.Time) *jwt.NumericDate {
+	if t.IsZero() {
+		return nil
+	}
+	return jwt.NewNumericDate(t)
+}

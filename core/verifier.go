@@ -1,0 +1,390 @@
+package core
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Verifier turns a handshake or a token into verified claims. It is safe for
+// concurrent use; build one with New and share it.
+type Verifier struct {
+	cfg    config
+	parser *jwt.Parser
+}
+
+// Result is a successful authentication: the raw token and its verified
+// (and possibly transformed) claims.
+type Result struct {
+	// Token is the raw JWT. Treat it as a secret: never log it.
+	Token string
+	// Claims are the verified claims.
+	Claims *Claims
+}
+
+// New builds a Verifier. Exactly one of WithSecret, WithBase64Secret,
+// WithPublicKey, WithPublicKeyPEM and WithKeyFunc is required.
+func New(opts ...Option) (*Verifier, error) {
+	c := config{
+		keyTimeout:   DefaultKeyTimeout,
+		maxTokenSize: DefaultMaxTokenSize,
+		now:          time.Now,
+	}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("core: nil option")
+		}
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	if c.key == nil && c.keyFunc == nil {
+		return nil, errors.New("core: no key: use WithSecret, WithPublicKey or WithKeyFunc")
+	}
+	if c.noAuth && c.noQuery && c.noHeader && c.cookie == "" && !c.headerRequired {
+		return nil, errors.New("core: every token source is turned off")
+	}
+	if c.key != nil {
+		kind := kindOfKey(c.key)
+		if c.algs == nil {
+			c.algs = inferAlgorithms(kind)
+		} else {
+			for _, a := range c.algs {
+				if keyKindOf(a) != kind {
+					return nil, fmt.Errorf("core: algorithm %s cannot be verified with a %T key", a, c.key)
+				}
+			}
+		}
+	}
+	return &Verifier{cfg: c, parser: jwt.NewParser(jwt.WithoutClaimsValidation())}, nil
+}
+
+type keyKind int
+
+const (
+	kindNone keyKind = iota
+	kindHMAC
+	kindRSA
+	kindECDSA
+	kindEd25519
+)
+
+func kindOfKey(k any) keyKind {
+	switch k.(type) {
+	case []byte:
+		return kindHMAC
+	case *rsa.PublicKey:
+		return kindRSA
+	case *ecdsa.PublicKey:
+		return kindECDSA
+	case ed25519.PublicKey:
+		return kindEd25519
+	}
+	return kindNone
+}
+
+func keyKindOf(alg string) keyKind {
+	switch alg {
+	case "HS256", "HS384", "HS512":
+		return kindHMAC
+	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
+		return kindRSA
+	case "ES256", "ES384", "ES512":
+		return kindECDSA
+	case "EdDSA":
+		return kindEd25519
+	}
+	return kindNone
+}
+
+func inferAlgorithms(k keyKind) []string {
+	switch k {
+	case kindHMAC:
+		return []string{"HS256", "HS384", "HS512"}
+	case kindRSA:
+		return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+	case kindECDSA:
+		return []string{"ES256", "ES384", "ES512"}
+	case kindEd25519:
+		return []string{"EdDSA"}
+	}
+	return nil
+}
+
+func (v *Verifier) algAllowed(alg string, key any) bool {
+	kind := kindOfKey(key)
+	if kind == kindNone || keyKindOf(alg) != kind {
+		return false
+	}
+	if v.cfg.algs == nil { // key function without a list: inferred per key
+		return true
+	}
+	for _, a := range v.cfg.algs {
+		if a == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// Public failures, worded as jsonwebtoken words them.
+func invalid(msg string, cause error) *Error { return NewError(CodeInvalidToken, msg, cause) }
+
+var (
+	errSignatureRequired = errors.New("jwt signature is required")
+	errInvalidAlgorithm  = errors.New("invalid algorithm")
+)
+
+// Authenticate finds the token in the handshake and verifies it.
+func (v *Verifier) Authenticate(ctx context.Context, hs *Handshake) (*Result, error) {
+	tok, err := v.Extract(hs)
+	if err != nil {
+		return nil, err
+	}
+	return v.Verify(ctx, tok, hs)
+}
+
+// Verify verifies a token value as a client sent it (a string for a
+// well-behaved client), then runs the claims transform and the checks. hs
+// may be nil when there is no handshake to speak of. Every error is an
+// *Error whose Code and Message are safe to send to the client.
+func (v *Verifier) Verify(ctx context.Context, token any, hs *Handshake) (res *Result, err error) {
+	s, ok := token.(string)
+	if !ok {
+		return nil, invalid("jwt must be a string", nil)
+	}
+	claims, err := v.verifyToken(ctx, s, hs)
+	if err != nil {
+		return nil, err
+	}
+	res = &Result{Token: s, Claims: claims}
+	if v.cfg.transform == nil && len(v.cfg.checks) == 0 {
+		return res, nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, NewError(CodeInternal, "internal error", fmt.Errorf("core: hook panicked: %v", p))
+		}
+	}()
+	if v.cfg.transform != nil {
+		c, err := v.cfg.transform(ctx, claims)
+		if err != nil {
+			return nil, hookError(err)
+		}
+		if c == nil {
+			return nil, NewError(CodeInternal, "internal error", errors.New("core: claims transform returned nil claims"))
+		}
+		res.Claims = c
+	}
+	for _, check := range v.cfg.checks {
+		if err := check(ctx, hs, res); err != nil {
+			return nil, hookError(err)
+		}
+	}
+	return res, nil
+}
+
+func hookError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return NewError(CodeUnknown, "authentication rejected", err)
+}
+
+// VerifyClaims checks already verified claims again against the time-based
+// rules (exp, nbf, max age) at the current time. A binding uses it for
+// sockets that come back through connection-state recovery.
+func (v *Verifier) VerifyClaims(c *Claims) error { return v.validate(c) }
+
+func (v *Verifier) verifyToken(ctx context.Context, s string, hs *Handshake) (*Claims, error) {
+	switch {
+	case s == "":
+		return nil, invalid("jwt must be provided", nil)
+	case len(s) > v.cfg.maxTokenSize:
+		return nil, invalid("jwt too large", fmt.Errorf("token of %d bytes, limit %d", len(s), v.cfg.maxTokenSize))
+	case strings.Count(s, ".") != 2:
+		return nil, invalid("jwt malformed", nil)
+	}
+	sigEmpty := s[strings.LastIndexByte(s, '.')+1:] == ""
+
+	claims := new(Claims)
+	var keyErr *Error
+	_, err := v.parser.ParseWithClaims(s, claims, func(t *jwt.Token) (any, error) {
+		if sigEmpty {
+			return nil, errSignatureRequired
+		}
+		alg := t.Method.Alg()
+		key := v.cfg.key
+		if v.cfg.keyFunc != nil {
+			k, err := v.callKeyFunc(ctx, &KeyRequest{Handshake: hs, Header: t.Header, Claims: claimsMap(claims)})
+			if err != nil {
+				keyErr = err
+				return nil, err
+			}
+			key = k
+		}
+		if !v.algAllowed(alg, key) {
+			return nil, errInvalidAlgorithm
+		}
+		return key, nil
+	})
+	if err != nil {
+		return nil, v.classify(err, claims, sigEmpty, keyErr)
+	}
+	if err := v.validate(claims); err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+func claimsMap(c *Claims) map[string]any {
+	m, _ := c.Map()
+	return m
+}
+
+// classify maps a golang-jwt failure to jsonwebtoken's wording with
+// errors.Is on golang-jwt's sentinels and ours.
+func (v *Verifier) classify(err error, claims *Claims, sigEmpty bool, keyErr *Error) *Error {
+	switch {
+	case keyErr != nil:
+		return keyErr
+	case errors.Is(err, errSignatureRequired):
+		return invalid("jwt signature is required", nil)
+	case errors.Is(err, errInvalidAlgorithm):
+		return invalid("invalid algorithm", nil)
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		if claims.raw != nil {
+			// Header and payload decoded: only the signature was not base64.
+			return invalid("invalid signature", err)
+		}
+		return invalid("invalid token", err)
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		// "alg" missing or unknown (including anything golang-jwt lacks).
+		if sigEmpty {
+			return invalid("jwt signature is required", nil)
+		}
+		return invalid("invalid algorithm", err)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return invalid("invalid signature", err)
+	}
+	return invalid("invalid token", err)
+}
+
+// callKeyFunc runs the key function with a deadline, converting its panics
+// and overruns into errors so that a client is never left hanging.
+func (v *Verifier) callKeyFunc(ctx context.Context, req *KeyRequest) (any, *Error) {
+	ctx, cancel := context.WithTimeout(ctx, v.cfg.keyTimeout)
+	defer cancel()
+	type answer struct {
+		key any
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- answer{err: fmt.Errorf("core: key function panicked: %v", p)}
+			}
+		}()
+		k, err := v.cfg.keyFunc(ctx, req)
+		ch <- answer{k, err}
+	}()
+	var a answer
+	select {
+	case a = <-ch:
+	case <-ctx.Done():
+		return nil, NewError(CodeInvalidSecret, "secret or public key could not be obtained", ctx.Err())
+	}
+	if a.err != nil {
+		var e *Error
+		if errors.As(a.err, &e) {
+			return nil, e
+		}
+		return nil, NewError(CodeInvalidSecret, "secret or public key could not be obtained", a.err)
+	}
+	if a.key == nil || kindOfKey(a.key) == kindNone {
+		return nil, NewError(CodeInvalidSecret, "secret or public key could not be obtained",
+			fmt.Errorf("core: key function returned %T", a.key))
+	}
+	if b, ok := a.key.([]byte); ok && (len(b) == 0 || looksLikePEM(b)) {
+		return nil, NewError(CodeInvalidSecret, "secret or public key could not be obtained",
+			errors.New("core: key function returned an empty secret or PEM text as an HMAC secret"))
+	}
+	return a.key, nil
+}
+
+// validate applies jsonwebtoken's claim rules in jsonwebtoken's order.
+func (v *Verifier) validate(c *Claims) error {
+	now := float64(v.cfg.now().Unix())
+	tol := v.cfg.clockTolerance.Seconds()
+	if c.hasNbf {
+		if c.badNbf {
+			return invalid("invalid nbf value", nil)
+		}
+		if c.nbf > now+tol {
+			return invalid("jwt not active", nil)
+		}
+	}
+	if c.hasExp {
+		if c.badExp {
+			return invalid("invalid exp value", nil)
+		}
+		if now >= c.exp+tol {
+			return invalid("jwt expired", nil)
+		}
+	} else if v.cfg.requireExp {
+		return invalid("jwt exp required", nil)
+	}
+	if v.cfg.audience != nil && !anyIn(c.Audience, v.cfg.audience) {
+		return invalid("jwt audience invalid. expected: "+strings.Join(v.cfg.audience, " or "), nil)
+	}
+	if v.cfg.issuer != nil && !anyIn([]string{c.Issuer}, v.cfg.issuer) {
+		return invalid("jwt issuer invalid. expected: "+strings.Join(v.cfg.issuer, ","), nil)
+	}
+	if v.cfg.subject != "" && c.Subject != v.cfg.subject {
+		return invalid("jwt subject invalid. expected: "+v.cfg.subject, nil)
+	}
+	if v.cfg.jwtID != "" && c.ID != v.cfg.jwtID {
+		return invalid("jwt jwtid invalid. expected: "+v.cfg.jwtID, nil)
+	}
+	if v.cfg.maxAge > 0 {
+		if !c.hasIat || c.badIat {
+			return invalid("iat required when maxAge is specified", nil)
+		}
+		if now >= c.iat+v.cfg.maxAge.Seconds()+tol {
+			return invalid("maxAge exceeded", nil)
+		}
+	}
+	return nil
+}
+
+func anyIn(have, want []string) bool {
+	for _, h := range have {
+		for _, w := range want {
+			if h == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ExpiresAt returns when the claims stop being valid by the verifier's
+// rules (exp plus the clock tolerance), and false when they never expire.
+func (v *Verifier) ExpiresAt(c *Claims) (time.Time, bool) {
+	if !c.hasExp || c.badExp {
+		return time.Time{}, false
+	}
+	return c.ExpiresAt.Add(v.cfg.clockTolerance), true
+}
+
+// Now returns the verifier's current time.
+func (v *Verifier) Now() time.Time { return v.cfg.now() }

@@ -1,0 +1,66 @@
+package siojwt
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
+
+// Mode is how a socket authenticates.
+type Mode string
+
+// The two modes.
+const (
+	// ModeHandshake: the token comes with the handshake and is checked
+	// before the connection is accepted (one round trip).
+	ModeHandshake Mode = "handshake"
+	// ModeConnect: the client connects, then emits "authenticate" (two
+	// round trips).
+	ModeConnect Mode = "connect"
+)
+
+// EventKind says what happened to a socket.
+type EventKind string
+
+// The kinds of Event.
+const (
+	EventAuthenticated EventKind = "authenticated" // first successful authentication
+	EventRejected      EventKind = "rejected"      // a failed authentication or refresh
+	EventRefreshed     EventKind = "refreshed"     // an in-band refresh succeeded
+	EventExpired       EventKind = "expired"       // cut because its token expired
+	EventRevoked       EventKind = "revoked"       // cut because its token was revoked
+	EventTimedOut      EventKind = "timed_out"     // cut for not authenticating in time
+	EventClosed        EventKind = "closed"        // an authenticated socket went away
+)
+
+// Event describes an authentication outcome for hooks, audit logs and
+// metrics. It never carries the token: Fingerprint identifies it instead.
+type Event struct {
+	Kind       EventKind
+	Mode       Mode
+	Namespace  string
+	SocketID   string
+	RemoteAddr string
+	// Code is the wire code of a rejection or cut; empty on success.
+	Code string
+	// Subject is the token's "sub" when it is known (after verification).
+	Subject string
+	// Fingerprint is the first 8 bytes of the token's SHA-256, in hex:
+	// enough to correlate log lines, useless to replay.
+	Fingerprint string
+	// Duration is how long verification took (authentications, refreshes
+	// and rejections).
+	Duration time.Duration
+	// Err is the internal cause of a rejection. It may hold details that
+	// must not reach clients; log it, do not send it.
+	Err error
+}
+
+// Fingerprint returns a short, non-reversible identifier of a token.
+func Fingerprint(token string) string {
+	if token == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:8])
+}

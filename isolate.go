@@ -1,0 +1,78 @@
+package siojwt
+
+import (
+	"sync"
+
+	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
+)
+
+// PendingRoom is the room that holds sockets which have connected but not
+// yet authenticated (post-connect mode). Every broadcast made through the
+// server's ordinary calls (io.Emit, nsp.Emit, To(room).Emit, and the same
+// relayed by a cluster adapter) excludes it, so such sockets hear nothing.
+const PendingRoom socket.Room = "siojwt:pending"
+
+// isolation wraps the server's adapter constructor so that every namespace
+// adapter excludes PendingRoom from every broadcast. This is the one place
+// where the server library's lack of a way to keep a connected socket out
+// of namespace broadcasts is worked around.
+type isolation struct {
+	inner socket.AdapterConstructor
+	// direct holds the sockets the binding itself is emitting to right now:
+	// with connection-state recovery on, Socket.Emit goes through the
+	// adapter, and the binding must still reach a pending socket to tell it
+	// "unauthorized".
+	direct sync.Map // socket.SocketId -> struct{}
+}
+
+// New implements socket.AdapterConstructor.
+func (i *isolation) New(nsp socket.Namespace) socket.Adapter {
+	return &isolatingAdapter{Adapter: i.inner.New(nsp), iso: i}
+}
+
+type isolatingAdapter struct {
+	socket.Adapter
+	iso *isolation
+}
+
+func (a *isolatingAdapter) exclude(opts *socket.BroadcastOptions) *socket.BroadcastOptions {
+	if opts == nil {
+		opts = &socket.BroadcastOptions{Rooms: types.NewSet[socket.Room]()}
+	}
+	if opts.Rooms != nil && opts.Rooms.Len() == 1 {
+		if _, ok := a.iso.direct.Load(socket.SocketId(opts.Rooms.Keys()[0])); ok {
+			return opts
+		}
+	}
+	except := types.NewSet[socket.Room](PendingRoom)
+	if opts.Except != nil {
+		except.Add(opts.Except.Keys()...)
+	}
+	// A copy: a BroadcastOperator may be reused for several emits.
+	return &socket.BroadcastOptions{Rooms: opts.Rooms, Except: except, Flags: opts.Flags}
+}
+
+// Broadcast excludes pending sockets, then broadcasts.
+func (a *isolatingAdapter) Broadcast(p *parser.Packet, opts *socket.BroadcastOptions) {
+	a.Adapter.Broadcast(p, a.exclude(opts))
+}
+
+// BroadcastWithAck excludes pending sockets, then broadcasts.
+func (a *isolatingAdapter) BroadcastWithAck(p *parser.Packet, opts *socket.BroadcastOptions, count func(uint64), ack socket.Ack) {
+	a.Adapter.BroadcastWithAck(p, a.exclude(opts), count, ack)
+}
+
+// emitDirect emits to one socket even while it is pending.
+func (i *isolation) emitDirect(s *socket.Socket, ev string, args ...any) {
+	i.direct.Store(s.Id(), struct{}{})
+	defer i.direct.Delete(s.Id())
+	_ = s.Emit(ev, args...)
+}
+
+// installed reports whether nsp's adapter is an isolating one.
+func installed(nsp socket.Namespace) bool {
+	_, ok := nsp.Adapter().(*isolatingAdapter)
+	return ok
+}

@@ -1,0 +1,266 @@
+// Package siojwt authenticates Socket.IO connections with JWTs on servers
+// built with github.com/zishang520/socket.io/servers/socket/v3, wire
+// compatible with the npm packages socketio-jwt and @thream/socketio-jwt.
+//
+// The token checks live in package core, which knows nothing of Socket.IO;
+// this package binds them to the server: handshake mode (Protect), the
+// "authenticate" event mode (Connect), token expiry on live sockets,
+// in-band refresh, revocation and isolation of sockets that have not
+// authenticated yet.
+package siojwt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/internal/clock"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+// Default values of the options.
+const (
+	// DefaultAuthenticateTimeout is how long a socket may stay
+	// unauthenticated in post-connect mode.
+	DefaultAuthenticateTimeout = 5 * time.Second
+	// DefaultUnauthorizedWait is how long the server waits for the client
+	// to acknowledge "unauthorized" before it disconnects the socket.
+	DefaultUnauthorizedWait = time.Second
+	// DefaultCloseGrace is how long after sending its final packets a cut
+	// socket's connection is closed (the server library loses the last
+	// packet when it closes at once).
+	DefaultCloseGrace = 250 * time.Millisecond
+	// DefaultExpiringEvent is the name of the expiry warning event.
+	DefaultExpiringEvent = "token_expiring"
+)
+
+// Auth binds a core.Verifier to a Socket.IO server. Build it with New,
+// then protect namespaces with Protect (handshake mode) or Connect
+// (post-connect mode). It is safe for concurrent use.
+type Auth struct {
+	server   *socket.Server
+	verifier *core.Verifier
+	iso      *isolation
+	clock    clock.Clock
+	log      *slog.Logger
+	hooks    []func(Event)
+
+	expiry         bool
+	warnBefore     time.Duration
+	warnEvent      string
+	closeGrace     time.Duration
+	remoteAddr     func(*http.Request, string) string
+	revocation     Revocation
+	limiter        *limiter
+	pendingPerAddr int
+	pendingMu      sync.Mutex
+	pending        map[string]int // unauthenticated sockets per address
+
+	sessions sync.Map // *socket.Socket -> *session
+	recent   sync.Map // namespace + "\x00" + socket ID -> *core.Result (for connection-state recovery)
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Option configures an Auth.
+type Option func(*Auth) error
+
+// WithLogger logs authentication failures and cuts (never token text).
+// Without it the Auth logs nothing.
+func WithLogger(l *slog.Logger) Option {
+	return func(a *Auth) error {
+		if l == nil {
+			return errors.New("siojwt: nil logger")
+		}
+		a.log = l
+		return nil
+	}
+}
+
+// WithHook calls fn for every Event (successes, rejections, refreshes,
+// cuts). Hooks run synchronously on the connection's goroutine: keep them
+// fast. A panicking hook is recovered and logged.
+func WithHook(fn func(Event)) Option {
+	return func(a *Auth) error {
+		if fn == nil {
+			return errors.New("siojwt: nil hook")
+		}
+		a.hooks = append(a.hooks, fn)
+		return nil
+	}
+}
+
+// WithoutExpiry stops cutting sockets when their token expires. Expiry is
+// enforced by default.
+func WithoutExpiry() Option { return func(a *Auth) error { a.expiry = false; return nil } }
+
+// WithExpiryWarning emits DefaultExpiringEvent to a socket d before its
+// token expires, with {"exp": <unix seconds>, "expiresIn": <milliseconds>},
+// so the client can fetch a new token and emit "authenticate" again.
+func WithExpiryWarning(d time.Duration) Option {
+	return func(a *Auth) error {
+		if d <= 0 {
+			return errors.New("siojwt: expiry warning must be positive")
+		}
+		a.warnBefore = d
+		return nil
+	}
+}
+
+// WithCloseGrace sets how long after a cut the underlying connection is
+// closed (default DefaultCloseGrace).
+func WithCloseGrace(d time.Duration) Option {
+	return func(a *Auth) error {
+		if d <= 0 {
+			return errors.New("siojwt: close grace must be positive")
+		}
+		a.closeGrace = d
+		return nil
+	}
+}
+
+// New builds an Auth for server with the default verifier v, and installs
+// on the server the adapter wrapper that keeps unauthenticated sockets out
+// of broadcasts. Call it after any SetAdapter (for example the Redis
+// adapter): a namespace whose adapter is not wrapped refuses connections.
+func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error) {
+	if server == nil {
+		return nil, errors.New("siojwt: nil server")
+	}
+	if v == nil {
+		return nil, errors.New("siojwt: nil verifier")
+	}
+	a := &Auth{
+		server:     server,
+		verifier:   v,
+		clock:      clock.Real{},
+		expiry:     true,
+		warnEvent:  DefaultExpiringEvent,
+		closeGrace: DefaultCloseGrace,
+		remoteAddr: directAddr,
+		limiter:    newLimiter(DefaultFailureRate, DefaultFailureBurst, DefaultMaxLimitedAddrs),
+
+		pendingPerAddr: DefaultMaxPendingPerAddr,
+	}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("siojwt: nil option")
+		}
+		if err := o(a); err != nil {
+			return nil, err
+		}
+	}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	if w, ok := a.revocation.(RevocationWatcher); ok {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := w.Watch(a.ctx, a.onRevocation); err != nil && a.ctx.Err() == nil {
+				a.logError("revocation watch stopped", "err", err)
+			}
+		}()
+	}
+	if _, ok := server.Adapter().(*isolation); !ok {
+		a.iso = &isolation{inner: server.Adapter()}
+		server.SetAdapter(a.iso)
+	} else {
+		a.iso = server.Adapter().(*isolation)
+	}
+	return a, nil
+}
+
+// Close stops the Auth's background work (the revocation watch and the
+// limiter's sweeps). Live sockets are left as they are.
+func (a *Auth) Close() error {
+	a.cancel()
+	a.wg.Wait()
+	return nil
+}
+
+// Verifier returns the default verifier.
+func (a *Auth) Verifier() *core.Verifier { return a.verifier }
+
+func (a *Auth) emit(e Event) {
+	for _, h := range a.hooks {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					a.logError("hook panicked", "panic", fmt.Sprint(p))
+				}
+			}()
+			h(e)
+		}()
+	}
+	if a.log == nil {
+		return
+	}
+	switch e.Kind {
+	case EventRejected, EventExpired, EventRevoked, EventTimedOut:
+		attrs := []any{"kind", string(e.Kind), "mode", string(e.Mode), "namespace", e.Namespace,
+			"remote", e.RemoteAddr, "code", e.Code}
+		if e.Subject != "" {
+			attrs = append(attrs, "sub", e.Subject)
+		}
+		if e.Fingerprint != "" {
+			attrs = append(attrs, "token", e.Fingerprint)
+		}
+		if e.Err != nil {
+			attrs = append(attrs, "cause", e.Err.Error())
+		}
+		a.log.Info("siojwt: socket refused", attrs...)
+	default:
+		a.log.Debug("siojwt: "+string(e.Kind), "mode", string(e.Mode), "namespace", e.Namespace,
+			"remote", e.RemoteAddr, "sub", e.Subject, "token", e.Fingerprint)
+	}
+}
+
+func (a *Auth) logError(msg string, args ...any) {
+	if a.log != nil {
+		a.log.Error("siojwt: "+msg, args...)
+	}
+}
+
+// handshakeOf converts the server library's untyped handshake once.
+func (a *Auth) handshakeOf(s *socket.Socket) *core.Handshake {
+	raw := s.Handshake()
+	hs := &core.Handshake{Namespace: s.Nsp().Name(), Header: http.Header{}, Query: url.Values{}}
+	for k, v := range raw.Headers {
+		hs.Header[http.CanonicalHeaderKey(k)] = toStrings(v)
+	}
+	for k, v := range raw.Query {
+		hs.Query[k] = toStrings(v)
+	}
+	if raw.Auth != nil {
+		hs.Auth, hs.HasAuth = raw.Auth["token"]
+	}
+	hs.RemoteAddr = a.addrOf(s)
+	return hs
+}
+
+func toStrings(v any) []string {
+	switch t := v.(type) {
+	case []string:
+		return t
+	case string:
+		return []string{t}
+	case []any:
+		out := make([]string, 0, len(t))
+		for _, x := range t {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func directAddr(_ *http.Request, addr string) string { return addr }
