@@ -5,8 +5,8 @@
  * socket.io-client 2.5.0 as "v2") through one scripted scenario and prints one JSON result line.
  *
  *   node interop/clients/driver.js '<scenario JSON>'      scenario from argv[2]
- *   node interop/clients/driver.js < scenario.json         scenario from stdin
- *   node interop/clients/driver.js --many N [scenario]     N copies at once, one aggregated line
+ *   node interop/clients/driver.js [-] < scenario.json     scenario from stdin
+ *   node interop/clients/driver.js --many N [scenario|-]   N copies at once, one aggregated line
  *
  * Exit status 0 whenever a result was printed, whatever the scenario's outcome; 2 on a bad
  * scenario or a driver bug (message on stderr). Every run is bounded by the scenario deadline.
@@ -17,7 +17,6 @@
  *   client               "v4" (default) | "v2"
  *   transports           e.g. ["websocket"] or ["polling"]; default: the client's own
  *                        (polling, then upgrade to websocket)
- *   upgrade              boolean, default true: allow the polling -> websocket upgrade
  *   auth                 object: v4 handshake `auth` payload. Refused for v2, which has no auth
  *                        payload: put v2 tokens in `query`.
  *   authFn               list: v4 `auth` given as a callback; connect attempt n (0-based) gets
@@ -55,7 +54,8 @@
  * Result (one line):
  *   {"client": "v4", "ok": true|false, "failedStep": -1 | index, "failure": "" | text,
  *    "events": [{"name": "connect", "at": 12, "args": []}, ...],
- *    "reconnectAttempts": 0, "transport": "websocket" | "polling" | "",
+ *    "reconnectAttempts": 0, "transport": "websocket" | "polling" | "" (the transport of the
+ *    last open connection, "" if none ever opened),
  *    "connected": bool, "id": "<socket id>" | "", "durationMs": 57}
  *   events lists, in order, everything the client saw until the steps ended, with `at` in ms
  *   since the client was created:
@@ -234,7 +234,6 @@ class Run {
     const s = this.s;
     const o = { forceNew: true, reconnection: !!s.reconnection };
     if (s.transports) o.transports = s.transports;
-    if (s.upgrade === false) o.upgrade = false;
     for (const k of ['reconnectionAttempts', 'reconnectionDelay', 'reconnectionDelayMax', 'randomizationFactor']) {
       if (s[k] !== undefined) o[k] = s[k];
     }
@@ -326,7 +325,7 @@ class Run {
 
   noteTransport() {
     const e = this.manager && this.manager.engine;
-    if (e && e.transport && e.transport.name) this.transport = e.transport.name;
+    if (e && e.readyState === 'open' && e.transport && e.transport.name) this.transport = e.transport.name;
   }
 
   async step(st, i) {
@@ -510,7 +509,7 @@ async function main() {
     if (!Number.isInteger(many) || many < 1 || many > 10000) throw new ScenarioError('--many needs a count between 1 and 10000');
     argv.splice(0, 2);
   }
-  const text = argv.length ? argv[0] : await readStdin();
+  const text = argv.length && argv[0] !== '-' ? argv[0] : await readStdin();
   let scenario;
   try {
     scenario = JSON.parse(text);
