@@ -66,9 +66,13 @@ func (c *Claims) UnmarshalJSON(b []byte) error {
 	if len(b) == 0 || b[0] != '{' {
 		return errNotObject
 	}
-	var r registered
-	if err := json.Unmarshal(b, &r); err != nil {
-		return err
+	r, ok := readRegistered(b)
+	if !ok {
+		// Not reached for input that encoding/json validated; decode
+		// slowly so that direct callers get its error.
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
 	}
 	c.raw = append([]byte(nil), b...)
 	c.Issuer = stringClaim(r.Iss)
@@ -98,13 +102,7 @@ func NewClaims(m map[string]any) (*Claims, error) {
 }
 
 func stringClaim(r json.RawMessage) string {
-	if len(r) == 0 || r[0] != '"' {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(r, &s) != nil {
-		return ""
-	}
+	s, _ := stringValue(r)
 	return s
 }
 
@@ -138,7 +136,8 @@ func numberClaim(r json.RawMessage) (v float64, present, bad bool) {
 	if string(r) == "null" {
 		return 0, true, true
 	}
-	if err := json.Unmarshal(r, &v); err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+	v, ok := numberValue(r)
+	if !ok || math.IsInf(v, 0) || math.IsNaN(v) {
 		return 0, true, true
 	}
 	return v, true, false

@@ -1,0 +1,172 @@
+package core
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// readRegistered reads the registered claims from a payload that
+// encoding/json has already validated (json.Unmarshal checks the whole
+// input before it calls UnmarshalJSON). It makes one pass over the top-level
+// object, skipping the application's claims without decoding them, which is
+// what makes verification cheaper than decoding into a map. Keys match
+// exactly (JSON is case-sensitive; encoding/json's struct decoding is not),
+// and a repeated key keeps its last value, as JSON.parse does.
+func readRegistered(b []byte) (r registered, ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return r, false
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return r, false
+		}
+		if b[i] == '}' {
+			return r, true
+		}
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+		if i >= len(b) || b[i] != '"' {
+			return r, false
+		}
+		kEnd := skipString(b, i)
+		if kEnd < 0 {
+			return r, false
+		}
+		key := b[i:kEnd]
+		i = skipSpace(b, kEnd)
+		if i >= len(b) || b[i] != ':' {
+			return r, false
+		}
+		i = skipSpace(b, i+1)
+		vEnd := skipValue(b, i)
+		if vEnd < 0 {
+			return r, false
+		}
+		val := json.RawMessage(b[i:vEnd])
+		switch unquoteKey(key) {
+		case "iss":
+			r.Iss = val
+		case "sub":
+			r.Sub = val
+		case "jti":
+			r.Jti = val
+		case "aud":
+			r.Aud = val
+		case "exp":
+			r.Exp = val
+		case "nbf":
+			r.Nbf = val
+		case "iat":
+			r.Iat = val
+		}
+		i = vEnd
+	}
+}
+
+func unquoteKey(k []byte) string {
+	if len(k) < 2 {
+		return ""
+	}
+	inner := k[1 : len(k)-1]
+	if len(inner) != 3 || strings.IndexByte(string(inner), '\\') >= 0 {
+		if strings.IndexByte(string(inner), '\\') < 0 {
+			return "" // not a registered claim: all have three letters
+		}
+		var s string
+		if json.Unmarshal(k, &s) != nil {
+			return ""
+		}
+		return s
+	}
+	return string(inner)
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] == '"'.
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the JSON value starting at b[i].
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = skipString(b, j)
+				if j < 0 {
+					return -1
+				}
+				j--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
+}
+
+// stringValue decodes a JSON string value, fast when it has no escapes.
+func stringValue(r json.RawMessage) (string, bool) {
+	if len(r) < 2 || r[0] != '"' {
+		return "", false
+	}
+	inner := r[1 : len(r)-1]
+	if strings.IndexByte(string(inner), '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	var s string
+	if json.Unmarshal(r, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// numberValue decodes a JSON number value.
+func numberValue(r json.RawMessage) (float64, bool) {
+	if len(r) == 0 || !(r[0] == '-' || r[0] >= '0' && r[0] <= '9') {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(string(r), 64)
+	return v, err == nil
+}
