@@ -1,0 +1,319 @@
+// Package redisrevoke is a revoke.Store and revoke.Watcher kept in Redis, so
+// that every server sharing the Redis deployment refuses the same tokens and
+// cuts the same connections.
+//
+// # Data
+//
+// With the default prefix "siojwt:revoked:", a revoked token ID is the key
+// "siojwt:revoked:jti:<jti>" (value "1") and a revoked subject the key
+// "siojwt:revoked:sub:<sub>", whose value is Before in Unix microseconds,
+// rounded up. Each key expires at its Revocation's Expires. Recording is
+// done by a Lua script so that a key only ever grows: a subject keeps the
+// latest Before and every key the latest expiry, whatever the order in which
+// revocations arrive.
+//
+// IsRevoked reads both keys in one pipeline: one round trip to a single
+// server (to each node concerned in a cluster).
+//
+// # Events
+//
+// Revoke publishes the normalized revocation as JSON on the channel
+// "<prefix>events", for example
+//
+//	{"jti":"t-1","exp":"2025-01-01T17:00:00Z"}
+//	{"sub":"alice","before":"2025-01-01T12:00:00Z","exp":"2025-01-02T12:00:00Z"}
+//
+// and Watch subscribes to it on every server. Messages that do not decode to
+// a valid revocation are logged and dropped. Redis pub/sub keeps nothing for
+// absent subscribers: while a server is disconnected from Redis its Watch
+// misses the revocations published meanwhile (it resubscribes by itself when
+// Redis is back, and logs a warning that events may have been missed). Those
+// revocations are still refused at the next authentication; only the
+// connections that were already open stay up.
+//
+// # Outages
+//
+// IsRevoked gives up after a timeout (WithTimeout, 200ms by default) and
+// returns the error: the caller should refuse the token (fail closed).
+// WithFailOpen makes it accept the token instead and report the error to a
+// handler or the logger. For the timeout to bound a server that accepts
+// connections but does not answer, the go-redis client needs
+// ContextTimeoutEnabled: New logs a warning when it can see that it is off.
+package redisrevoke
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/siojwt/siojwt/revoke"
+)
+
+// DefaultPrefix starts every key and the event channel unless WithPrefix
+// says otherwise.
+const DefaultPrefix = "siojwt:revoked:"
+
+// DefaultTimeout bounds each IsRevoked call unless WithTimeout says
+// otherwise.
+const DefaultTimeout = 200 * time.Millisecond
+
+// Store is a revoke.Store and revoke.Watcher backed by Redis. It is safe for
+// concurrent use. It does not own the client: closing the client is the
+// caller's business, after the Watch calls have returned.
+type Store struct {
+	client   redis.UniversalClient
+	prefix   string
+	channel  string
+	timeout  time.Duration
+	lifetime time.Duration
+	failOpen bool
+	onError  func(error)
+	logger   *slog.Logger
+	record   *redis.Script
+}
+
+var (
+	_ revoke.Store   = (*Store)(nil)
+	_ revoke.Watcher = (*Store)(nil)
+)
+
+// New returns a Store that keeps its entries through client. It returns an
+// error for a nil client or an invalid option.
+func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redisrevoke: nil client")
+	}
+	s := &Store{
+		client:   client,
+		prefix:   DefaultPrefix,
+		timeout:  DefaultTimeout,
+		lifetime: revoke.DefaultMaxTokenLifetime,
+		logger:   slog.New(slog.DiscardHandler),
+		record:   redis.NewScript(recordScript),
+	}
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, errors.New("redisrevoke: nil Option")
+		}
+		if err := opt(s); err != nil {
+			return nil, err
+		}
+	}
+	s.channel = s.prefix + "events"
+	if enabled, known := contextTimeoutEnabled(client); known && !enabled {
+		s.logger.Warn("redisrevoke: the Redis client has ContextTimeoutEnabled off; " +
+			"the IsRevoked timeout cannot bound a server that stops answering")
+	}
+	return s, nil
+}
+
+// Revoke records r, normalized with revoke.Revocation.Normalize at the
+// current time, and publishes it to every Watch. A revocation that has
+// already expired is published but not recorded. It returns an error
+// wrapping revoke.ErrInvalid for an invalid r, or the Redis error; Revoke
+// is idempotent and may be retried. It uses ctx as given, without the
+// IsRevoked timeout.
+func (s *Store) Revoke(ctx context.Context, r revoke.Revocation) error {
+	now := time.Now()
+	r, err := r.Normalize(now, s.lifetime)
+	if err != nil {
+		return err
+	}
+	payload, err := encodeEvent(r)
+	if err != nil {
+		return fmt.Errorf("redisrevoke: encoding the event: %w", err)
+	}
+	key, value := s.jtiKey(r.JTI), "1"
+	if r.Subject != "" {
+		key, value = s.subjectKey(r.Subject), strconv.FormatInt(ceilMicro(r.Before), 10)
+	}
+	if ttl := ceilMilli(r.Expires.Sub(now)); ttl > 0 {
+		if err := s.record.Run(ctx, s.client, []string{key}, value, ttl).Err(); err != nil {
+			return fmt.Errorf("redisrevoke: recording the revocation: %w", err)
+		}
+	}
+	if err := s.client.Publish(ctx, s.channel, payload).Err(); err != nil {
+		return fmt.Errorf("redisrevoke: publishing the revocation: %w", err)
+	}
+	return nil
+}
+
+// IsRevoked reports whether t matches a recorded revocation (see
+// revoke.Revocation.Matches), in one round trip bounded by the timeout.
+// When Redis fails or the timeout passes it returns an error, or, with
+// WithFailOpen(true), false and nil after reporting the error. When ctx
+// itself ends first, it returns ctx.Err() in either mode.
+func (s *Store) IsRevoked(ctx context.Context, t revoke.Token) (bool, error) {
+	if t.JTI == "" && t.Subject == "" {
+		return false, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	revoked, err := s.lookup(ctx, t)
+	if err == nil {
+		return revoked, nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return false, ctxErr
+	}
+	err = fmt.Errorf("redisrevoke: checking revocation: %w", err)
+	if !s.failOpen {
+		return false, err
+	}
+	if s.onError != nil {
+		s.onError(err)
+	} else {
+		s.logger.Warn("redisrevoke: revocation check failed; token accepted (fail open)", "error", err)
+	}
+	return false, nil
+}
+
+// lookup reads t's keys in one pipeline under the timeout.
+func (s *Store) lookup(ctx context.Context, t revoke.Token) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	pipe := s.client.Pipeline()
+	var jti, subject *redis.StringCmd
+	if t.JTI != "" {
+		jti = pipe.Get(ctx, s.jtiKey(t.JTI))
+	}
+	if t.Subject != "" {
+		subject = pipe.Get(ctx, s.subjectKey(t.Subject))
+	}
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	var firstErr error
+	if jti != nil {
+		switch err := jti.Err(); {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, redis.Nil):
+			firstErr = err
+		}
+	}
+	if subject != nil {
+		before, err := subject.Int64()
+		switch {
+		case err == nil:
+			if t.IssuedAt.IsZero() || t.IssuedAt.UnixMicro() < before {
+				return true, nil
+			}
+		case errors.Is(err, redis.Nil):
+		case firstErr == nil:
+			firstErr = err
+		}
+	}
+	return false, firstErr
+}
+
+// Watch subscribes to the event channel and calls fn, one call at a time on
+// the calling goroutine, with every revocation published by any Store on the
+// same Redis deployment and prefix (this one included), until ctx ends. It
+// resubscribes by itself after a connection loss; see the package
+// documentation for the revocations missed meanwhile. fn should return
+// quickly: go-redis buffers 100 messages and drops those that wait longer
+// than a minute. Watch returns ctx.Err().
+func (s *Store) Watch(ctx context.Context, fn func(revoke.Revocation)) error {
+	if fn == nil {
+		return errors.New("redisrevoke: Watch with a nil function")
+	}
+	ps := s.client.Subscribe(ctx, s.channel)
+	msgs := ps.ChannelWithSubscriptions()
+	defer func() {
+		_ = ps.Close()
+		for range msgs { // until go-redis's receiving goroutine has returned
+		}
+	}()
+	subscribed := false
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case m, ok := <-msgs:
+			if !ok {
+				return errors.New("redisrevoke: subscription closed")
+			}
+			switch m := m.(type) {
+			case *redis.Subscription:
+				if m.Kind != "subscribe" {
+					continue
+				}
+				if subscribed {
+					s.logger.Warn("redisrevoke: resubscribed to revocation events after a connection loss; "+
+						"revocations published meanwhile were missed", "channel", s.channel)
+				}
+				subscribed = true
+			case *redis.Message:
+				r, err := decodeEvent(m.Payload)
+				if err != nil {
+					s.logger.Warn("redisrevoke: dropping a malformed revocation event",
+						"channel", m.Channel, "error", err, "bytes", len(m.Payload))
+					continue
+				}
+				fn(r)
+			}
+		}
+	}
+}
+
+func (s *Store) jtiKey(jti string) string         { return s.prefix + "jti:" + jti }
+func (s *Store) subjectKey(subject string) string { return s.prefix + "sub:" + subject }
+
+// recordScript sets KEYS[1] to ARGV[1] with a TTL of ARGV[2] milliseconds,
+// keeping the larger value and the longer TTL when the key exists. Values
+// are integers below 2^53, exact in Lua numbers, and written back as the
+// strings received.
+const recordScript = `
+local value, ttl = ARGV[1], tonumber(ARGV[2])
+local current = redis.call('GET', KEYS[1])
+if current then
+  local n = tonumber(current)
+  if n and n > tonumber(value) then
+    value = current
+  end
+  local left = redis.call('PTTL', KEYS[1])
+  if left > ttl then
+    ttl = left
+  end
+end
+redis.call('SET', KEYS[1], value, 'PX', string.format('%d', ttl))
+return 1
+`
+
+// ceilMicro returns t in Unix microseconds, rounded up, so that a token
+// issued (to the microsecond) before t compares as before it.
+func ceilMicro(t time.Time) int64 {
+	us := t.UnixMicro()
+	if t.After(time.UnixMicro(us)) {
+		us++
+	}
+	return us
+}
+
+// ceilMilli returns d in milliseconds, rounded up.
+func ceilMilli(d time.Duration) int64 {
+	ms := d.Milliseconds()
+	if d > time.Duration(ms)*time.Millisecond {
+		ms++
+	}
+	return ms
+}
+
+// contextTimeoutEnabled reports the client's ContextTimeoutEnabled option,
+// when the client's type exposes it.
+func contextTimeoutEnabled(c redis.UniversalClient) (enabled, known bool) {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled, true
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled, true
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled, true
+	}
+	return false, false
+}
