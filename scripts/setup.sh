@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a fresh Debian machine:
+# the Node packages from the lockfile and, for the tests, redis-server and
+# Chromium from Debian. It fails (never skips) when something is missing
+# and cannot be installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_debian=()
+if [[ "${1:-}" == "--tests" ]]; then
+	command -v redis-server >/dev/null || need_debian+=(redis-server)
+	[[ -x /usr/bin/chromium ]] || need_debian+=(chromium)
+fi
+if ((${#need_debian[@]})); then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "setup: missing ${need_debian[*]}; install them: sudo apt-get install -y ${need_debian[*]}" >&2
+		exit 1
+	fi
+	echo "setup: installing ${need_debian[*]}" >&2
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_debian[@]}" >/dev/null
+fi
+
+for tool in go node npm; do
+	command -v "$tool" >/dev/null || { echo "setup: $tool is required" >&2; exit 1; }
+done
+
+# npm ci runs unless node_modules already matches the lockfile.
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+	npm ci --no-audit --no-fund --loglevel=error
+fi
