@@ -1,0 +1,817 @@
+// Package loadgen is a Socket.IO load generator that speaks Engine.IO v4 /
+// Socket.IO v5 over a bare websocket, without a Socket.IO client library,
+// so that one Go process can open thousands of connections cheaply.
+//
+// A run opens Config.Conns connections with bounded concurrency,
+// authenticates each one (token in the CONNECT auth payload, in the query,
+// or with the "authenticate" event), holds them open while answering the
+// server's pings, optionally sends one message per socket per interval
+// (soak), optionally drops them all and reconnects them at once (storm),
+// and reports connection rate, connect latency, failures by code and, when
+// given the server's process id, the server's CPU time per connection and
+// resident memory per open connection read from /proc.
+//
+// Every dial and read has a deadline and a whole run is bounded by
+// Config.MaxDuration. Only loopback servers are accepted.
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Mode says how a client presents its token.
+type Mode int
+
+const (
+	// ModeAuth sends the token in the CONNECT auth payload:
+	// 40{"token":"<jwt>"} (socket.io-client v3/v4 `auth`).
+	ModeAuth Mode = iota
+	// ModeAuthBearer sends 40{"token":"Bearer <jwt>"}, the form
+	// @thream/socketio-jwt requires.
+	ModeAuthBearer
+	// ModeQuery puts the token in the handshake URL (?token=<jwt>) and
+	// sends a bare CONNECT (40), the form socketio-jwt reads.
+	ModeQuery
+	// ModeNone sends no token.
+	ModeNone
+	// ModeEvent connects without a token, then emits
+	// 42["authenticate",{"token":"<jwt>"}] and waits for
+	// 42["authenticated"] (the two-round-trip flow).
+	ModeEvent
+)
+
+var modeNames = []string{"auth", "auth-bearer", "query", "none", "event"}
+
+// String returns the name ParseMode accepts.
+func (m Mode) String() string {
+	if m < 0 || int(m) >= len(modeNames) {
+		return fmt.Sprintf("Mode(%d)", int(m))
+	}
+	return modeNames[m]
+}
+
+// ParseMode parses "auth", "auth-bearer", "query", "none" or "event".
+func ParseMode(s string) (Mode, error) {
+	if i := slices.Index(modeNames, s); i >= 0 {
+		return Mode(i), nil
+	}
+	return 0, fmt.Errorf("loadgen: unknown mode %q (want one of %s)", s, strings.Join(modeNames, ", "))
+}
+
+// Failure codes for failures that are not a server's rejection. A rejection
+// is counted under the code the server sent (data.code of the CONNECT_ERROR
+// or of the "unauthorized" event).
+const (
+	FailDial     = "dial"       // TCP or websocket handshake failed
+	FailTimeout  = "timeout"    // no answer within Config.ConnectTimeout
+	FailClosed   = "closed"     // the connection ended before the socket was connected
+	FailProtocol = "protocol"   // an unexpected packet
+	FailDisconn  = "disconnect" // the server sent a Socket.IO DISCONNECT
+)
+
+// Limits on a Config.
+const (
+	MaxConns       = 50000
+	MaxRunDuration = time.Hour
+)
+
+// Config describes one run. The zero value of each optional field picks the
+// default given.
+type Config struct {
+	// URL is the server's base URL, for example http://127.0.0.1:9000.
+	// The host must be a loopback address.
+	URL string
+	// Namespace to connect to (default "/").
+	Namespace string
+	// Conns is the number of connections to open (1..MaxConns).
+	Conns int
+	// Concurrency bounds the connection attempts in flight (default 100).
+	Concurrency int
+	// Mode says how the token is presented (default ModeAuth).
+	Mode Mode
+	// Token is the JWT to present (ignored with ModeNone).
+	Token string
+	// ConnectTimeout bounds each attempt, from dial to connected
+	// (default 10 s).
+	ConnectTimeout time.Duration
+	// Retries is how many more times a connection that failed without a
+	// server rejection (dial error, timeout, closed) is attempted, after a
+	// randomised delay of RetryDelay to 2*RetryDelay (default delay 500 ms).
+	Retries    int
+	RetryDelay time.Duration
+	// Warmup connections are opened and closed before any measurement
+	// (default min(Conns, 100); negative for none).
+	Warmup int
+	// Settle is the pause after the connect phase before memory is read
+	// (default 1 s).
+	Settle time.Duration
+	// Hold keeps the connections open this long after they connected.
+	Hold time.Duration
+	// MessageInterval, when positive, makes every socket emit
+	// 42["echo",n] every interval while held; the server is expected to
+	// answer 42["echo-response",n].
+	MessageInterval time.Duration
+	// Storm, when set, drops every open connection at once after the hold
+	// and reconnects them all, StormConcurrency at a time (default: all).
+	Storm            bool
+	StormConcurrency int
+	// ServerPID is the server's process id for CPU and memory readings
+	// (0: none).
+	ServerPID int
+	// MaxDuration caps the whole run (default 5 min, at most
+	// MaxRunDuration).
+	MaxDuration time.Duration
+}
+
+func (c *Config) defaults() error {
+	if c.Conns < 1 || c.Conns > MaxConns {
+		return fmt.Errorf("loadgen: Conns must be in 1..%d, got %d", MaxConns, c.Conns)
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 100
+	}
+	c.Concurrency = min(c.Concurrency, c.Conns)
+	if c.Namespace == "" {
+		c.Namespace = "/"
+	}
+	if !strings.HasPrefix(c.Namespace, "/") || strings.ContainsAny(c.Namespace, ",?#") {
+		return fmt.Errorf("loadgen: invalid namespace %q", c.Namespace)
+	}
+	if c.Mode < ModeAuth || c.Mode > ModeEvent {
+		return fmt.Errorf("loadgen: invalid mode %d", c.Mode)
+	}
+	if c.Mode != ModeNone && c.Token == "" {
+		return errors.New("loadgen: mode " + c.Mode.String() + " needs a token")
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.Retries < 0 {
+		return errors.New("loadgen: negative Retries")
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = 500 * time.Millisecond
+	}
+	if c.Warmup == 0 {
+		c.Warmup = min(c.Conns, 100)
+	}
+	if c.Settle <= 0 {
+		c.Settle = time.Second
+	}
+	if c.Hold < 0 || c.MessageInterval < 0 {
+		return errors.New("loadgen: negative Hold or MessageInterval")
+	}
+	if c.StormConcurrency <= 0 {
+		c.StormConcurrency = c.Conns
+	}
+	c.StormConcurrency = min(c.StormConcurrency, c.Conns)
+	if c.MaxDuration <= 0 {
+		c.MaxDuration = 5 * time.Minute
+	}
+	if c.MaxDuration > MaxRunDuration {
+		return fmt.Errorf("loadgen: MaxDuration above %s", MaxRunDuration)
+	}
+	return nil
+}
+
+// Phase is what one burst of connections measured.
+type Phase struct {
+	// Attempted and Connected count connections (not attempts: a retried
+	// connection counts once).
+	Attempted, Connected int
+	// Failures counts the connections that never connected, by code.
+	Failures map[string]int
+	// Retries counts extra attempts.
+	Retries int
+	// Elapsed runs from the first dial to the last outcome.
+	Elapsed time.Duration
+	// P50, P99 and Max are connect latencies (dial to connected, including
+	// retries) of the connections that connected.
+	P50, P99, Max time.Duration
+	// ServerCPU is the server's CPU time consumed during the phase.
+	ServerCPU time.Duration
+}
+
+// Failed is the number of connections that did not connect.
+func (p *Phase) Failed() int { return p.Attempted - p.Connected }
+
+// Rate is connections per second over Elapsed.
+func (p *Phase) Rate() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Connected) / p.Elapsed.Seconds()
+}
+
+// CPUPerConn is the server CPU time per connected connection.
+func (p *Phase) CPUPerConn() time.Duration {
+	if p.Connected == 0 {
+		return 0
+	}
+	return p.ServerCPU / time.Duration(p.Connected)
+}
+
+// Soak is what the hold phase measured.
+type Soak struct {
+	// Duration is how long the sockets were held.
+	Duration time.Duration
+	// Sockets held open at the start of the hold.
+	Sockets int
+	// Sent echo messages and Received echo-response messages.
+	Sent, Received int64
+	// Dropped counts sockets that closed during the hold.
+	Dropped int64
+	// ServerCPU consumed during the hold.
+	ServerCPU time.Duration
+}
+
+// CPUPerMessage is the server CPU time per echoed message.
+func (s *Soak) CPUPerMessage() time.Duration {
+	if s.Received == 0 {
+		return 0
+	}
+	return s.ServerCPU / time.Duration(s.Received)
+}
+
+// Result is the outcome of Run.
+type Result struct {
+	// Connect is the initial burst.
+	Connect Phase
+	// Soak is set when Config.Hold was positive.
+	Soak *Soak
+	// Storm is set when Config.Storm was set.
+	Storm *Phase
+	// Measured says whether server readings were taken (Config.ServerPID).
+	Measured bool
+	// RSSBase is the server's resident memory after warm-up, RSSOpen with
+	// every connection of the connect phase open, RSSPeak the highest
+	// reading taken.
+	RSSBase, RSSOpen, RSSPeak int64
+	// CloseCPU is the server CPU time spent after all sockets were closed
+	// (measured over one second).
+	CloseCPU time.Duration
+}
+
+// MemPerConn is (RSSOpen - RSSBase) / Connect.Connected in bytes.
+func (r *Result) MemPerConn() float64 {
+	if r.Connect.Connected == 0 {
+		return 0
+	}
+	return float64(r.RSSOpen-r.RSSBase) / float64(r.Connect.Connected)
+}
+
+// Failures is the number of connections that failed in all phases.
+func (r *Result) Failures() int {
+	n := r.Connect.Failed()
+	if r.Storm != nil {
+		n += r.Storm.Failed()
+	}
+	return n
+}
+
+type runner struct {
+	cfg      Config
+	wsURL    string
+	connect  []byte // CONNECT packet
+	authEvt  []byte // authenticate event, ModeEvent only
+	prefix   string // namespace prefix in packets ("" for "/")
+	client   *http.Client
+	received atomic.Int64
+	sent     atomic.Int64
+	dropped  atomic.Int64
+}
+
+// conn is an open, connected socket and its reader goroutine.
+type conn struct {
+	ws   *websocket.Conn
+	done chan struct{}
+	stop atomic.Bool // set before a deliberate close
+}
+
+// Run performs one run against cfg.URL. It returns an error only for a bad
+// configuration or when the server's readings fail; failed connections are
+// counted in the Result.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	r, err := newRunner(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer r.client.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, cfg.MaxDuration)
+	defer cancel()
+	return r.run(ctx)
+}
+
+// CheckLoopback returns an error unless rawURL's host is a loopback IP
+// address or "localhost".
+func CheckLoopback(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" {
+		return nil, fmt.Errorf("loadgen: refusing non-loopback host %q", host)
+	}
+	if u.Port() == "" {
+		return nil, fmt.Errorf("loadgen: no port in %q", rawURL)
+	}
+	return u, nil
+}
+
+func newRunner(cfg Config) (*runner, error) {
+	u, err := CheckLoopback(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	switch u.Scheme {
+	case "http", "ws":
+	default:
+		return nil, fmt.Errorf("loadgen: unsupported scheme %q", u.Scheme)
+	}
+	q := url.Values{"EIO": {"4"}, "transport": {"websocket"}}
+	if cfg.Mode == ModeQuery {
+		q.Set("token", cfg.Token)
+	}
+	r := &runner{cfg: cfg}
+	r.wsURL = "ws://" + u.Host + "/socket.io/?" + q.Encode()
+	if cfg.Namespace != "/" {
+		r.prefix = cfg.Namespace + ","
+	}
+	var auth []byte
+	switch cfg.Mode {
+	case ModeAuth:
+		auth, _ = json.Marshal(map[string]string{"token": cfg.Token})
+	case ModeAuthBearer:
+		auth, _ = json.Marshal(map[string]string{"token": "Bearer " + cfg.Token})
+	case ModeEvent:
+		evt, _ := json.Marshal([]any{"authenticate", map[string]string{"token": cfg.Token}})
+		r.authEvt = append([]byte("42"+r.prefix), evt...)
+	}
+	r.connect = append([]byte("40"+r.prefix), auth...)
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout}
+	r.client = &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			// Close with a reset: thousands of sockets closed per run
+			// would otherwise sit in TIME_WAIT and exhaust local ports.
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+			return c, nil
+		},
+		DisableCompression: true,
+		MaxIdleConns:       1,
+	}}
+	return r, nil
+}
+
+func (r *runner) sample() (ProcSample, error) {
+	if r.cfg.ServerPID == 0 {
+		return ProcSample{}, nil
+	}
+	return ReadProc(r.cfg.ServerPID)
+}
+
+func (r *runner) run(ctx context.Context) (*Result, error) {
+	res := &Result{Measured: r.cfg.ServerPID != 0}
+	if r.cfg.Warmup > 0 {
+		var w Phase
+		conns := r.burst(ctx, r.cfg.Warmup, min(r.cfg.Concurrency, r.cfg.Warmup), &w)
+		closeAll(conns)
+		sleep(ctx, 300*time.Millisecond)
+	}
+	base, err := r.sample()
+	if err != nil {
+		return nil, err
+	}
+	res.RSSBase, res.RSSPeak = base.RSS, base.RSS
+	conns := r.burst(ctx, r.cfg.Conns, r.cfg.Concurrency, &res.Connect)
+	defer func() { closeAll(conns) }()
+	after, err := r.sample()
+	if err != nil {
+		return nil, err
+	}
+	res.Connect.ServerCPU = after.CPU - base.CPU
+	sleep(ctx, r.cfg.Settle)
+	open, err := r.sample()
+	if err != nil {
+		return nil, err
+	}
+	res.RSSOpen = open.RSS
+	res.RSSPeak = max(res.RSSPeak, open.RSS)
+
+	if r.cfg.Hold > 0 {
+		res.Soak = r.soak(ctx, conns)
+		end, err := r.sample()
+		if err != nil {
+			return nil, err
+		}
+		res.Soak.ServerCPU = end.CPU - open.CPU
+		res.RSSPeak = max(res.RSSPeak, end.RSS)
+	}
+
+	if r.cfg.Storm {
+		closeAll(conns)
+		start, err := r.sample()
+		if err != nil {
+			return nil, err
+		}
+		res.Storm = &Phase{}
+		conns = r.burst(ctx, r.cfg.Conns, r.cfg.StormConcurrency, res.Storm)
+		end, err := r.sample()
+		if err != nil {
+			return nil, err
+		}
+		res.Storm.ServerCPU = end.CPU - start.CPU
+		res.RSSPeak = max(res.RSSPeak, end.RSS)
+	}
+
+	before, err := r.sample()
+	if err != nil {
+		return nil, err
+	}
+	closeAll(conns)
+	conns = nil
+	sleep(ctx, time.Second)
+	end, err := r.sample()
+	if err != nil {
+		return nil, err
+	}
+	res.CloseCPU = end.CPU - before.CPU
+	return res, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// closeAll drops every connection at once and waits for the readers.
+func closeAll(conns []*conn) {
+	for _, c := range conns {
+		if c != nil {
+			c.stop.Store(true)
+			_ = c.ws.CloseNow()
+		}
+	}
+	for _, c := range conns {
+		if c != nil {
+			<-c.done
+		}
+	}
+}
+
+type outcome struct {
+	c       *conn
+	latency time.Duration
+	fail    string
+	retries int
+}
+
+// burst opens n connections, conc at a time, and fills p.
+func (r *runner) burst(ctx context.Context, n, conc int, p *Phase) []*conn {
+	p.Attempted = n
+	p.Failures = map[string]int{}
+	idx := make(chan int)
+	out := make([]outcome, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Go(func() {
+			for i := range idx {
+				out[i] = r.connectRetrying(ctx)
+			}
+		})
+	}
+	for i := range n {
+		idx <- i
+	}
+	close(idx)
+	wg.Wait()
+	p.Elapsed = time.Since(start)
+	conns := make([]*conn, 0, n)
+	lat := make([]time.Duration, 0, n)
+	for _, o := range out {
+		p.Retries += o.retries
+		if o.c == nil {
+			p.Failures[o.fail]++
+			continue
+		}
+		conns = append(conns, o.c)
+		lat = append(lat, o.latency)
+	}
+	p.Connected = len(conns)
+	p.P50, p.P99, p.Max = percentiles(lat)
+	return conns
+}
+
+// percentiles returns the nearest-rank 50th and 99th percentiles and the
+// maximum.
+func percentiles(d []time.Duration) (p50, p99, mx time.Duration) {
+	if len(d) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(d)
+	rank := func(p int) time.Duration {
+		i := (p*len(d)+99)/100 - 1
+		return d[max(0, min(i, len(d)-1))]
+	}
+	return rank(50), rank(99), d[len(d)-1]
+}
+
+func retryable(fail string) bool {
+	return fail == FailDial || fail == FailTimeout || fail == FailClosed
+}
+
+func (r *runner) connectRetrying(ctx context.Context) outcome {
+	start := time.Now()
+	var o outcome
+	for attempt := 0; ; attempt++ {
+		if ctx.Err() != nil {
+			o.fail = FailTimeout
+			return o
+		}
+		o.c, o.fail = r.connectOne(ctx)
+		if o.c != nil {
+			o.latency = time.Since(start)
+			return o
+		}
+		if attempt >= r.cfg.Retries || !retryable(o.fail) {
+			return o
+		}
+		o.retries++
+		sleep(ctx, r.cfg.RetryDelay+rand.N(r.cfg.RetryDelay))
+	}
+}
+
+// connectOne dials, performs the Engine.IO open and the Socket.IO connect
+// (and authenticate, in ModeEvent), and starts the reader on success.
+func (r *runner) connectOne(ctx context.Context) (*conn, string) {
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+	defer cancel()
+	ws, resp, err := websocket.Dial(cctx, r.wsURL, &websocket.DialOptions{HTTPClient: r.client})
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			return nil, fmt.Sprintf("http_%d", resp.StatusCode)
+		}
+		if cctx.Err() != nil {
+			return nil, FailTimeout
+		}
+		return nil, FailDial
+	}
+	ws.SetReadLimit(1 << 20)
+	fail := r.handshake(cctx, ws)
+	if fail != "" {
+		_ = ws.CloseNow()
+		return nil, fail
+	}
+	c := &conn{ws: ws, done: make(chan struct{})}
+	go r.read(ctx, c)
+	return c, ""
+}
+
+func readFailure(ctx context.Context) string {
+	if ctx.Err() != nil {
+		return FailTimeout
+	}
+	return FailClosed
+}
+
+func (r *runner) handshake(ctx context.Context, ws *websocket.Conn) string {
+	opened, connected := false, false
+	for {
+		typ, msg, err := ws.Read(ctx)
+		if err != nil {
+			return readFailure(ctx)
+		}
+		if typ != websocket.MessageText || len(msg) == 0 {
+			return FailProtocol
+		}
+		switch msg[0] {
+		case '0': // Engine.IO open
+			if opened {
+				return FailProtocol
+			}
+			opened = true
+			if err := ws.Write(ctx, websocket.MessageText, r.connect); err != nil {
+				return readFailure(ctx)
+			}
+			continue
+		case '2': // Engine.IO ping
+			if err := ws.Write(ctx, websocket.MessageText, []byte("3")); err != nil {
+				return readFailure(ctx)
+			}
+			continue
+		case '1': // Engine.IO close
+			return FailClosed
+		case '4': // Engine.IO message: a Socket.IO packet
+		default:
+			continue
+		}
+		if !opened || len(msg) < 2 {
+			return FailProtocol
+		}
+		body, ok := strings.CutPrefix(string(msg[2:]), r.prefix)
+		if !ok {
+			continue // another namespace
+		}
+		switch msg[1] {
+		case '0': // CONNECT
+			if r.authEvt == nil {
+				return ""
+			}
+			if connected {
+				return FailProtocol
+			}
+			connected = true
+			if err := ws.Write(ctx, websocket.MessageText, r.authEvt); err != nil {
+				return readFailure(ctx)
+			}
+		case '4': // CONNECT_ERROR
+			return errorCode([]byte(body), "connect_error")
+		case '1': // DISCONNECT
+			return FailDisconn
+		case '2': // EVENT
+			if !connected {
+				continue
+			}
+			name, arg := event(body)
+			switch name {
+			case "authenticated":
+				return ""
+			case "unauthorized":
+				return errorCode(arg, "unauthorized")
+			}
+		}
+	}
+}
+
+// event splits an EVENT body (an optional ack id, then a JSON array) into
+// the event name and its first argument.
+func event(body string) (string, []byte) {
+	body = strings.TrimLeft(body, "0123456789")
+	var arr []json.RawMessage
+	if json.Unmarshal([]byte(body), &arr) != nil || len(arr) == 0 {
+		return "", nil
+	}
+	var name string
+	if json.Unmarshal(arr[0], &name) != nil {
+		return "", nil
+	}
+	if len(arr) < 2 {
+		return name, nil
+	}
+	return name, arr[1]
+}
+
+// errorCode returns data.code of an error object {"message", "data":
+// {"code"}}, or fallback.
+func errorCode(b []byte, fallback string) string {
+	var e struct {
+		Data struct {
+			Code string `json:"code"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(b, &e) != nil || e.Data.Code == "" {
+		return fallback
+	}
+	return e.Data.Code
+}
+
+// read runs for the life of a connected socket: it answers pings and counts
+// echo responses.
+func (r *runner) read(ctx context.Context, c *conn) {
+	defer close(c.done)
+	defer func() { _ = c.ws.CloseNow() }()
+	echo := "42" + r.prefix + `["echo-response"`
+	for {
+		_, msg, err := c.ws.Read(ctx)
+		if err != nil {
+			if !c.stop.Load() && ctx.Err() == nil {
+				r.dropped.Add(1)
+			}
+			return
+		}
+		switch {
+		case len(msg) == 1 && msg[0] == '2':
+			wctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+			err := c.ws.Write(wctx, websocket.MessageText, []byte("3"))
+			cancel()
+			if err != nil {
+				return
+			}
+		case strings.HasPrefix(string(msg), echo):
+			r.received.Add(1)
+		}
+	}
+}
+
+// soak holds conns open for Config.Hold, sending echo messages when
+// Config.MessageInterval is set, then waits (up to 3 s) for the answers.
+func (r *runner) soak(ctx context.Context, conns []*conn) *Soak {
+	s := &Soak{Sockets: len(conns)}
+	r.sent.Store(0)
+	r.received.Store(0)
+	r.dropped.Store(0)
+	start := time.Now()
+	hctx, cancel := context.WithTimeout(ctx, r.cfg.Hold)
+	defer cancel()
+	var wg sync.WaitGroup
+	if iv := r.cfg.MessageInterval; iv > 0 {
+		for _, c := range conns {
+			wg.Go(func() { r.emitLoop(hctx, c, iv) })
+		}
+	}
+	<-hctx.Done()
+	wg.Wait()
+	s.Duration = time.Since(start)
+	deadline := time.Now().Add(3 * time.Second)
+	for r.received.Load() < r.sent.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.Sent, s.Received, s.Dropped = r.sent.Load(), r.received.Load(), r.dropped.Load()
+	return s
+}
+
+func (r *runner) emitLoop(ctx context.Context, c *conn, iv time.Duration) {
+	// Spread the sockets over the interval.
+	sleep(ctx, rand.N(iv))
+	t := time.NewTicker(iv)
+	defer t.Stop()
+	for n := 0; ctx.Err() == nil; n++ {
+		msg := fmt.Appendf(nil, `42%s["echo",%d]`, r.prefix, n)
+		wctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+		err := c.ws.Write(wctx, websocket.MessageText, msg)
+		cancel()
+		if err != nil {
+			return
+		}
+		r.sent.Add(1)
+		select {
+		case <-ctx.Done():
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// FetchToken asks a fixture server for a token: POST /login with
+// {"username": username}, answer {"token": "<jwt>"}.
+func FetchToken(ctx context.Context, baseURL, username string) (string, error) {
+	u, err := CheckLoopback(baseURL)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	body, _ := json.Marshal(map[string]string{"username": username})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.Scheme+"://"+u.Host+"/login", strings.NewReader(string(body)))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("loadgen: login: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("loadgen: login: status %s", resp.Status)
+	}
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20)).Decode(&out); err != nil {
+		return "", fmt.Errorf("loadgen: login: %w", err)
+	}
+	if out.Token == "" {
+		return "", errors.New("loadgen: login: no token in the answer")
+	}
+	return out.Token, nil
+}
