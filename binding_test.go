@@ -1,0 +1,192 @@
+package siojwt
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/internal/clock"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+// TestIsolation proves that a socket which has not authenticated receives
+// none of the namespace's broadcasts, by every broadcast path, and hears
+// them once it has authenticated.
+func TestIsolation(t *testing.T) {
+	var nsp socket.Namespace
+	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+		nsp = ts.io.Sockets()
+		if err := ts.auth.Connect(nsp, func(s *socket.Socket) {
+			_ = s.On("relay", func(args ...any) {
+				_ = s.Broadcast().Emit("news", "from-handler-broadcast")
+				_ = s.To("lobby").Emit("news", "from-handler-room")
+			})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// The application puts every socket in a room as soon as it connects.
+		_ = nsp.On("connection", func(args ...any) { args[0].(*socket.Socket).Join("lobby") })
+	})
+	tok := token(t, time.Now(), time.Hour, nil)
+	a := dial(t, ts.url, "/", nil, "news")
+	b := dial(t, ts.url, "/", nil, "news")
+	p := dial(t, ts.url, "/", nil, "news")
+	for _, c := range []*testClient{a, b, p} {
+		c.wait(t, "connect", 5*time.Second)
+	}
+	_ = a.s.Emit("authenticate", map[string]any{"token": tok})
+	_ = b.s.Emit("authenticate", map[string]any{"token": tok})
+	a.wait(t, "authenticated", 5*time.Second)
+	b.wait(t, "authenticated", 5*time.Second)
+
+	send := []func(){
+		func() { ts.io.Emit("news", "io.Emit") },
+		func() { _ = nsp.Emit("news", "nsp.Emit") },
+		func() { _ = nsp.To("lobby").Emit("news", "To(room).Emit") },
+		func() { _ = nsp.Except("nobody").Emit("news", "Except.Emit") },
+		func() { _ = ts.io.Local().Emit("news", "Local.Emit") },
+		func() { nsp.Timeout(time.Second).EmitWithAck("news", "EmitWithAck")(func([]any, error) {}) },
+		func() { _ = a.s.Emit("relay") }, // two broadcasts from another socket's handler
+	}
+	for _, f := range send {
+		f()
+	}
+	want := len(send) + 1
+	eventually(t, 5*time.Second, "authenticated sockets to hear every broadcast", func() bool {
+		return b.count("news") == want
+	})
+	time.Sleep(200 * time.Millisecond)
+	if n := p.count("news"); n != 0 {
+		t.Fatalf("the unauthenticated socket heard %d broadcasts", n)
+	}
+	// Events of the pending socket reach no handler.
+	_ = p.s.Emit("relay")
+	time.Sleep(200 * time.Millisecond)
+	if b.count("news") != want {
+		t.Fatal("an event of an unauthenticated socket reached a handler")
+	}
+	// Once authenticated it hears them.
+	_ = p.s.Emit("authenticate", map[string]any{"token": tok})
+	p.wait(t, "authenticated", 5*time.Second)
+	_ = nsp.Emit("news", "after")
+	p.wait(t, "news", 5*time.Second)
+}
+
+// TestExpiryAndRefreshFakeClock drives the expiry timer with a fake clock:
+// warning, refresh (one timer however often), then the cut.
+func TestExpiryAndRefreshFakeClock(t *testing.T) {
+	start := time.Now()
+	clk := clock.NewFake(start)
+	ts := newTestServer(t, clk, []Option{WithExpiryWarning(10 * time.Second)}, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	c := dial(t, ts.url, "/", map[string]any{"token": token(t, start, time.Minute, nil)})
+	c.wait(t, "connect", 5*time.Second)
+	eventually(t, 2*time.Second, "the expiry timer", func() bool { return clk.Pending() == 1 })
+
+	clk.Advance(50 * time.Second)
+	w := c.wait(t, "token_expiring", 5*time.Second)
+	if m, _ := w.args[0].(map[string]any); m["expiresIn"] == nil {
+		t.Fatalf("warning payload %v", w.args)
+	}
+	for i := 0; i < 3; i++ { // refresh a few times: still one timer
+		_ = c.s.Emit("authenticate", map[string]any{"token": token(t, clk.Now(), 2*time.Minute, nil)})
+		c.wait(t, "authenticated", 5*time.Second)
+	}
+	if n := clk.Pending(); n != 1 {
+		t.Fatalf("%d timers after refreshes, want 1", n)
+	}
+	clk.Advance(30 * time.Second) // past the first token's exp
+	time.Sleep(100 * time.Millisecond)
+	if !c.s.Connected() {
+		t.Fatal("a refreshed socket was cut at the old token's expiry")
+	}
+	// A refresh for another subject is refused and cuts the socket.
+	_ = c.s.Emit("authenticate", map[string]any{"token": token(t, clk.Now(), time.Hour, map[string]any{"sub": "eve"})})
+	u := c.wait(t, "unauthorized", 5*time.Second)
+	data := u.args[0].(map[string]any)["data"].(map[string]any)
+	if data["code"] != core.CodeInvalidToken || data["message"] != "jwt subject invalid. expected: bob" {
+		t.Fatalf("unauthorized %v", data)
+	}
+	clk.Advance(2 * time.Second) // unauthorized wait and close grace
+	d := c.wait(t, "disconnect", 5*time.Second)
+	if d.args[0] != "io server disconnect" {
+		t.Fatalf("disconnect reason %v", d.args)
+	}
+}
+
+func TestExpiryCut(t *testing.T) {
+	start := time.Now()
+	clk := clock.NewFake(start)
+	ts := newTestServer(t, clk, nil, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	c := dial(t, ts.url, "/", map[string]any{"token": token(t, start, 2*time.Second, nil)})
+	c.wait(t, "connect", 5*time.Second)
+	eventually(t, 2*time.Second, "the expiry timer", func() bool { return clk.Pending() == 1 })
+	clk.Advance(2 * time.Second)
+	u := c.wait(t, "unauthorized", 5*time.Second)
+	data := u.args[0].(map[string]any)["data"].(map[string]any)
+	if data["message"] != "jwt expired" || data["code"] != "invalid_token" || data["type"] != "UnauthorizedError" {
+		t.Fatalf("payload %v", data)
+	}
+	clk.Advance(2 * time.Second)
+	if d := c.wait(t, "disconnect", 5*time.Second); d.args[0] != "io server disconnect" {
+		t.Fatalf("reason %v", d.args)
+	}
+	eventually(t, 2*time.Second, "cleanup", func() bool {
+		n := 0
+		ts.auth.sessions.Range(func(any, any) bool { n++; return true })
+		return n == 0
+	})
+}
+
+// TestTimers10k schedules the expiry timers of 10 000 authenticated sessions
+// and shows that they start no goroutine; it logs the memory per session.
+func TestTimers10k(t *testing.T) {
+	v, err := core.New(core.WithSecretString(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Auth{verifier: v, clock: clock.Real{}, expiry: true}
+	ns := &nsConfig{verifier: v}
+	tok := token(t, time.Now(), time.Hour, nil)
+	res, err := v.Verify(t.Context(), tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 10000
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	g0 := runtime.NumGoroutine()
+	sessions := make([]*session, n)
+	for i := range sessions {
+		ss := &session{a: a, ns: ns, res: res}
+		ss.mu.Lock()
+		ss.scheduleLocked()
+		ss.mu.Unlock()
+		sessions[i] = ss
+	}
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if g := runtime.NumGoroutine(); g > g0+2 {
+		t.Fatalf("goroutines grew from %d to %d for %d timers", g0, g, n)
+	}
+	per := float64(after.HeapAlloc-before.HeapAlloc) / n
+	t.Logf("%d sessions with live expiry timers: %.0f bytes each, goroutines %d -> %d", n, per, g0, runtime.NumGoroutine())
+	if per > 2048 {
+		t.Fatalf("%.0f bytes per session, want at most 2048", per)
+	}
+	for _, ss := range sessions {
+		if !ss.timer.Stop() {
+			t.Fatal("a timer had fired or was never armed")
+		}
+	}
+}

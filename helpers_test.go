@@ -1,0 +1,170 @@
+package siojwt
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/internal/clock"
+	client "github.com/zishang520/socket.io/clients/socket/v3"
+	"github.com/zishang520/socket.io/clients/engine/v3/transports"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
+)
+
+const testSecret = "test secret"
+
+type testServer struct {
+	io   *socket.Server
+	auth *Auth
+	url  string
+	hs   *httptest.Server
+}
+
+// newTestServer starts a server on 127.0.0.1 with an Auth; setup protects
+// namespaces. clk, when not nil, drives both the binding and the verifier.
+func newTestServer(t *testing.T, clk *clock.Fake, opts []Option, setup func(*testServer)) *testServer {
+	t.Helper()
+	sopts := socket.DefaultServerOptions()
+	io := socket.NewServer(nil, sopts)
+	vopts := []core.Option{core.WithSecretString(testSecret)}
+	if clk != nil {
+		vopts = append(vopts, core.WithClock(clk.Now))
+	}
+	v, err := core.New(vopts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(io, v, append([]Option{WithoutFailureLimit()}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if clk != nil {
+		a.clock = clk
+	}
+	ts := &testServer{io: io, auth: a}
+	setup(ts)
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", io.ServeHandler(sopts))
+	ts.hs = httptest.NewServer(mux)
+	ts.url = ts.hs.URL
+	t.Cleanup(func() {
+		io.Close(nil)
+		ts.hs.Close()
+		_ = a.Close()
+	})
+	return ts
+}
+
+func token(t testing.TB, now time.Time, ttl time.Duration, claims jwt.MapClaims) string {
+	t.Helper()
+	c := jwt.MapClaims{"sub": "bob", "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
+	for k, v := range claims {
+		c[k] = v
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+type event struct {
+	name string
+	args []any
+}
+
+// testClient is a Go socket.io client that records what it hears.
+type testClient struct {
+	s      *client.Socket
+	events chan event
+	mu     sync.Mutex
+	seen   []event
+}
+
+func dial(t *testing.T, url, nsp string, auth map[string]any, names ...string) *testClient {
+	t.Helper()
+	opts := client.DefaultOptions()
+	opts.SetReconnection(false)
+	opts.SetForceNew(true)
+	opts.SetTransports(types.NewSet(transports.WebSocket))
+	if auth != nil {
+		opts.SetAuth(auth)
+	}
+	s, err := client.Io(url+nsp, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &testClient{s: s, events: make(chan event, 256)}
+	for _, n := range append([]string{"connect", "connect_error", "disconnect", "authenticated", "unauthorized", "token_expiring"}, names...) {
+		name := n
+		_ = s.On(types.EventName(name), func(args ...any) {
+			e := event{name: name, args: args}
+			c.mu.Lock()
+			c.seen = append(c.seen, e)
+			c.mu.Unlock()
+			select {
+			case c.events <- e:
+			default:
+			}
+		})
+	}
+	t.Cleanup(func() { s.Disconnect() })
+	return c
+}
+
+// wait returns the next event named name, failing after d.
+func (c *testClient) wait(t *testing.T, name string, d time.Duration) event {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case e := <-c.events:
+			if e.name == name {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %q within %v; saw %v", name, d, c.names())
+			return event{}
+		}
+	}
+}
+
+func (c *testClient) names() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, e := range c.seen {
+		out = append(out, e.name)
+	}
+	return out
+}
+
+func (c *testClient) count(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, e := range c.seen {
+		if e.name == name {
+			n++
+		}
+	}
+	return n
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
