@@ -5,6 +5,26 @@
 // Everything takes a testing.TB and reports trouble through it: a missing node binary or
 // node_modules fails the test, it never skips it. Processes are killed and waited for in
 // t.Cleanup.
+//
+// A typical test:
+//
+//	srv := harness.StartFixture(t, "-mode", "connect") // or harness.StartReference(t, ...)
+//	token := harness.Login(t, srv.URL, "bob")
+//	r := harness.RunClient(t, harness.Scenario{
+//		URL:        srv.URL,
+//		Client:     harness.ClientV2,
+//		Transports: []string{harness.Polling},
+//		Steps: []harness.Step{
+//			harness.Wait("connect", 5*time.Second),
+//			harness.Authenticate(token),
+//			harness.Wait("authenticated", 5*time.Second),
+//		},
+//	})
+//	if !r.OK {
+//		t.Fatal(r)
+//	}
+//
+// A package using Build (StartFixture) should call RemoveBuilds from its TestMain.
 package harness
 
 import (

@@ -15,8 +15,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	exit := flag.Bool("exit", false, "write to stderr and exit with status 3 before listening")
 	exitAfter := flag.Duration("exit-after", 0, "exit with status 4 this long after listening")
-	silent := flag.Bool("silent", false, "listen but never announce it")
-	race := flag.Bool("fake-race", false, "write a data race report header to stderr after listening")
+	race := flag.Bool("fake-race", false, "write a data race report header to stderr before announcing")
 	flag.Parse()
 	if *exit {
 		fmt.Fprintln(os.Stderr, "listener: told to exit")
@@ -28,12 +27,10 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Fprintln(os.Stderr, "listener: starting")
-	if !*silent {
-		fmt.Printf("listening on http://%s\n", ln.Addr())
-	}
 	if *race {
 		fmt.Fprintln(os.Stderr, "==================\nWARNING: DATA RACE")
 	}
+	fmt.Printf("listening on http://%s\n", ln.Addr())
 	if *exitAfter > 0 {
 		go func() {
 			time.Sleep(*exitAfter)
