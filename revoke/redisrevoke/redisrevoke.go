@@ -12,8 +12,9 @@
 // latest Before and every key the latest expiry, whatever the order in which
 // revocations arrive.
 //
-// IsRevoked reads both keys in one pipeline: one round trip to a single
-// server (to each node concerned in a cluster).
+// IsRevoked reads both keys in one round trip: one MGET on a single server
+// (a *redis.Client, Sentinel failover included), a pipeline of GETs on a
+// cluster or ring, sent to each node concerned at once.
 //
 // # Events
 //
@@ -75,6 +76,7 @@ type Store struct {
 	onError  func(error)
 	logger   *slog.Logger
 	record   *redis.Script
+	single   bool // one server: MGET reaches every key
 }
 
 var (
@@ -105,6 +107,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 		}
 	}
 	s.channel = s.prefix + "events"
+	_, s.single = client.(*redis.Client)
 	if enabled, known := contextTimeoutEnabled(client); known && !enabled {
 		s.logger.Warn("redisrevoke: the Redis client has ContextTimeoutEnabled off; " +
 			"the IsRevoked timeout cannot bound a server that stops answering")
@@ -174,41 +177,68 @@ func (s *Store) IsRevoked(ctx context.Context, t revoke.Token) (bool, error) {
 	return false, nil
 }
 
-// lookup reads t's keys in one pipeline under the timeout.
+// lookup reads t's keys in one round trip under the timeout.
 func (s *Store) lookup(ctx context.Context, t revoke.Token) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	pipe := s.client.Pipeline()
-	var jti, subject *redis.StringCmd
+	var buf [2]string
+	keys := buf[:0]
 	if t.JTI != "" {
-		jti = pipe.Get(ctx, s.jtiKey(t.JTI))
+		keys = append(keys, s.jtiKey(t.JTI))
 	}
 	if t.Subject != "" {
-		subject = pipe.Get(ctx, s.subjectKey(t.Subject))
+		keys = append(keys, s.subjectKey(t.Subject))
 	}
-	_, _ = pipe.Exec(ctx) // errors are read per command below
-	var firstErr error
-	if jti != nil {
-		switch err := jti.Err(); {
-		case err == nil:
+	values, err := s.fetch(ctx, keys)
+	if len(values) != len(keys) {
+		return false, err
+	}
+	if t.JTI != "" {
+		if values[0] != nil {
 			return true, nil
-		case !errors.Is(err, redis.Nil):
-			firstErr = err
+		}
+		values = values[1:]
+	}
+	if t.Subject != "" && values[0] != nil {
+		v, _ := values[0].(string)
+		before, perr := strconv.ParseInt(v, 10, 64)
+		if perr != nil {
+			return false, fmt.Errorf("malformed entry for subject %q: %q", t.Subject, v)
+		}
+		if t.IssuedAt.IsZero() || t.IssuedAt.UnixMicro() < before {
+			return true, nil
 		}
 	}
-	if subject != nil {
-		before, err := subject.Int64()
+	return false, err
+}
+
+// fetch returns the values of keys, nil for a missing key, in one round
+// trip: MGET on a single server; a pipeline of GETs on a cluster or ring,
+// whose keys may live on different nodes. With a pipeline, values may come
+// back together with the error of another key.
+func (s *Store) fetch(ctx context.Context, keys []string) ([]any, error) {
+	if s.single {
+		return s.client.MGet(ctx, keys...).Result()
+	}
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Get(ctx, k)
+	}
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	values := make([]any, len(keys))
+	var firstErr error
+	for i, c := range cmds {
+		v, err := c.Result()
 		switch {
 		case err == nil:
-			if t.IssuedAt.IsZero() || t.IssuedAt.UnixMicro() < before {
-				return true, nil
-			}
+			values[i] = v
 		case errors.Is(err, redis.Nil):
 		case firstErr == nil:
 			firstErr = err
 		}
 	}
-	return false, firstErr
+	return values, firstErr
 }
 
 // Watch subscribes to the event channel and calls fn, one call at a time on

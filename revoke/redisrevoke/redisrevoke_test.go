@@ -185,6 +185,71 @@ func TestRevokeIsRevoked(t *testing.T) {
 	}
 }
 
+// roundTrips counts the commands and pipelines a client sends.
+type roundTrips struct{ n atomic.Int64 }
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+func TestIsRevokedOneRoundTrip(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"one": addr}, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = ring.Close() })
+	clients := []struct {
+		name   string
+		client interface {
+			redis.UniversalClient
+			AddHook(redis.Hook)
+		}
+	}{
+		{name: "client", client: newClient(t, addr)},
+		{name: "ring", client: ring},
+	}
+	tokens := []struct {
+		name  string
+		token revoke.Token
+		want  int64
+	}{
+		{name: "jti and subject", token: revoke.Token{JTI: "a", Subject: "s", IssuedAt: time.Now()}, want: 1},
+		{name: "jti", token: revoke.Token{JTI: "a"}, want: 1},
+		{name: "subject", token: revoke.Token{Subject: "s"}, want: 1},
+		{name: "no identifiers", token: revoke.Token{IssuedAt: time.Now()}, want: 0},
+	}
+	for _, c := range clients {
+		hook := &roundTrips{}
+		c.client.AddHook(hook)
+		s := newStore(t, c.client)
+		// Open the connection first: its handshake commands are not counted.
+		if err := c.client.Ping(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range tokens {
+			t.Run(c.name+"/"+tt.name, func(t *testing.T) {
+				hook.n.Store(0)
+				if _, err := s.IsRevoked(context.Background(), tt.token); err != nil {
+					t.Fatal(err)
+				}
+				if got := hook.n.Load(); got != tt.want {
+					t.Errorf("IsRevoked sent %d commands or pipelines, want %d", got, tt.want)
+				}
+			})
+		}
+	}
+}
+
 func TestRevokeInvalid(t *testing.T) {
 	addr, _, _ := redistest.Start(t)
 	s := newStore(t, newClient(t, addr))
@@ -358,6 +423,38 @@ func TestWatchRecoversAfterRestart(t *testing.T) {
 	// The data went with the server: nothing is persisted.
 	if ok, err := b.IsRevoked(ctx, revoke.Token{JTI: "after-restart"}); !ok || err != nil {
 		t.Errorf("IsRevoked(after-restart) = %v, %v; want true, nil", ok, err)
+	}
+}
+
+func TestWatchStartsAndStopsDuringOutage(t *testing.T) {
+	addr, stop, restart := redistest.Start(t)
+	client := newClient(t, addr)
+	s := newStore(t, client)
+	first, stopFirst := watch(t, s)
+	waitSubscribers(t, client, DefaultPrefix+"events", 1)
+	stop()
+
+	// A Watch started while the server is down subscribes once it is back.
+	second, _ := watch(t, s)
+	time.Sleep(300 * time.Millisecond) // let both fail to reconnect a few times
+	start := time.Now()
+	stopFirst()
+	t.Logf("Watch returned %v after cancel with the server down", time.Since(start))
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Watch took %v to return with the server down, want under 2s", d)
+	}
+	restart()
+	waitSubscribers(t, client, DefaultPrefix+"events", 1)
+	if err := s.Revoke(context.Background(), revoke.Revocation{JTI: "back"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := receive(t, second); r.JTI != "back" {
+		t.Errorf("got %+v, want back", r)
+	}
+	select {
+	case r := <-first:
+		t.Errorf("the stopped Watch delivered %+v", r)
+	default:
 	}
 }
 
@@ -698,9 +795,17 @@ func TestCeil(t *testing.T) {
 
 func BenchmarkIsRevoked(b *testing.B) {
 	addr, _, _ := redistest.Start(b)
-	s := newStore(b, newClient(b, addr))
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"one": addr}, ContextTimeoutEnabled: true})
+	b.Cleanup(func() { _ = ring.Close() })
 	ctx := context.Background()
-	if err := s.Revoke(ctx, revoke.Revocation{Subject: "alice"}); err != nil {
+	stores := []struct {
+		name  string
+		store *Store
+	}{
+		{name: "MGET", store: newStore(b, newClient(b, addr))},
+		{name: "pipeline", store: newStore(b, ring)},
+	}
+	if err := stores[0].store.Revoke(ctx, revoke.Revocation{Subject: "alice"}); err != nil {
 		b.Fatal(err)
 	}
 	tokens := []struct {
@@ -710,14 +815,16 @@ func BenchmarkIsRevoked(b *testing.B) {
 		{name: "jti and subject", token: revoke.Token{JTI: "t-1", Subject: "alice", IssuedAt: time.Now().Add(-time.Hour)}},
 		{name: "jti only", token: revoke.Token{JTI: "t-1"}},
 	}
-	for _, tt := range tokens {
-		b.Run(tt.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := s.IsRevoked(ctx, tt.token); err != nil {
-					b.Fatal(err)
+	for _, st := range stores {
+		for _, tt := range tokens {
+			b.Run(st.name+"/"+tt.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := st.store.IsRevoked(ctx, tt.token); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
