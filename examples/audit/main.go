@@ -14,7 +14,10 @@
 // receives "hello" with its subject. The audit log goes to standard output,
 // everything else to standard error. A line looks like:
 //
-//	{"time":"...","level":"INFO","msg":"auth","kind":"authenticated","mode":"handshake","namespace":"/","socket":"...","remote":"127.0.0.1","code":"","sub":"alice","fingerprint":"9f86d081884c7d65","duration":"84µs"}
+//	{"time":"2025-01-02T15:04:05.123Z","level":"INFO","msg":"auth","kind":"authenticated","mode":"handshake","namespace":"/","socket":"NR6LGbUvp7xngQAAAAAAAAAB","remote":"127.0.0.1","code":"","sub":"alice","fingerprint":"9eab02118c8e065d","duration_us":38}
+//
+// Refusals and cuts are logged at WARN and add "cause", the internal
+// reason, which is never sent to clients.
 package main
 
 import (
@@ -179,7 +182,7 @@ func auditHook(log *slog.Logger) func(siojwt.Event) {
 			slog.String("fingerprint", e.Fingerprint),
 		}
 		if e.Duration > 0 {
-			attrs = append(attrs, slog.Duration("duration", e.Duration))
+			attrs = append(attrs, slog.Int64("duration_us", e.Duration.Microseconds()))
 		}
 		if e.Err != nil {
 			// The internal cause: fine for an audit log, never for clients.

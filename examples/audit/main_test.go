@@ -61,6 +61,7 @@ type record struct {
 	Sub         string    `json:"sub"`
 	Fingerprint string    `json:"fingerprint"`
 	Cause       string    `json:"cause"`
+	DurationUS  *int64    `json:"duration_us"`
 }
 
 // records parses the log, failing on any line that is not a JSON object.
@@ -210,6 +211,9 @@ func TestAuditLog(t *testing.T) {
 	if ok.Mode != "handshake" || ok.Namespace != "/" || ok.Remote == "" || ok.Code != "" || ok.Level != "INFO" || ok.Msg != "auth" {
 		t.Errorf("authenticated line: %+v", ok)
 	}
+	if ok.DurationUS == nil || *ok.DurationUS < 0 {
+		t.Errorf("authenticated line: no duration_us")
+	}
 	if ok.Time.IsZero() || ok.Time.Before(now.Add(-time.Minute)) {
 		t.Errorf("authenticated line: time %v", ok.Time)
 	}
@@ -220,6 +224,9 @@ func TestAuditLog(t *testing.T) {
 	rej := find(recs, "rejected")
 	if rej.Code != core.CodeInvalidToken || rej.Level != "WARN" || rej.Mode != "handshake" || rej.Remote == "" {
 		t.Errorf("rejected line: %+v, want code %s at WARN", rej, core.CodeInvalidToken)
+	}
+	if rej.Cause == "" {
+		t.Errorf("rejected line: no cause")
 	}
 	if rej.Sub != "" || rej.Fingerprint != "" {
 		t.Errorf("rejected line names an unverified token: %+v", rej)
