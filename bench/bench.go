@@ -1,0 +1,575 @@
+// Package bench is the benchmark driver: it builds the servers under test,
+// starts each one as a child process on 127.0.0.1 (port 0), loads it with
+// the load generator of package loadgen, reads its CPU time and memory from
+// /proc, runs the JWT verification micro-benchmarks (Go and Node), profiles
+// the library's handshake path, and writes BENCHMARKS.md with SVG plots.
+//
+// The full run is one command, bench/run.sh (go run ./bench/cmd/benchall).
+// Options.Smoke runs tiny counts in well under a minute; TestSmoke runs it
+// as part of go test ./... so the suite cannot rot.
+//
+// Servers (peers), interleaved round-robin within each part of the run:
+//
+//	go-bare            bench/cmd/baresrv: zishang520 socket.io, no auth
+//	go-jwt             bench/cmd/baresrv -jwt: a bare golang-jwt check in a middleware
+//	go-siojwt          interop/fixture (this library, handshake mode, HS256)
+//	node-bare          bench/node/baresrv.js: socket.io 4.8.4, no auth
+//	node-socketio-jwt  interop/reference/server.js: socket.io 4.8.4 + socketio-jwt 4.6.2
+//	node-thream        interop/reference/server.js -impl thream: + @thream/socketio-jwt 3.1.4
+//
+// and, for the two-round-trip flow, the fixture and the reference server
+// in -mode connect.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/siojwt/siojwt/bench/loadgen"
+)
+
+// Options configure a driver run. Zero fields take the defaults of the
+// full run, or of the smoke run when Smoke is set.
+type Options struct {
+	// Root is the module root (default: found from the working directory).
+	Root string
+	// Smoke runs tiny counts: the Go peers and one Node peer, no
+	// micro-benchmarks or profile, output in a temporary directory.
+	Smoke bool
+	// Out is the Markdown report (default Root/BENCHMARKS.md; smoke: a
+	// temporary directory). PlotDir receives the SVG plots (default
+	// Root/bench/plots; smoke: next to Out).
+	Out, PlotDir string
+	// Log receives progress lines (default: discarded).
+	Log io.Writer
+	// Reps is the number of interleaved repetitions (default 3; smoke 1).
+	Reps int
+	// Conns and Concurrency of the rate runs (default 2000 and 100).
+	Conns, Concurrency int
+	// EventConcurrency bounds attempts in flight in the two-round-trip
+	// runs (default 50: the library caps unauthenticated sockets per
+	// address at 100).
+	EventConcurrency int
+	// ScaleSizes are the open-socket counts of the scaling runs (default
+	// 1000, 5000, 10000); the largest run ends with the reconnect storm.
+	ScaleSizes []int
+	// SoakConns sockets held for SoakHold, each sending one message per
+	// SoakInterval (default 1000, 20 s, 1 s).
+	SoakConns    int
+	SoakHold     time.Duration
+	SoakInterval time.Duration
+	// MicroTime is the time per micro-benchmark (default 1 s).
+	MicroTime time.Duration
+	// ProfileConns is the connection count of the profiled run (default 5000).
+	ProfileConns int
+	// Command is the command line shown in the report.
+	Command string
+}
+
+func (o *Options) defaults() error {
+	root, err := findRoot(o.Root)
+	if err != nil {
+		return err
+	}
+	o.Root = root
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	def := func(v *int, full, smoke int) {
+		if *v == 0 {
+			*v = full
+			if o.Smoke {
+				*v = smoke
+			}
+		}
+	}
+	def(&o.Reps, 3, 1)
+	def(&o.Conns, 2000, 50)
+	def(&o.Concurrency, 100, 10)
+	def(&o.EventConcurrency, 50, 10)
+	def(&o.SoakConns, 1000, 20)
+	def(&o.ProfileConns, 5000, 0)
+	if o.ScaleSizes == nil {
+		o.ScaleSizes = []int{1000, 5000, 10000}
+		if o.Smoke {
+			o.ScaleSizes = []int{60}
+		}
+	}
+	if o.SoakHold == 0 {
+		o.SoakHold = 20 * time.Second
+		if o.Smoke {
+			o.SoakHold = 1500 * time.Millisecond
+		}
+	}
+	if o.SoakInterval == 0 {
+		o.SoakInterval = time.Second
+		if o.Smoke {
+			o.SoakInterval = 500 * time.Millisecond
+		}
+	}
+	if o.MicroTime == 0 && !o.Smoke {
+		o.MicroTime = time.Second
+	}
+	if o.Command == "" {
+		o.Command = "./bench/run.sh"
+	}
+	for _, n := range append([]int{o.Conns, o.SoakConns}, o.ScaleSizes...) {
+		if n < 1 || n > loadgen.MaxConns {
+			return fmt.Errorf("bench: connection count %d out of range 1..%d", n, loadgen.MaxConns)
+		}
+	}
+	if o.Reps < 1 || o.Reps > 20 {
+		return fmt.Errorf("bench: Reps %d out of range 1..20", o.Reps)
+	}
+	return nil
+}
+
+// Stats summarises one server over the repetitions of one part of the run.
+type Stats struct {
+	Key, Label string
+	Node       bool
+	// Runs holds each repetition's result (nil when it errored).
+	Runs []*loadgen.Result
+	// Errors holds the repetitions' errors (server crash, bad token).
+	Errors []string
+	// Medians over the runs that completed.
+	Rate, P50, P99, CPU, KB float64 // conn/s, ms, ms, µs per connection, KB per open connection
+	// Attempted and Failures add up every run.
+	Attempted int
+	Failures  map[string]int
+}
+
+// Failed is the number of failed connections plus errored runs.
+func (s *Stats) Failed() int {
+	n := len(s.Errors)
+	for _, v := range s.Failures {
+		n += v
+	}
+	return n
+}
+
+// SoakStats is one server's hold with messages.
+type SoakStats struct {
+	Key, Label string
+	Node       bool
+	Soak       *loadgen.Soak
+	Error      string
+}
+
+// ScalePoint is one server at one open-socket count.
+type ScalePoint struct {
+	Conns, Connected int
+	Rate, CPU, KB    float64 // conn/s, µs per connection, KB per open connection
+	BaseMB, OpenMB   float64 // resident memory before and with the sockets open
+	Failures         map[string]int
+	Error            string
+}
+
+// StormStats is the reconnect storm: every socket dropped at once and
+// reconnected at once.
+type StormStats struct {
+	Conns, Connected, Retries int
+	Settle, P50, P99          time.Duration
+	CPU                       float64 // µs per connection
+	PeakMB                    float64
+	Failures                  map[string]int
+}
+
+// ScaleStats is one server across ScaleSizes.
+type ScaleStats struct {
+	Key, Label string
+	Node       bool
+	Points     []ScalePoint
+	Storm      *StormStats
+}
+
+// Report is everything a run measured.
+type Report struct {
+	Options   Options
+	Machine   Machine
+	FileLimit uint64
+	Started   time.Time
+	Duration  time.Duration
+	Handshake []*Stats
+	Event     []*Stats
+	Soak      []*SoakStats
+	Scale     []*ScaleStats
+	Micro     *Micro
+	Profile   *Profile
+	// Notes lists what could not be measured and why.
+	Notes []string
+	// Plots are the written SVG files, relative to the report.
+	Plots map[string]string
+}
+
+// Failures counts failed connections and errored runs in every part.
+func (r *Report) Failures() int {
+	n := 0
+	for _, s := range append(slices.Clone(r.Handshake), r.Event...) {
+		n += s.Failed()
+	}
+	for _, s := range r.Soak {
+		if s.Error != "" {
+			n++
+		}
+	}
+	for _, s := range r.Scale {
+		for _, p := range s.Points {
+			if p.Error != "" {
+				n++
+			}
+			for _, v := range p.Failures {
+				n += v
+			}
+		}
+		if s.Storm != nil {
+			for _, v := range s.Storm.Failures {
+				n += v
+			}
+		}
+	}
+	return n
+}
+
+type driver struct {
+	opt     Options
+	bin     string // built Go binaries
+	fixture bool   // interop/fixture exists
+	rep     *Report
+}
+
+func (d *driver) logf(format string, args ...any) {
+	fmt.Fprintf(d.opt.Log, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// Run performs a benchmark run and writes the report. The report is
+// returned even when writing it fails.
+func Run(ctx context.Context, opt Options) (*Report, error) {
+	if err := opt.defaults(); err != nil {
+		return nil, err
+	}
+	d := &driver{opt: opt, rep: &Report{Options: opt, Started: time.Now(), Plots: map[string]string{}}}
+	tmp, err := os.MkdirTemp("", "siojwt-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	d.bin = filepath.Join(tmp, "bin")
+	if d.opt.Out == "" {
+		if opt.Smoke {
+			d.opt.Out = filepath.Join(tmp, "out", "BENCHMARKS.md")
+		} else {
+			d.opt.Out = filepath.Join(opt.Root, "BENCHMARKS.md")
+		}
+	}
+	if d.opt.PlotDir == "" {
+		if opt.Smoke {
+			d.opt.PlotDir = filepath.Join(filepath.Dir(d.opt.Out), "plots")
+		} else {
+			d.opt.PlotDir = filepath.Join(opt.Root, "bench", "plots")
+		}
+	}
+	d.rep.Options = d.opt
+
+	if d.rep.Machine, err = machine(ctx, opt.Root); err != nil {
+		return nil, err
+	}
+	need := uint64(2*slices.Max(append(slices.Clone(opt.ScaleSizes), opt.Conns, opt.SoakConns)) + 1024)
+	if d.rep.FileLimit, err = raiseFileLimit(need); err != nil {
+		return nil, err
+	}
+	d.logf("machine: %d CPUs, %s, %s, node %s; open files %d", d.rep.Machine.CPUs, d.rep.Machine.CPUModel, d.rep.Machine.GoVersion, d.rep.Machine.Node, d.rep.FileLimit)
+	if err := d.build(ctx); err != nil {
+		return nil, err
+	}
+
+	hs, ev := d.peers()
+	d.rep.Handshake = d.measure(ctx, "handshake", hs, opt.Reps, loadgen.Config{Conns: opt.Conns, Concurrency: opt.Concurrency})
+	d.rep.Event = d.measure(ctx, "two round trips", ev, opt.Reps, loadgen.Config{Conns: opt.Conns, Concurrency: opt.EventConcurrency})
+	d.rep.Soak = d.soak(ctx, soakPeers(hs))
+	d.rep.Scale = d.scale(ctx, scalePeers(hs))
+	if ctx.Err() != nil {
+		return d.rep, ctx.Err()
+	}
+	if opt.MicroTime > 0 {
+		d.rep.Micro = d.micro(ctx, tmp)
+	}
+	if opt.ProfileConns > 0 {
+		d.rep.Profile = d.profile(ctx, tmp)
+	}
+	d.rep.Duration = time.Since(d.rep.Started)
+	if err := d.write(); err != nil {
+		return d.rep, err
+	}
+	d.logf("wrote %s in %s", d.opt.Out, d.rep.Duration.Round(time.Second))
+	return d.rep, ctx.Err()
+}
+
+// build compiles the Go servers.
+func (d *driver) build(ctx context.Context) error {
+	targets := [][2]string{{"baresrv", "./bench/cmd/baresrv"}}
+	if st, err := os.Stat(filepath.Join(d.opt.Root, "interop", "fixture")); err == nil && st.IsDir() {
+		d.fixture = true
+		targets = append(targets, [2]string{"fixture", "./interop/fixture"})
+	} else {
+		d.note("The fixture (interop/fixture) does not exist in this tree: the library was not measured.")
+	}
+	for _, t := range targets {
+		d.logf("build %s", t[1])
+		if _, err := commandOutput(ctx, d.opt.Root, "go", "build", "-o", filepath.Join(d.bin, t[0]), t[1]); err != nil {
+			return fmt.Errorf("bench: build %s: %w", t[1], err)
+		}
+	}
+	if !d.fixture {
+		return nil
+	}
+	// Flags the fixture may grow: other algorithms, a pprof endpoint.
+	help := helpText(ctx, filepath.Join(d.bin, "fixture"))
+	if !strings.Contains(help, "-alg") {
+		d.note("The fixture has no flag to sign and verify with RS256, ES256 or EdDSA keys (an `-alg` flag): socket-level figures are HS256 only; the micro-benchmark covers the other algorithms.")
+	}
+	if !strings.Contains(help, "-pprof") {
+		d.note("The fixture has no `-pprof` flag: the CPU profile comes from an in-process server built like the fixture (bench/profile), with the load generator in the same process.")
+	}
+	return nil
+}
+
+func (d *driver) note(s string) {
+	if !slices.Contains(d.rep.Notes, s) {
+		d.rep.Notes = append(d.rep.Notes, s)
+	}
+}
+
+func (d *driver) peers() (handshake, event []peer) {
+	node := "node"
+	ref := filepath.Join(d.opt.Root, "interop", "reference", "server.js")
+	addr := []string{"-addr", "127.0.0.1:0"}
+	bare := filepath.Join(d.bin, "baresrv")
+	fixture := filepath.Join(d.bin, "fixture")
+	handshake = append(handshake,
+		peer{key: "go-bare", label: "Go socket.io (zishang520 v3.0.6), no auth", argv: append([]string{bare}, addr...), mode: loadgen.ModeAuth})
+	if !d.opt.Smoke {
+		handshake = append(handshake,
+			peer{key: "go-jwt", label: "Go socket.io + bare golang-jwt check in a middleware", argv: append([]string{bare, "-jwt"}, addr...), mode: loadgen.ModeAuth})
+	}
+	if d.fixture {
+		handshake = append(handshake,
+			peer{key: "go-siojwt", label: "Go socket.io + siojwt (fixture, handshake mode)", argv: append([]string{fixture, "-mode", "handshake"}, addr...), mode: loadgen.ModeAuth})
+		event = append(event,
+			peer{key: "go-siojwt", label: "Go socket.io + siojwt (fixture, connect mode)", argv: append([]string{fixture, "-mode", "connect", "-timeout", "30s"}, addr...), mode: loadgen.ModeEvent})
+	}
+	if !d.opt.Smoke {
+		handshake = append(handshake,
+			peer{key: "node-bare", label: "Node socket.io 4.8.4, no auth", argv: append([]string{node, filepath.Join(d.opt.Root, "bench", "node", "baresrv.js")}, addr...), mode: loadgen.ModeQuery, node: true})
+	}
+	handshake = append(handshake,
+		peer{key: refKey, label: "Node socket.io 4.8.4 + socketio-jwt 4.6.2", argv: append([]string{node, ref, "-mode", "handshake"}, addr...), mode: loadgen.ModeQuery, node: true})
+	if !d.opt.Smoke {
+		handshake = append(handshake,
+			peer{key: threamKey, label: "Node socket.io 4.8.4 + @thream/socketio-jwt 3.1.4", argv: append([]string{node, ref, "-mode", "handshake", "-impl", "thream"}, addr...), mode: loadgen.ModeAuthBearer, node: true})
+	}
+	event = append(event,
+		peer{key: refKey, label: "Node socket.io 4.8.4 + socketio-jwt 4.6.2 (connect mode)", argv: append([]string{node, ref, "-mode", "connect", "-timeout", "30s", "-callback", "false"}, addr...), mode: loadgen.ModeEvent, node: true})
+	return handshake, event
+}
+
+// Keys of the two Node reference servers the ratios are taken against.
+const (
+	refKey    = "node-socketio-jwt"
+	threamKey = "node-thream"
+)
+
+func soakPeers(hs []peer) []peer {
+	var out []peer
+	for _, p := range hs {
+		if p.key != "go-jwt" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func scalePeers(hs []peer) []peer {
+	var out []peer
+	for _, p := range hs {
+		if p.key == "go-bare" || p.key == "go-siojwt" || p.node && p.key != "node-bare" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// once starts p, fetches a token from it, runs cfg against it and stops it.
+func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*loadgen.Result, error) {
+	pr, err := start(ctx, d.opt.Root, p.argv)
+	if err != nil {
+		return nil, err
+	}
+	defer pr.stop()
+	cfg.URL = pr.url
+	cfg.Mode = p.mode
+	cfg.ServerPID = pr.pid()
+	cfg.Settle = d.settle()
+	if cfg.MaxDuration == 0 {
+		cfg.MaxDuration = 10 * time.Minute
+	}
+	if p.mode != loadgen.ModeNone {
+		if cfg.Token, err = loadgen.FetchToken(ctx, pr.url, "bench"); err != nil {
+			return nil, err
+		}
+	}
+	res, err := loadgen.Run(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pr.alive(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func (d *driver) measure(ctx context.Context, part string, peers []peer, reps int, cfg loadgen.Config) []*Stats {
+	stats := make([]*Stats, len(peers))
+	for i, p := range peers {
+		stats[i] = &Stats{Key: p.key, Label: p.label, Node: p.node, Failures: map[string]int{}}
+	}
+	for rep := range reps {
+		for i, p := range peers {
+			if ctx.Err() != nil {
+				return stats
+			}
+			s := stats[i]
+			res, err := d.once(ctx, p, cfg)
+			s.Attempted += cfg.Conns
+			if err != nil {
+				s.Errors = append(s.Errors, err.Error())
+				d.logf("%s %s rep %d: error: %v", part, p.key, rep+1, err)
+				continue
+			}
+			s.Runs = append(s.Runs, res)
+			for c, n := range res.Connect.Failures {
+				s.Failures[c] += n
+			}
+			c := &res.Connect
+			d.logf("%s %s rep %d: %d/%d, %.0f conn/s, p50 %s p99 %s, %.0f µs CPU/conn, %.1f KB/conn",
+				part, p.key, rep+1, c.Connected, c.Attempted, c.Rate(), c.P50.Round(time.Millisecond/10), c.P99.Round(time.Millisecond/10), us(c.CPUPerConn()), res.MemPerConn()/1024)
+		}
+	}
+	for _, s := range stats {
+		var rate, p50, p99, cpu, kb []float64
+		for _, r := range s.Runs {
+			rate = append(rate, r.Connect.Rate())
+			p50 = append(p50, ms(r.Connect.P50))
+			p99 = append(p99, ms(r.Connect.P99))
+			cpu = append(cpu, us(r.Connect.CPUPerConn()))
+			kb = append(kb, r.MemPerConn()/1024)
+		}
+		s.Rate, s.P50, s.P99, s.CPU, s.KB = median(rate), median(p50), median(p99), median(cpu), median(kb)
+	}
+	return stats
+}
+
+func (d *driver) soak(ctx context.Context, peers []peer) []*SoakStats {
+	var out []*SoakStats
+	for _, p := range peers {
+		if ctx.Err() != nil {
+			break
+		}
+		s := &SoakStats{Key: p.key, Label: p.label, Node: p.node}
+		out = append(out, s)
+		res, err := d.once(ctx, p, loadgen.Config{
+			Conns: d.opt.SoakConns, Concurrency: d.opt.Concurrency,
+			Hold: d.opt.SoakHold, MessageInterval: d.opt.SoakInterval,
+		})
+		switch {
+		case err != nil:
+			s.Error = err.Error()
+		case res.Soak == nil:
+			s.Error = "no hold phase"
+		case res.Connect.Failed() > 0:
+			s.Error = fmt.Sprintf("%d connections failed: %v", res.Connect.Failed(), res.Connect.Failures)
+		}
+		if res != nil && res.Soak != nil {
+			s.Soak = res.Soak
+			if s.Error == "" && (s.Soak.Received < s.Soak.Sent || s.Soak.Dropped > 0) {
+				s.Error = fmt.Sprintf("%d of %d messages unanswered, %d sockets dropped", s.Soak.Sent-s.Soak.Received, s.Soak.Sent, s.Soak.Dropped)
+			}
+			d.logf("soak %s: %d sockets for %s, %d/%d echoed, %.1f µs CPU/message", p.key, s.Soak.Sockets, s.Soak.Duration.Round(time.Millisecond), s.Soak.Received, s.Soak.Sent, us(s.Soak.CPUPerMessage()))
+		}
+		if s.Error != "" {
+			d.logf("soak %s: error: %s", p.key, s.Error)
+		}
+	}
+	return out
+}
+
+func (d *driver) scale(ctx context.Context, peers []peer) []*ScaleStats {
+	out := make([]*ScaleStats, len(peers))
+	for i, p := range peers {
+		out[i] = &ScaleStats{Key: p.key, Label: p.label, Node: p.node}
+	}
+	largest := slices.Max(d.opt.ScaleSizes)
+	sizes := slices.Clone(d.opt.ScaleSizes)
+	sort.Ints(sizes)
+	for _, n := range sizes {
+		for i, p := range peers {
+			if ctx.Err() != nil {
+				return out
+			}
+			cfg := loadgen.Config{
+				Conns: n, Concurrency: d.opt.Concurrency, ConnectTimeout: 30 * time.Second,
+				Retries: 3, RetryDelay: time.Second, Storm: n == largest,
+			}
+			res, err := d.once(ctx, p, cfg)
+			pt := ScalePoint{Conns: n}
+			if err != nil {
+				pt.Error = err.Error()
+				d.logf("scale %s %d: error: %v", p.key, n, err)
+			}
+			if res != nil {
+				c := &res.Connect
+				pt.Connected, pt.Rate, pt.CPU, pt.KB = c.Connected, c.Rate(), us(c.CPUPerConn()), res.MemPerConn()/1024
+				pt.BaseMB, pt.OpenMB = mib(res.RSSBase), mib(res.RSSOpen)
+				pt.Failures = c.Failures
+				d.logf("scale %s %d: %d/%d, %.0f conn/s, %.0f µs CPU/conn, %.1f KB/conn, RSS %.0f→%.0f MB, %d retries",
+					p.key, n, c.Connected, n, c.Rate(), pt.CPU, pt.KB, pt.BaseMB, pt.OpenMB, c.Retries)
+				if st := res.Storm; st != nil {
+					out[i].Storm = &StormStats{
+						Conns: st.Attempted, Connected: st.Connected, Retries: st.Retries,
+						Settle: st.Elapsed, P50: st.P50, P99: st.P99, CPU: us(st.CPUPerConn()),
+						PeakMB: mib(res.RSSPeak), Failures: st.Failures,
+					}
+					d.logf("storm %s %d: %d/%d reconnected in %s, p99 %s, %d retries, failures %v",
+						p.key, n, st.Connected, st.Attempted, st.Elapsed.Round(time.Millisecond), st.P99.Round(time.Millisecond), st.Retries, st.Failures)
+				}
+			}
+			out[i].Points = append(out[i].Points, pt)
+		}
+	}
+	return out
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func mib(b int64) float64        { return float64(b) / (1 << 20) }
+
+// median of xs; NaN when empty.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

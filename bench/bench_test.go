@@ -1,0 +1,116 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// logWriter sends the driver's progress lines to the test log.
+type logWriter struct {
+	t  *testing.T
+	mu sync.Mutex
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestSmoke runs the whole driver with tiny counts: the Go servers and the
+// Node reference server, both authentication flows, a soak, a storm, the
+// report and its plots. It fails (never skips) when node is missing.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Log("-short: running anyway, the smoke run is short")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	rep, err := Run(ctx, Options{Root: "..", Smoke: true, Out: filepath.Join(dir, "BENCHMARKS.md"), Log: &logWriter{t: t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 90*time.Second {
+		t.Errorf("smoke run took %s, want well under a minute", d)
+	}
+	if n := rep.Failures(); n != 0 {
+		t.Errorf("%d failed connections or errored runs", n)
+	}
+
+	want := map[string]bool{"go-bare": false, refKey: false}
+	if _, err := os.Stat(filepath.Join("..", "interop", "fixture")); err == nil {
+		want["go-siojwt"] = false
+	}
+	for _, part := range [][]*Stats{rep.Handshake, rep.Event} {
+		for _, s := range part {
+			if _, ok := want[s.Key]; ok {
+				want[s.Key] = true
+			}
+			if len(s.Errors) > 0 {
+				t.Errorf("%s: %v", s.Key, s.Errors)
+			}
+			if len(s.Runs) == 0 || !(s.Rate > 0) {
+				t.Errorf("%s: no connections per second (%d runs, rate %v)", s.Key, len(s.Runs), s.Rate)
+			}
+			if !(s.CPU > 0) || math.IsNaN(s.KB) {
+				t.Errorf("%s: CPU %v µs/conn, %v KB/conn: server readings missing", s.Key, s.CPU, s.KB)
+			}
+		}
+	}
+	for k, seen := range want {
+		if !seen {
+			t.Errorf("server %s was not measured", k)
+		}
+	}
+	if len(rep.Event) < 1 {
+		t.Error("no two-round-trip runs")
+	}
+	if len(rep.Soak) == 0 {
+		t.Error("no soak runs")
+	}
+	for _, s := range rep.Soak {
+		if s.Soak == nil || s.Soak.Sent == 0 || s.Soak.Received != s.Soak.Sent {
+			t.Errorf("soak %s: %+v %s", s.Key, s.Soak, s.Error)
+		}
+	}
+	if len(rep.Scale) == 0 {
+		t.Error("no scaling runs")
+	}
+	for _, s := range rep.Scale {
+		if s.Storm == nil || s.Storm.Connected != s.Storm.Conns || s.Storm.Conns == 0 {
+			t.Errorf("storm %s: %+v", s.Key, s.Storm)
+		}
+	}
+
+	md, err := os.ReadFile(rep.Options.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"# Benchmarks", "## Machine", "## Handshake mode", "## Reconnect storm", "-core machine", "CPU µs/conn"} {
+		if !bytes.Contains(md, []byte(s)) {
+			t.Errorf("report lacks %q", s)
+		}
+	}
+	for name, rel := range rep.Plots {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(rep.Options.Out), rel))
+		if err != nil || !bytes.HasPrefix(b, []byte("<svg")) {
+			t.Errorf("plot %s: %v", name, err)
+		}
+		if !bytes.Contains(md, []byte(rel)) {
+			t.Errorf("report does not show plot %s", rel)
+		}
+	}
+	if len(rep.Plots) < 4 {
+		t.Errorf("%d plots written, want at least 4", len(rep.Plots))
+	}
+}

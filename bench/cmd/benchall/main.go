@@ -1,0 +1,50 @@
+// Command benchall runs the whole benchmark suite and writes BENCHMARKS.md
+// at the repository root, with plots in bench/plots. Run it from the
+// repository root, usually through bench/run.sh:
+//
+//	go run ./bench/cmd/benchall          the full run (about 15 minutes)
+//	go run ./bench/cmd/benchall -smoke   tiny counts, output in a temporary directory
+//
+// It exits 1 when a connection failed or a server errored, 2 when the run
+// could not be carried out.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/siojwt/siojwt/bench"
+)
+
+func main() {
+	var o bench.Options
+	flag.BoolVar(&o.Smoke, "smoke", false, "tiny counts, Go peers and one Node peer, output in a temporary directory unless -out is given")
+	flag.StringVar(&o.Out, "out", "", "report path (default BENCHMARKS.md at the repository root)")
+	flag.StringVar(&o.PlotDir, "plots", "", "plot directory (default bench/plots)")
+	flag.IntVar(&o.Reps, "reps", 0, "interleaved repetitions (default 3)")
+	flag.IntVar(&o.Conns, "n", 0, "connections per rate run (default 2000)")
+	flag.IntVar(&o.Concurrency, "c", 0, "connection attempts in flight (default 100)")
+	flag.StringVar(&o.Command, "command", "./bench/run.sh", "command line shown in the report")
+	timeout := flag.Duration("timeout", time.Hour, "cap on the whole run")
+	flag.Parse()
+	o.Log = os.Stderr
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	rep, err := bench.Run(ctx, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchall:", err)
+		os.Exit(2)
+	}
+	if n := rep.Failures(); n > 0 {
+		fmt.Fprintf(os.Stderr, "benchall: %d failed connections or errored runs (see %s)\n", n, rep.Options.Out)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,184 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Profile is the CPU profile of the library's handshake path under load.
+type Profile struct {
+	// Command is how the profile was taken.
+	Command string
+	// Conns is the number of connections opened while profiling.
+	Conns int
+	// Rate is the connection rate reported by the benchmark.
+	Rate float64
+	// Total is the sampled CPU time, Client the part in the load
+	// generator's goroutines (same process).
+	Total, Client time.Duration
+	// Categories share the server's samples (Total - Client).
+	Categories []Category
+	// Top is `go tool pprof -top` of the server's samples only.
+	Top string
+	// Error is set when profiling failed.
+	Error string
+}
+
+// Category is a share of the server's CPU samples.
+type Category struct {
+	Name  string
+	Time  time.Duration
+	Share float64 // of the server's samples
+}
+
+// Stack categories: a sample goes to the first frame, from the leaf up,
+// that belongs to one of these packages (checked in this order); stacks
+// without one go to the runtime or net/http.
+var categories = []struct {
+	name string
+	re   *regexp.Regexp
+}{
+	{"load generator (client side, same process)", regexp.MustCompile(`^github\.com/coder/websocket|^github\.com/siojwt/siojwt/bench/loadgen`)},
+	{"token verification (golang-jwt, crypto)", regexp.MustCompile(`^github\.com/golang-jwt/`)},
+	{"siojwt core (extraction, claims, checks)", regexp.MustCompile(`^github\.com/siojwt/siojwt/core`)},
+	{"siojwt binding (sessions, revocation, isolation)", regexp.MustCompile(`^github\.com/siojwt/siojwt(\.|/revoke)`)},
+	{"Socket.IO / Engine.IO server (zishang520)", regexp.MustCompile(`^github\.com/zishang520/`)},
+	{"websocket server (gorilla/websocket)", regexp.MustCompile(`^github\.com/gorilla/websocket`)},
+	{"net/http (accept, request parsing)", regexp.MustCompile(`^net/http\.`)},
+}
+
+const (
+	catGC      = "garbage collector (background)"
+	catRuntime = "runtime: scheduler, netpoll, syscalls"
+	catClient  = "load generator (client side, same process)"
+)
+
+// categorise assigns one stack (leaf first) to a category.
+func categorise(frames []string) string {
+	for _, f := range frames {
+		if strings.HasPrefix(f, "runtime.gcBgMarkWorker") || strings.HasPrefix(f, "runtime.bgsweep") || strings.HasPrefix(f, "runtime.bgscavenge") {
+			return catGC
+		}
+	}
+	// The client's goroutines are recognised anywhere on the stack.
+	for _, f := range frames {
+		if categories[0].re.MatchString(f) {
+			return catClient
+		}
+	}
+	for _, f := range frames {
+		for _, c := range categories[1:] {
+			if c.re.MatchString(f) {
+				return c.name
+			}
+		}
+	}
+	return catRuntime
+}
+
+// parseTraces reads `go tool pprof -traces` output: blocks of a sample
+// value followed by its stack, separated by dashed lines.
+func parseTraces(out string) map[string]time.Duration {
+	res := map[string]time.Duration{}
+	var val time.Duration
+	var frames []string
+	flush := func() {
+		if val > 0 && len(frames) > 0 {
+			res[categorise(frames)] += val
+		}
+		val, frames = 0, nil
+	}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "-----------+") {
+			flush()
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(frames) == 0 && val == 0 && len(f) >= 2 {
+			if d, err := time.ParseDuration(f[0]); err == nil {
+				val = d
+				frames = append(frames, f[1])
+				continue
+			}
+		}
+		if val > 0 {
+			frames = append(frames, f[0])
+		}
+	}
+	flush()
+	return res
+}
+
+var rateMetric = regexp.MustCompile(`([\d.]+) conn/s`)
+
+func (d *driver) profile(ctx context.Context, tmp string) *Profile {
+	p := &Profile{Conns: d.opt.ProfileConns}
+	prof := filepath.Join(tmp, "cpu.out")
+	bin := filepath.Join(tmp, "profile.test")
+	args := []string{"test", "-run", "^$", "-bench", "^BenchmarkHandshake$", "-benchtime", fmt.Sprintf("%dx", p.Conns),
+		"-cpuprofile", prof, "-o", bin, "./bench/profile/"}
+	p.Command = "go " + strings.Join(args, " ")
+	p.Command = strings.ReplaceAll(p.Command, prof, "cpu.out")
+	p.Command = strings.ReplaceAll(p.Command, bin, "profile.test")
+	d.logf("profile: %s", p.Command)
+	out, err := commandOutput(ctx, d.opt.Root, "go", args...)
+	if err != nil {
+		p.Error = err.Error()
+		d.logf("profile: error: %v", err)
+		return p
+	}
+	if m := rateMetric.FindStringSubmatch(out); m != nil {
+		p.Rate, _ = strconv.ParseFloat(m[1], 64)
+	}
+	traces, err := commandOutput(ctx, d.opt.Root, "go", "tool", "pprof", "-traces", bin, prof)
+	if err != nil {
+		p.Error = err.Error()
+		return p
+	}
+	cats := parseTraces(traces)
+	for name, t := range cats {
+		p.Total += t
+		if name == catClient {
+			p.Client += t
+			continue
+		}
+	}
+	server := p.Total - p.Client
+	for name, t := range cats {
+		if name == catClient || server <= 0 {
+			continue
+		}
+		p.Categories = append(p.Categories, Category{Name: name, Time: t, Share: float64(t) / float64(server)})
+	}
+	sort.Slice(p.Categories, func(i, j int) bool { return p.Categories[i].Time > p.Categories[j].Time })
+	top, err := commandOutput(ctx, d.opt.Root, "go", "tool", "pprof", "-top", "-nodecount", "25",
+		"-ignore", `github.com/coder/websocket|siojwt/bench/loadgen`, bin, prof)
+	if err != nil {
+		p.Error = err.Error()
+		return p
+	}
+	// Drop the header lines that name temporary files.
+	var keep []string
+	for line := range strings.SplitSeq(strings.TrimSpace(top), "\n") {
+		if strings.HasPrefix(line, "File:") || strings.HasPrefix(line, "Build ID:") || strings.HasPrefix(line, "Time:") {
+			continue
+		}
+		keep = append(keep, line)
+	}
+	p.Top = strings.Join(keep, "\n")
+	d.logf("profile: %s sampled, %s of it in the client", p.Total, p.Client)
+	return p
+}

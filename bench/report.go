@@ -1,0 +1,501 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/siojwt/siojwt/bench/loadgen"
+)
+
+// write renders the plots and the Markdown report.
+func (d *driver) write() error {
+	if err := os.MkdirAll(d.opt.PlotDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(d.opt.Out), 0o755); err != nil {
+		return err
+	}
+	if err := d.plots(); err != nil {
+		return err
+	}
+	return os.WriteFile(d.opt.Out, d.markdown(), 0o644)
+}
+
+func (d *driver) savePlot(name string, svg []byte) error {
+	p := filepath.Join(d.opt.PlotDir, name)
+	if err := os.WriteFile(p, svg, 0o644); err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(filepath.Dir(d.opt.Out), p)
+	if err != nil {
+		rel = p
+	}
+	d.rep.Plots[name] = filepath.ToSlash(rel)
+	return nil
+}
+
+func (d *driver) plots() error {
+	r := d.rep
+	if len(r.Handshake) > 0 {
+		var rate, cpu, mem []bar
+		for _, s := range r.Handshake {
+			c := peerColor(s.Key, s.Node)
+			rate = append(rate, bar{s.Key, s.Rate, c})
+			cpu = append(cpu, bar{s.Key, s.CPU, c})
+			mem = append(mem, bar{s.Key, s.KB, c})
+		}
+		n := fmt.Sprintf("Handshake mode, %d connections, %d in flight, median of %d runs, %d-core machine", d.opt.Conns, d.opt.Concurrency, d.opt.Reps, d.rep.Machine.CPUs)
+		if err := d.savePlot("handshake-rate.svg", barChart("Connections per second", n, "connections/s (higher is better)", rate)); err != nil {
+			return err
+		}
+		if err := d.savePlot("handshake-cpu.svg", barChart("Server CPU per connection", n, "µs of server CPU per connection (lower is better)", cpu)); err != nil {
+			return err
+		}
+		if err := d.savePlot("handshake-memory.svg", barChart("Server memory per open connection", n, "KB of resident memory per open connection (lower is better)", mem)); err != nil {
+			return err
+		}
+	}
+	if len(r.Scale) > 0 {
+		var memS, cpuS []series
+		for _, s := range r.Scale {
+			col := peerColor(s.Key, s.Node)
+			m := series{name: s.Key, color: col}
+			c := series{name: s.Key, color: col}
+			for j, p := range s.Points {
+				if j == 0 {
+					m.pts = append(m.pts, [2]float64{0, p.BaseMB})
+				}
+				m.pts = append(m.pts, [2]float64{float64(p.Conns), nanIf(p.Connected == 0, p.OpenMB)})
+				c.pts = append(c.pts, [2]float64{float64(p.Conns), nanIf(p.Connected == 0, p.CPU)})
+			}
+			memS, cpuS = append(memS, m), append(cpuS, c)
+		}
+		if err := d.savePlot("scale-memory.svg", lineChart("Server resident memory vs open sockets", "open sockets", "RSS (MB)", memS)); err != nil {
+			return err
+		}
+		if err := d.savePlot("scale-cpu.svg", lineChart("Server CPU per connection vs open sockets", "open sockets", "µs per connection", cpuS)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nanIf(c bool, v float64) float64 {
+	if c {
+		return math.NaN()
+	}
+	return v
+}
+
+func find[T any](xs []*T, key func(*T) string, k string) *T {
+	for _, x := range xs {
+		if key(x) == k {
+			return x
+		}
+	}
+	return nil
+}
+
+func statsKey(s *Stats) string { return s.Key }
+
+func f0(v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func f1(v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// ratio formats v/ref as "0.52×".
+func ratio(v, ref float64) string {
+	if math.IsNaN(v) || math.IsNaN(ref) || ref == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f×", v/ref)
+}
+
+func failText(m map[string]int, errs []string) string {
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		if v > 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, m[k]))
+	}
+	if len(errs) > 0 {
+		parts = append(parts, fmt.Sprintf("%d run(s) errored", len(errs)))
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func modeText(m loadgen.Mode) string {
+	switch m {
+	case loadgen.ModeAuth:
+		return "`auth: {token}`"
+	case loadgen.ModeAuthBearer:
+		return "`auth: {token: \"Bearer …\"}`"
+	case loadgen.ModeQuery:
+		return "`?token=` query"
+	case loadgen.ModeEvent:
+		return "`authenticate` event"
+	}
+	return "none"
+}
+
+func (d *driver) markdown() []byte {
+	r := d.rep
+	o := d.opt
+	var b bytes.Buffer
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+
+	p("# Benchmarks\n\n")
+	if o.Smoke {
+		p("**Smoke run: tiny counts, figures meaningless.**\n\n")
+	}
+	p("Written by the benchmark driver (`bench/`), %s, in %s. Command, from the repository root:\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Duration.Round(time.Second))
+	p("```sh\n%s\n```\n\n", o.Command)
+	p("The figures come from a **%d-core machine** on which the servers, the load generator and other work shared the CPUs: ", r.Machine.CPUs)
+	p("read them as ratios between servers measured the same way, not as absolute capacity. ")
+	p("Server CPU per connection (read from the server's own `/proc/PID/stat`) ranks the servers better than connections per second, which the shared CPUs cap.\n\n")
+
+	p("## Machine\n\n| | |\n|---|---|\n")
+	p("| CPUs (nproc) | %d |\n| CPU model | %s |\n| Memory | %d MB |\n| Kernel | %s |\n| Go | %s |\n| Node | %s |\n| Load average at start | %s |\n| Open-file limit | %d |\n\n",
+		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryMB, r.Machine.Kernel, strings.TrimPrefix(r.Machine.GoVersion, "go version "), r.Machine.Node, r.Machine.Load, r.FileLimit)
+
+	d.summary(p)
+
+	p("## How it was measured\n\n")
+	p("- **Load generator**: `bench/loadgen`, a Go client that speaks Engine.IO v4 / Socket.IO v5 over a bare websocket (github.com/coder/websocket), ")
+	p("in the driver's process on the same machine. Per connection: websocket dial, Engine.IO open (`0{…}`), Socket.IO CONNECT with the token, then `40{\"sid\"…}` is success and `44{…}` a failure counted by `data.code`; ")
+	p("in the two-round-trip flow, CONNECT without a token, then `42[\"authenticate\",{token}]` until `42[\"authenticated\"]`. Pings are answered. Latency runs from dial to connected.\n")
+	p("- **Servers**: each run starts a fresh server process on 127.0.0.1 port 0, fetches a token from its `POST /login`, opens %d warm-up connections and closes them, then measures. ", min(100, o.Conns))
+	p("Servers are interleaved round-robin, %d repetition(s) each; tables show medians.\n", o.Reps)
+	p("- **CPU per connection**: server utime+stime consumed while the connections were being opened, divided by the connections opened (CLK_TCK %d: 10 ms resolution). ", loadgen.ClockTicks())
+	p("**Memory per connection**: server VmRSS with every connection open (after a %s pause) minus VmRSS after the warm-up, divided by the open connections; it includes garbage not yet collected (Go) and heap growth (V8).\n", d.settle())
+	p("- Token presentation differs by server, as each package reads it: ")
+	var tp []string
+	for _, s := range d.allPeers() {
+		tp = append(tp, fmt.Sprintf("%s %s", s.key, modeText(s.mode)))
+	}
+	p("%s.\n\n", strings.Join(tp, "; "))
+
+	d.handshakeSection(p)
+	d.eventSection(p)
+	d.soakSection(p)
+	d.scaleSection(p)
+	d.microSection(p)
+	d.profileSection(p)
+
+	p("## Notes and gaps\n\n")
+	notes := slices.Clone(r.Notes)
+	notes = append(notes,
+		"The load generator runs on the same two cores as the server: connections per second measure the pair, not the server alone.",
+		"Go servers listen with the kernel's somaxconn backlog; Node's `listen()` uses a backlog of 511. In the reconnect storm, SYNs beyond the backlog are retried by the kernel (1 s, 3 s), which shows in the settle time and not as failures.",
+	)
+	for _, n := range notes {
+		p("- %s\n", n)
+	}
+	return b.Bytes()
+}
+
+// allPeers lists every peer once, for the token-presentation line.
+func (d *driver) allPeers() []peer {
+	hs, ev := d.peers()
+	out := slices.Clone(hs)
+	for _, e := range ev {
+		e.key += " (connect mode)"
+		out = append(out, e)
+	}
+	return out
+}
+
+func (d *driver) img(p func(string, ...any), name, alt string) {
+	if rel, ok := d.rep.Plots[name]; ok {
+		p("![%s](%s)\n\n", alt, rel)
+	}
+}
+
+func (d *driver) summary(p func(string, ...any)) {
+	r := d.rep
+	lib := find(r.Handshake, statsKey, "go-siojwt")
+	ref := find(r.Handshake, statsKey, refKey)
+	th := find(r.Handshake, statsKey, threamKey)
+	bare := find(r.Handshake, statsKey, "go-bare")
+	gj := find(r.Handshake, statsKey, "go-jwt")
+	if lib == nil {
+		return
+	}
+	p("## Summary\n\n")
+	if ref != nil {
+		p("- Handshake mode, server CPU per connection: **%s µs** for Go + siojwt against %s µs for Node + socketio-jwt (**%s**)", f0(lib.CPU), f0(ref.CPU), ratio(lib.CPU, ref.CPU))
+		if th != nil {
+			p(" and %s µs for Node + @thream/socketio-jwt (**%s**)", f0(th.CPU), ratio(lib.CPU, th.CPU))
+		}
+		p(".\n")
+		p("- Memory per open connection: %s KB against %s KB (Node + socketio-jwt)", f1(lib.KB), f1(ref.KB))
+		if th != nil {
+			p(" and %s KB (Node + @thream)", f1(th.KB))
+		}
+		p(". Connections per second: %s against %s", f0(lib.Rate), f0(ref.Rate))
+		if th != nil {
+			p(" and %s", f0(th.Rate))
+		}
+		p(" (%s, shared CPUs).\n", ratio(lib.Rate, ref.Rate)+" of socketio-jwt")
+	}
+	if bare != nil {
+		p("- Authentication's share: siojwt adds %s µs of CPU per connection to the bare Go server (%s µs)", f0(lib.CPU-bare.CPU), f0(bare.CPU))
+		if gj != nil {
+			p("; a bare golang-jwt check in a middleware adds %s µs", f0(gj.CPU-bare.CPU))
+		}
+		p(".\n")
+	}
+	ev := find(r.Event, statsKey, "go-siojwt")
+	evRef := find(r.Event, statsKey, refKey)
+	if ev != nil && evRef != nil {
+		p("- Two-round-trip flow (`authenticate` event): %s µs against %s µs for Node + socketio-jwt (%s).\n", f0(ev.CPU), f0(evRef.CPU), ratio(ev.CPU, evRef.CPU))
+	}
+	for _, s := range r.Scale {
+		if s.Key == "go-siojwt" && s.Storm != nil {
+			st := s.Storm
+			p("- Reconnect storm: %d of %d sockets dropped at once and reconnected at once with valid tokens: %d authenticated, %d failed, settled in %s (%d retried dials).\n",
+				st.Conns, st.Conns, st.Connected, st.Conns-st.Connected, st.Settle.Round(10*time.Millisecond), st.Retries)
+		}
+	}
+	p("\n")
+}
+
+func (d *driver) statsTable(p func(string, ...any), stats []*Stats) {
+	ref := find(stats, statsKey, refKey)
+	th := find(stats, statsKey, threamKey)
+	p("| server | conn/s | p50 ms | p99 ms | CPU µs/conn | KB/conn | CPU vs socketio-jwt | CPU vs @thream | conn/s vs socketio-jwt | failures |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, s := range stats {
+		var rc, tc, rr = "n/a", "n/a", "n/a"
+		if ref != nil {
+			rc, rr = ratio(s.CPU, ref.CPU), ratio(s.Rate, ref.Rate)
+		}
+		if th != nil {
+			tc = ratio(s.CPU, th.CPU)
+		}
+		p("| **%s**: %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.Key, s.Label, f0(s.Rate), f1(s.P50), f1(s.P99), f0(s.CPU), f1(s.KB), rc, tc, rr, failText(s.Failures, s.Errors))
+	}
+	p("\n")
+	for _, s := range stats {
+		for _, e := range s.Errors {
+			p("- %s: `%s`\n", s.Key, oneLine(e))
+		}
+	}
+	p("Ratios are this server's figure divided by the Node server's: below 1× is less CPU, above 1× more connections per second.\n\n")
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return strings.ReplaceAll(s, "`", "'")
+}
+
+func (d *driver) handshakeSection(p func(string, ...any)) {
+	if len(d.rep.Handshake) == 0 {
+		return
+	}
+	p("## Handshake mode (token checked before the socket connects)\n\n")
+	p("%d connections per run, %d in flight, median of %d interleaved runs.\n\n", d.opt.Conns, d.opt.Concurrency, d.opt.Reps)
+	d.statsTable(p, d.rep.Handshake)
+	d.img(p, "handshake-rate.svg", "connections per second by server")
+	d.img(p, "handshake-cpu.svg", "server CPU per connection by server")
+	d.img(p, "handshake-memory.svg", "server memory per open connection by server")
+}
+
+func (d *driver) eventSection(p func(string, ...any)) {
+	if len(d.rep.Event) == 0 {
+		return
+	}
+	p("## Two round trips (`authenticate` event after connecting)\n\n")
+	p("%d connections per run, %d in flight (the library caps unauthenticated sockets per address at 100), median of %d interleaved runs. ", d.opt.Conns, d.opt.EventConcurrency, d.opt.Reps)
+	p("@thream/socketio-jwt has no such flow. The Node reference runs socketio-jwt's post-connect flow with its one shim for socket.io 4 (see interop/reference/server.js).\n\n")
+	d.statsTable(p, d.rep.Event)
+}
+
+func (d *driver) soakSection(p func(string, ...any)) {
+	if len(d.rep.Soak) == 0 {
+		return
+	}
+	p("## Soak: sockets held open, one message per second each\n\n")
+	p("%d sockets held for %s, each emitting `echo` every %s; the server answers `echo-response`.\n\n", d.opt.SoakConns, d.opt.SoakHold, d.opt.SoakInterval)
+	p("| server | sent | answered | sockets dropped | server CPU µs/message | |\n|---|---:|---:|---:|---:|---|\n")
+	for _, s := range d.rep.Soak {
+		if s.Soak == nil {
+			p("| %s | | | | | %s |\n", s.Key, oneLine(s.Error))
+			continue
+		}
+		p("| %s | %d | %d | %d | %.1f | %s |\n", s.Key, s.Soak.Sent, s.Soak.Received, s.Soak.Dropped, us(s.Soak.CPUPerMessage()), oneLine(s.Error))
+	}
+	p("\n")
+}
+
+func (d *driver) scaleSection(p func(string, ...any)) {
+	if len(d.rep.Scale) == 0 {
+		return
+	}
+	sizes := slices.Clone(d.opt.ScaleSizes)
+	sort.Ints(sizes)
+	p("## Scaling: cost per connection with 1k to 10k open sockets\n\n")
+	p("One run per server and size (%d in flight; dial errors and timeouts retried up to 3 times). Memory is the server's RSS with every socket open.\n\n", d.opt.Concurrency)
+	p("| server | open sockets | connected | conn/s | CPU µs/conn | KB/conn | RSS base → open (MB) | failures |\n|---|---:|---:|---:|---:|---:|---|---|\n")
+	for _, s := range d.rep.Scale {
+		for _, pt := range s.Points {
+			var errs []string
+			if pt.Error != "" {
+				errs = []string{pt.Error}
+			}
+			p("| %s | %d | %d | %s | %s | %s | %.0f → %.0f | %s |\n", s.Key, pt.Conns, pt.Connected, f0(pt.Rate), f0(pt.CPU), f1(pt.KB), pt.BaseMB, pt.OpenMB, failText(pt.Failures, errs))
+		}
+	}
+	p("\n")
+	d.img(p, "scale-memory.svg", "server memory vs open sockets")
+	d.img(p, "scale-cpu.svg", "server CPU per connection vs open sockets")
+	p("### Reconnect storm\n\n")
+	p("After the %d-socket run, every socket is dropped at once (TCP reset) and all %d reconnect at once with valid tokens (no limit on attempts in flight). ", sizes[len(sizes)-1], sizes[len(sizes)-1])
+	p("Settle time runs from the first dial to the last socket connected.\n\n")
+	p("| server | reconnected | failed | settle time | p50 | p99 | retried dials | CPU µs/conn | peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range d.rep.Scale {
+		st := s.Storm
+		if st == nil {
+			p("| %s | | | | | | | | (no storm: the largest run failed) |\n", s.Key)
+			continue
+		}
+		p("| %s | %d / %d | %s | %s | %s | %s | %d | %s | %.0f |\n", s.Key, st.Connected, st.Conns, failText(st.Failures, nil),
+			st.Settle.Round(10*time.Millisecond), st.P50.Round(time.Millisecond), st.P99.Round(time.Millisecond), st.Retries, f0(st.CPU), st.PeakMB)
+	}
+	p("\n")
+}
+
+func (d *driver) microSection(p func(string, ...any)) {
+	m := d.rep.Micro
+	if m == nil {
+		return
+	}
+	p("## Verification micro-benchmark (one token, µs per verify)\n\n")
+	p("Go: `go test -run '^$' -bench . ./bench/verify/` (bare golang-jwt `ParseWithClaims` into `MapClaims`, key parsed once) and the library's `BenchmarkVerify` in core/. ")
+	p("Node: `node bench/node/verify.js` (`jwt.verify` with the algorithm allowed explicitly), with the key as a `KeyObject` built once and as the secret or PEM string applications usually pass; jsonwebtoken parses a string key on every call. ")
+	p("socketio-jwt 4.6.2 verifies with jsonwebtoken 8.5.1, @thream/socketio-jwt 3.1.4 with jsonwebtoken 9. RSA 2048, P-256, Ed25519 keys.\n\n")
+	p("| algorithm |")
+	for _, im := range MicroImpls {
+		p(" %s |", im)
+	}
+	p("\n|---|")
+	for range MicroImpls {
+		p("---:|")
+	}
+	p("\n")
+	for _, alg := range MicroAlgs {
+		p("| %s |", alg)
+		for _, im := range MicroImpls {
+			v := m.NS[alg][im]
+			switch {
+			case v > 0:
+				p(" %s |", fmtNS(v))
+			case m.Unsupported[alg][im] != "":
+				p(" unsupported |")
+			default:
+				p(" n/a |")
+			}
+		}
+		p("\n")
+	}
+	p("\n")
+	if m.Authenticate > 0 {
+		p("The library's whole handshake check (`core` `BenchmarkAuthenticate`: token extraction plus HS256 verification): %s.\n\n", fmtNS(m.Authenticate))
+	}
+	if len(m.Unsupported) > 0 {
+		p("Unsupported: jsonwebtoken 8 and 9 reject `EdDSA` (\"%s\").\n\n", firstUnsupported(m))
+	}
+	for _, e := range m.Errors {
+		p("- error: `%s`\n", oneLine(e))
+	}
+}
+
+func firstUnsupported(m *Micro) string {
+	for _, alg := range MicroAlgs {
+		for _, im := range MicroImpls {
+			if e := m.Unsupported[alg][im]; e != "" {
+				return e
+			}
+		}
+	}
+	return ""
+}
+
+func (d *driver) profileSection(p func(string, ...any)) {
+	pr := d.rep.Profile
+	if pr == nil {
+		return
+	}
+	p("## Where the time goes: CPU profile of the handshake path\n\n")
+	p("Taken with:\n\n```sh\n%s\ngo tool pprof -top profile.test cpu.out\n```\n\n", pr.Command)
+	if pr.Error != "" {
+		p("Profiling failed: `%s`\n\n", oneLine(pr.Error))
+		return
+	}
+	p("An in-process server built like the fixture's handshake mode (HS256 secret, in-memory revocation store) accepts %d connections from the load generator, 100 in flight (%.0f conn/s with client and server in one process). ", pr.Conns, pr.Rate)
+	p("%s of CPU were sampled, %s of it in the load generator's goroutines; the shares below are of the server's %s. ", pr.Total, pr.Client, pr.Total-pr.Client)
+	p("Each sample is charged to the first frame, from the leaf up, in a package of interest (so an allocation or a syscall is charged to the code that made it).\n\n")
+	p("| where | share of server CPU |\n|---|---:|\n")
+	for _, c := range pr.Categories {
+		p("| %s | %.0f %% |\n", c.Name, 100*c.Share)
+	}
+	p("\n")
+	p("Reading: %s\n\n", d.profileReading())
+	p("<details><summary><code>go tool pprof -top</code> (server samples only: <code>-ignore 'coder/websocket|bench/loadgen'</code>)</summary>\n\n```\n%s\n```\n\n</details>\n\n", pr.Top)
+}
+
+// profileReading turns the category shares into a few sentences.
+func (d *driver) profileReading() string {
+	pr := d.rep.Profile
+	share := map[string]float64{}
+	for _, c := range pr.Categories {
+		share[c.Name] = 100 * c.Share
+	}
+	lib := share["token verification (golang-jwt, crypto)"] + share["siojwt core (extraction, claims, checks)"] + share["siojwt binding (sessions, revocation, isolation)"]
+	transport := share["Socket.IO / Engine.IO server (zishang520)"] + share["websocket server (gorilla/websocket)"] + share["net/http (accept, request parsing)"]
+	rt := share[catRuntime] + share[catGC]
+	var parts []string
+	parts = append(parts, fmt.Sprintf("authentication as a whole (golang-jwt, the core and the binding) is %.0f %% of the server's CPU, of which the signature check and JWT parsing in golang-jwt are %.0f points.", lib, share["token verification (golang-jwt, crypto)"]))
+	parts = append(parts, fmt.Sprintf("The transport stack (HTTP upgrade, websocket, Engine.IO and Socket.IO in zishang520) takes %.0f %%, and the Go runtime (scheduling, network polling, syscalls, background GC) %.0f %%.", transport, rt))
+	if lib < transport {
+		parts = append(parts, "Making the token check cheaper would change the cost of a connection little: the server library's own per-connection work dominates.")
+	} else {
+		parts = append(parts, "The token check dominates the cost of a connection: this is where optimisation would pay.")
+	}
+	return strings.Join(parts, " ")
+}
+
+// settle is the pause before memory is read (see driver.once).
+func (d *driver) settle() time.Duration {
+	if d.opt.Smoke {
+		return 200 * time.Millisecond
+	}
+	return time.Second
+}
