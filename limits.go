@@ -249,7 +249,15 @@ func (a *Auth) addrOf(s *socket.Socket) string {
 	if ctx := s.Request(); ctx != nil {
 		req = ctx.Request()
 	}
-	return a.remoteAddr(req, s.Handshake().Address)
+	return hostOnly(a.remoteAddr(req, s.Handshake().Address))
+}
+
+// hostOnly drops the port: limits and audit logs are per client IP.
+func hostOnly(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 // releasePending undoes admitPending once.

@@ -151,8 +151,16 @@ func (a *Auth) Connect(nsp socket.Namespace, onAuthenticated func(*socket.Socket
 			next(extended(e))
 			return
 		}
-		ss.pendAddr = a.addrOf(s)
+		ss.pendAddr = ss.hs.RemoteAddr
 		a.sessions.Store(s, ss)
+		// Events of a socket that has not authenticated reach no handler:
+		// they are dropped, without an error. Registered before the socket
+		// connects, so that no event slips through.
+		s.Use(func(args []any, next func(error)) {
+			if ev, _ := firstString(args); ev == AuthenticateEvent || a.Authenticated(s) {
+				next(nil)
+			}
+		})
 		ss.forgetUnlessConnected()
 		// Pending from before it is connected: no broadcast can reach it.
 		s.Join(PendingRoom)
@@ -253,10 +261,9 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 		ss.cleanup(reason)
 	})
 	_ = s.On(AuthenticateEvent, func(args ...any) { ss.onAuthenticate(args) })
-	if c.mode == ModeConnect {
+	if c.mode == ModeConnect && s.Recovered() {
+		// A recovered socket skipped the middleware that registers this.
 		s.Use(func(args []any, next func(error)) {
-			// Events of a socket that has not authenticated reach no
-			// handler: they are dropped, without an error.
 			if ev, _ := firstString(args); ev == AuthenticateEvent || a.Authenticated(s) {
 				next(nil)
 			}

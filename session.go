@@ -269,8 +269,10 @@ func (a *Auth) disconnect(s *socket.Socket) {
 	conn := s.Conn()
 	s.Disconnect(false)
 	a.clock.AfterFunc(a.closeGrace, func() {
-		if conn.ReadyState() == "open" {
-			conn.Close(false)
+		// Still there: a client that ignores the disconnect, or a
+		// connection stuck closing (seen mid-upgrade under load). Force it.
+		if st := conn.ReadyState(); st == "open" || st == "closing" {
+			conn.Close(true)
 		}
 	})
 }
