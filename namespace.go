@@ -352,8 +352,20 @@ func (ss *session) onAuthenticate(args []any) {
 	if err != nil {
 		e := core.AsError(err)
 		a.limiter.fail(remoteOf(ss.hs))
-		a.emit(ss.event(EventRejected, e.Code, res, took, err))
-		ss.cut(e)
+		ev := ss.event(EventRejected, e.Code, res, took, err)
+		if old != nil {
+			// A failed refresh: the subject and token are the current ones.
+			ev.Subject, ev.Fingerprint = old.Claims.Subject, Fingerprint(old.Token)
+		}
+		ss.mu.Lock()
+		ss.cutting = true
+		ss.stopTimersLocked()
+		ss.mu.Unlock()
+		a.emit(ev)
+		a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
+		return
+	}
+	if !ss.accept(res, old != nil) {
 		return
 	}
 	if old == nil {
@@ -361,11 +373,10 @@ func (ss *session) onAuthenticate(args []any) {
 	} else {
 		a.emit(ss.event(EventRefreshed, "", res, took, nil))
 	}
-	ss.accept(res, old != nil)
 	if old == nil && ss.ns.onAuthenticated != nil {
 		if err := safely(func() error { ss.ns.onAuthenticated(ss.s); return nil }); err != nil {
 			a.logError("authenticated handler panicked", "namespace", ss.s.Nsp().Name(), "err", err)
-			ss.cut(core.AsError(err))
+			ss.cut(EventClosed, res, core.AsError(err))
 		}
 	}
 }
@@ -400,8 +411,7 @@ func (a *Auth) recovered(ss *session) {
 			return a.checkRevoked(a.ctx, res.Claims)
 		})
 		if err != nil {
-			a.emit(ss.event(EventRejected, core.CodeOf(err), res, 0, err))
-			ss.cut(core.AsError(err))
+			ss.cut(EventRejected, res, core.AsError(err))
 			return
 		}
 	} else if ss.ns.mode == ModeHandshake {
@@ -414,8 +424,7 @@ func (a *Auth) recovered(ss *session) {
 			return err
 		})
 		if err != nil {
-			a.emit(ss.event(EventRejected, core.CodeOf(err), nil, 0, err))
-			ss.cut(core.AsError(err))
+			ss.cut(EventRejected, nil, core.AsError(err))
 			return
 		}
 	}
@@ -433,4 +442,5 @@ func (a *Auth) recovered(ss *session) {
 	ss.res, ss.at = res, a.clock.Now()
 	ss.scheduleLocked()
 	ss.mu.Unlock()
+	a.emit(ss.event(EventAuthenticated, "", res, 0, nil))
 }

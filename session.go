@@ -141,13 +141,14 @@ func tokenOf(c *core.Claims) revoke.Token {
 }
 
 // accept makes res the socket's authentication: it leaves the pending room,
-// (re)schedules expiry and tells the client. The caller holds no lock.
-func (ss *session) accept(res *core.Result, refresh bool) {
+// (re)schedules expiry and tells the client. It reports false when the
+// socket went away meanwhile. The caller holds no lock.
+func (ss *session) accept(res *core.Result, refresh bool) bool {
 	a := ss.a
 	ss.mu.Lock()
 	if ss.closed || ss.cutting {
 		ss.mu.Unlock()
-		return
+		return false
 	}
 	ss.res = res
 	ss.at = a.clock.Now()
@@ -166,6 +167,7 @@ func (ss *session) accept(res *core.Result, refresh bool) {
 		ss.s.Leave(PendingRoom)
 		_ = ss.s.Emit("authenticated")
 	}
+	return true
 }
 
 // scheduleLocked sets the one expiry timer of the socket.
@@ -213,13 +215,14 @@ func (ss *session) onTimer() {
 	}
 	res := ss.res
 	ss.mu.Unlock()
-	a.emit(ss.event(EventExpired, core.CodeInvalidToken, res, 0, nil))
-	ss.cut(core.NewError(core.CodeInvalidToken, "jwt expired", nil))
+	ss.cut(EventExpired, res, core.NewError(core.CodeInvalidToken, "jwt expired", nil))
 }
 
-// cut tells the client why with "unauthorized" and disconnects it so that
-// it sees "io server disconnect". It runs once per socket.
-func (ss *session) cut(e *core.Error) {
+// cut reports the event kind (with res, the authentication being ended, if
+// any), tells the client why with "unauthorized" and disconnects it so that
+// it sees "io server disconnect". It runs at most once per socket: a later
+// call, or one after the socket went away, does nothing.
+func (ss *session) cut(kind EventKind, res *core.Result, e *core.Error) {
 	ss.mu.Lock()
 	if ss.closed || ss.cutting {
 		ss.mu.Unlock()
@@ -228,6 +231,7 @@ func (ss *session) cut(e *core.Error) {
 	ss.cutting = true
 	ss.stopTimersLocked()
 	ss.mu.Unlock()
+	ss.a.emit(ss.event(kind, e.Code, res, 0, e.Err))
 	ss.a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
 }
 
@@ -325,8 +329,7 @@ func (a *Auth) onRevocation(r revoke.Revocation) {
 		res := ss.res
 		ss.mu.Unlock()
 		if res != nil && r.Matches(tokenOf(res.Claims)) {
-			a.emit(ss.event(EventRevoked, core.CodeInvalidToken, res, 0, nil))
-			ss.s.Enqueue(func() { ss.cut(errRevoked(nil)) })
+			ss.s.Enqueue(func() { ss.cut(EventRevoked, res, errRevoked(nil)) })
 		}
 		return true
 	})
