@@ -81,7 +81,8 @@ func TestCyclesLeakNothing(t *testing.T) {
 		after = settle()
 	}
 	t.Logf("goroutines: %d before, %d after %d cycles", before, after, 3*perKind)
-	if after != before {
+	// before may still hold a goroutine of an earlier test winding down.
+	if after > before {
 		t.Fatalf("goroutines went from %d to %d", before, after)
 	}
 }
