@@ -129,6 +129,9 @@ type Config struct {
 	// and reconnects them all, StormConcurrency at a time (default: all).
 	Storm            bool
 	StormConcurrency int
+	// CloseWait is how long after the last sockets are closed the server's
+	// CPU is read again, for Result.CloseCPU (default 1 s).
+	CloseWait time.Duration
 	// ServerPID is the server's process id for CPU and memory readings
 	// (0: none).
 	ServerPID int
@@ -174,6 +177,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Hold < 0 || c.MessageInterval < 0 {
 		return errors.New("loadgen: negative Hold or MessageInterval")
+	}
+	if c.CloseWait <= 0 {
+		c.CloseWait = time.Second
 	}
 	if c.StormConcurrency <= 0 {
 		c.StormConcurrency = c.Conns
@@ -261,8 +267,8 @@ type Result struct {
 	// every connection of the connect phase open, RSSPeak the highest
 	// reading taken.
 	RSSBase, RSSOpen, RSSPeak int64
-	// CloseCPU is the server CPU time spent after all sockets were closed
-	// (measured over one second).
+	// CloseCPU is the server CPU time spent closing every socket (measured
+	// over Config.CloseWait).
 	CloseCPU time.Duration
 }
 
@@ -453,7 +459,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 	closeAll(conns)
 	conns = nil
-	sleep(ctx, time.Second)
+	sleep(ctx, r.cfg.CloseWait)
 	end, err := r.sample()
 	if err != nil {
 		return nil, err
@@ -744,7 +750,7 @@ func (r *runner) soak(ctx context.Context, conns []*conn) *Soak {
 	var wg sync.WaitGroup
 	if iv := r.cfg.MessageInterval; iv > 0 {
 		for _, c := range conns {
-			wg.Go(func() { r.emitLoop(hctx, c, iv) })
+			wg.Go(func() { r.emitLoop(ctx, hctx, c, iv) })
 		}
 	}
 	<-hctx.Done()
@@ -758,12 +764,15 @@ func (r *runner) soak(ctx context.Context, conns []*conn) *Soak {
 	return s
 }
 
-func (r *runner) emitLoop(ctx context.Context, c *conn, iv time.Duration) {
+// emitLoop sends echo messages on c every iv until hold is done. Writes
+// are bounded by ctx (the run), not by hold: coder/websocket closes a
+// connection whose write context ends mid-write.
+func (r *runner) emitLoop(ctx, hold context.Context, c *conn, iv time.Duration) {
 	// Spread the sockets over the interval.
-	sleep(ctx, rand.N(iv))
+	sleep(hold, rand.N(iv))
 	t := time.NewTicker(iv)
 	defer t.Stop()
-	for n := 0; ctx.Err() == nil; n++ {
+	for n := 0; hold.Err() == nil; n++ {
 		msg := fmt.Appendf(nil, `42%s["echo",%d]`, r.prefix, n)
 		wctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 		err := c.ws.Write(wctx, websocket.MessageText, msg)
@@ -773,7 +782,7 @@ func (r *runner) emitLoop(ctx context.Context, c *conn, iv time.Duration) {
 		}
 		r.sent.Add(1)
 		select {
-		case <-ctx.Done():
+		case <-hold.Done():
 		case <-c.done:
 			return
 		case <-t.C:

@@ -1,0 +1,321 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+const good = "good-token"
+
+func reject(next func(*socket.ExtendedError), code string) {
+	next(socket.NewExtendedError("no", map[string]any{"message": "no", "code": code, "type": "UnauthorizedError"}))
+}
+
+// testServer is a Socket.IO server with a fast ping: "/" checks the token
+// in the handshake (auth.token, "Bearer " accepted, or query token), "/ev"
+// expects the "authenticate" event. Both echo.
+func testServer(t *testing.T) string {
+	t.Helper()
+	opts := socket.DefaultServerOptions()
+	opts.SetPingInterval(250 * time.Millisecond)
+	opts.SetPingTimeout(500 * time.Millisecond)
+	sio := socket.NewServer(nil, opts)
+	echo := func(s *socket.Socket) {
+		_ = s.On("echo", func(m ...any) { _ = s.Emit("echo-response", m...) })
+	}
+	root := sio.Of("/", nil)
+	root.Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
+		tok, _ := s.Handshake().Auth["token"].(string)
+		if tok == "" {
+			if q, ok := s.Handshake().Query["token"].([]string); ok && len(q) > 0 {
+				tok = q[0]
+			}
+		}
+		switch strings.TrimPrefix(tok, "Bearer ") {
+		case good:
+			next(nil)
+		case "":
+			reject(next, "credentials_required")
+		default:
+			reject(next, "invalid_token")
+		}
+	})
+	_ = root.On("connection", func(a ...any) { echo(a[0].(*socket.Socket)) })
+	ev := sio.Of("/ev", nil)
+	_ = ev.On("connection", func(a ...any) {
+		s := a[0].(*socket.Socket)
+		_ = s.On("authenticate", func(m ...any) {
+			if d, ok := m[0].(map[string]any); ok && d["token"] == good {
+				echo(s)
+				_ = s.Emit("authenticated")
+				return
+			}
+			_ = s.Emit("unauthorized", map[string]any{"message": "bad", "data": map[string]any{"message": "bad", "code": "invalid_token", "type": "UnauthorizedError"}})
+		})
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", sio.ServeHandler(opts))
+	return serve(t, mux, func() { sio.Close(nil) })
+}
+
+func serve(t *testing.T, h http.Handler, closeFn func()) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Error(err)
+		}
+	}()
+	t.Cleanup(func() {
+		if closeFn != nil {
+			closeFn()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func TestRun(t *testing.T) {
+	url := testServer(t)
+	pid := os.Getpid()
+	cases := []struct {
+		name      string
+		cfg       Config
+		connected int
+		failures  map[string]int
+	}{
+		{"auth", Config{Mode: ModeAuth, Token: good}, 30, nil},
+		{"bearer", Config{Mode: ModeAuthBearer, Token: good}, 30, nil},
+		{"query", Config{Mode: ModeQuery, Token: good}, 30, nil},
+		{"none", Config{Mode: ModeNone}, 0, map[string]int{"credentials_required": 30}},
+		{"bad token", Config{Mode: ModeAuth, Token: "bad"}, 0, map[string]int{"invalid_token": 30}},
+		{"event", Config{Mode: ModeEvent, Token: good, Namespace: "/ev"}, 30, nil},
+		{"event bad", Config{Mode: ModeEvent, Token: "bad", Namespace: "/ev"}, 0, map[string]int{"invalid_token": 30}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := c.cfg
+			cfg.URL, cfg.Conns, cfg.Concurrency, cfg.ServerPID = url, 30, 8, pid
+			cfg.Settle, cfg.Warmup, cfg.CloseWait = 10*time.Millisecond, -1, 10*time.Millisecond
+			res, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := res.Connect
+			if p.Connected != c.connected || p.Attempted != 30 {
+				t.Fatalf("connected %d of %d, want %d; failures %v", p.Connected, p.Attempted, c.connected, p.Failures)
+			}
+			for code, n := range c.failures {
+				if p.Failures[code] != n {
+					t.Errorf("failures %v, want %s: %d", p.Failures, code, n)
+				}
+			}
+			if c.failures == nil && len(p.Failures) != 0 {
+				t.Errorf("unexpected failures %v", p.Failures)
+			}
+			if c.connected > 0 && (p.P50 <= 0 || p.P99 < p.P50 || p.Max < p.P99 || p.Rate() <= 0) {
+				t.Errorf("latencies p50 %s p99 %s max %s, rate %v", p.P50, p.P99, p.Max, p.Rate())
+			}
+			if !res.Measured || res.RSSBase <= 0 || res.RSSOpen <= 0 {
+				t.Errorf("no process readings: %+v", res)
+			}
+		})
+	}
+}
+
+// TestHoldAnswersPings holds sockets over several ping intervals with
+// messages: none may drop, every echo must come back.
+func TestHoldAnswersPings(t *testing.T) {
+	url := testServer(t)
+	for _, nsp := range []string{"/", "/ev"} {
+		mode := ModeAuth
+		if nsp == "/ev" {
+			mode = ModeEvent
+		}
+		res, err := Run(context.Background(), Config{
+			URL: url, Namespace: nsp, Mode: mode, Token: good, Conns: 10, Concurrency: 5, Warmup: -1,
+			Settle: 10 * time.Millisecond, CloseWait: 10 * time.Millisecond, Hold: time.Second, MessageInterval: 100 * time.Millisecond, Storm: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := res.Soak
+		if s == nil || s.Dropped != 0 || s.Sent < 50 || s.Received != s.Sent {
+			t.Fatalf("%s: soak %+v", nsp, s)
+		}
+		if res.Storm == nil || res.Storm.Connected != 10 || res.Failures() != 0 {
+			t.Fatalf("%s: storm %+v", nsp, res.Storm)
+		}
+	}
+}
+
+// TestBadServers: a server that never answers times out, one that speaks
+// something else is a protocol failure, a closed port is a dial failure,
+// and a retry is counted.
+func TestBadServers(t *testing.T) {
+	silent := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		_, _, _ = c.Read(r.Context())
+	}), nil)
+	garbage := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		_ = c.Write(r.Context(), websocket.MessageBinary, []byte{0xff})
+		_, _, _ = c.Read(r.Context())
+	}), nil)
+	notWS := serve(t, http.NotFoundHandler(), nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+
+	for _, c := range []struct {
+		url, code string
+		retries   int
+	}{
+		{silent, FailTimeout, 1},
+		{garbage, FailProtocol, 0},
+		{notWS, "http_404", 0},
+		{closed, FailDial, 1},
+	} {
+		res, err := Run(context.Background(), Config{
+			URL: c.url, Mode: ModeNone, Conns: 3, Concurrency: 3, Warmup: -1, Settle: time.Millisecond, CloseWait: time.Millisecond,
+			ConnectTimeout: 300 * time.Millisecond, Retries: 1, RetryDelay: 10 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Connect.Failures[c.code] != 3 || res.Connect.Retries != 3*c.retries {
+			t.Errorf("%s: failures %v, %d retries; want %s: 3, %d retries", c.url, res.Connect.Failures, res.Connect.Retries, c.code, 3*c.retries)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []Config{
+		{URL: "http://127.0.0.1:1", Conns: 0},
+		{URL: "http://127.0.0.1:1", Conns: MaxConns + 1},
+		{URL: "http://10.0.0.1:80", Conns: 1, Mode: ModeNone},
+		{URL: "http://example.com:80", Conns: 1, Mode: ModeNone},
+		{URL: "http://127.0.0.1", Conns: 1, Mode: ModeNone},
+		{URL: "https://127.0.0.1:1", Conns: 1, Mode: ModeNone},
+		{URL: "http://127.0.0.1:1", Conns: 1, Mode: ModeAuth},
+		{URL: "http://127.0.0.1:1", Conns: 1, Mode: Mode(42), Token: "x"},
+		{URL: "http://127.0.0.1:1", Conns: 1, Mode: ModeNone, Namespace: "x"},
+		{URL: "http://127.0.0.1:1", Conns: 1, Mode: ModeNone, MaxDuration: 2 * MaxRunDuration},
+		{URL: "http://127.0.0.1:1", Conns: 1, Mode: ModeNone, Retries: -1},
+	} {
+		if _, err := Run(context.Background(), cfg); err == nil {
+			t.Errorf("%+v: no error", cfg)
+		}
+	}
+}
+
+func TestParseMode(t *testing.T) {
+	for m := ModeAuth; m <= ModeEvent; m++ {
+		got, err := ParseMode(m.String())
+		if err != nil || got != m {
+			t.Errorf("ParseMode(%q) = %v, %v", m.String(), got, err)
+		}
+	}
+	if _, err := ParseMode("cookie"); err == nil {
+		t.Error("ParseMode(cookie): no error")
+	}
+}
+
+func TestPercentiles(t *testing.T) {
+	var d []time.Duration
+	for i := 100; i >= 1; i-- {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	p50, p99, mx := percentiles(d)
+	if p50 != 50*time.Millisecond || p99 != 99*time.Millisecond || mx != 100*time.Millisecond {
+		t.Errorf("got %s %s %s", p50, p99, mx)
+	}
+	if a, b, c := percentiles(nil); a != 0 || b != 0 || c != 0 {
+		t.Error("empty input")
+	}
+	if a, b, c := percentiles([]time.Duration{7}); a != 7 || b != 7 || c != 7 {
+		t.Error("one value")
+	}
+}
+
+func TestEventAndErrorCode(t *testing.T) {
+	for _, c := range []struct {
+		body, name, arg string
+	}{
+		{`["authenticated"]`, "authenticated", ""},
+		{`12["unauthorized",{"data":{"code":"x"}}]`, "unauthorized", `{"data":{"code":"x"}}`},
+		{`not json`, "", ""},
+		{`[]`, "", ""},
+		{`[1]`, "", ""},
+	} {
+		name, arg := event(c.body)
+		if name != c.name || string(arg) != c.arg {
+			t.Errorf("event(%q) = %q, %q", c.body, name, arg)
+		}
+	}
+	for _, c := range []struct{ in, want string }{
+		{`{"message":"m","data":{"code":"invalid_token"}}`, "invalid_token"},
+		{`{"message":"m"}`, "fb"},
+		{`{"data":{"code":5}}`, "fb"},
+		{`garbage`, "fb"},
+	} {
+		if got := errorCode([]byte(c.in), "fb"); got != c.want {
+			t.Errorf("errorCode(%s) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestProcParsing(t *testing.T) {
+	stat := []byte("1234 (a (weird) name) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0\n")
+	d, err := parseStatCPU(stat, 100)
+	if err != nil || d != 3*time.Second {
+		t.Errorf("parseStatCPU = %s, %v; want 3s", d, err)
+	}
+	for _, bad := range []string{"", "1 (x) S 1 2", "1 (x) S 1 2 3 4 5 6 7 8 9 10 u s"} {
+		if _, err := parseStatCPU([]byte(bad), 100); err == nil {
+			t.Errorf("parseStatCPU(%q): no error", bad)
+		}
+	}
+	rss, err := parseStatusRSS([]byte("Name:\tx\nVmRSS:\t   2048 kB\n"))
+	if err != nil || rss != 2048*1024 {
+		t.Errorf("parseStatusRSS = %d, %v", rss, err)
+	}
+	for _, bad := range []string{"", "VmRSS: 12 MB\n", "VmRSS: x kB\n"} {
+		if _, err := parseStatusRSS([]byte(bad)); err == nil {
+			t.Errorf("parseStatusRSS(%q): no error", bad)
+		}
+	}
+	s, err := ReadProc(os.Getpid())
+	if err != nil || s.RSS <= 0 {
+		t.Errorf("ReadProc(self) = %+v, %v", s, err)
+	}
+	if _, err := ReadProc(0); err == nil {
+		t.Error("ReadProc(0): no error")
+	}
+}

@@ -1,0 +1,150 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"math"
+	"testing"
+	"time"
+)
+
+func TestParseGoBench(t *testing.T) {
+	out := `goos: linux
+BenchmarkParse/HS256-2         	   13598	     17061 ns/op	    2816 B/op	      63 allocs/op
+BenchmarkVerify/RS256/siojwt-8 	    3354	     72906.5 ns/op
+BenchmarkAuthenticate          	    1000	      1234 ns/op
+BenchmarkHandshake-2   	    1000	   2363342 ns/op	       771.3 conn/s
+PASS`
+	got := parseGoBench(out)
+	want := map[string]float64{
+		"BenchmarkParse/HS256": 17061, "BenchmarkVerify/RS256/siojwt": 72906.5,
+		"BenchmarkAuthenticate": 1234, "BenchmarkHandshake": 2363342,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
+
+func TestParseTraces(t *testing.T) {
+	out := `File: profile.test
+Type: cpu
+-----------+-------------------------------------------------------
+      10ms   crypto/sha256.block
+             crypto/hmac.(*hmac).Write
+             github.com/golang-jwt/jwt/v5.(*SigningMethodHMAC).Verify
+             github.com/siojwt/siojwt/core.(*Verifier).Verify
+-----------+-------------------------------------------------------
+      20ms   runtime.mallocgc
+             github.com/siojwt/siojwt.(*Auth).handshake
+-----------+-------------------------------------------------------
+      30ms   syscall.Syscall6
+             github.com/coder/websocket.(*Conn).Write
+             github.com/siojwt/siojwt/bench/loadgen.(*runner).read
+-----------+-------------------------------------------------------
+     40ms   runtime.scanobject
+             runtime.gcBgMarkWorker
+-----------+-------------------------------------------------------
+      1.5s   encoding/json.Unmarshal
+             github.com/zishang520/socket.io/parsers/socket/v3/parser.(*decoder).Add
+-----------+-------------------------------------------------------
+      5ms   runtime.futex
+             runtime.findRunnable
+-----------+-------------------------------------------------------
+      7ms   internal/poll.(*FD).Read
+             bufio.(*Reader).Read
+             github.com/gorilla/websocket.(*Conn).NextReader
+             github.com/zishang520/socket.io/servers/engine/v3/transports.(*websocket).message
+-----------+-------------------------------------------------------
+      3ms   github.com/siojwt/siojwt/revoke.(*Memory).IsRevoked
+`
+	got := parseTraces(out)
+	want := map[string]time.Duration{
+		"token verification (golang-jwt, crypto)":          10 * time.Millisecond,
+		"siojwt binding (sessions, revocation, isolation)": 23 * time.Millisecond,
+		catClient: 30 * time.Millisecond,
+		catGC:     40 * time.Millisecond,
+		"Socket.IO / Engine.IO server (zishang520)": 1500 * time.Millisecond,
+		catRuntime:                             5 * time.Millisecond,
+		"websocket server (gorilla/websocket)": 7 * time.Millisecond,
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %v", got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	if m := median([]float64{3, 1, 2}); m != 2 {
+		t.Errorf("median odd = %v", m)
+	}
+	if m := median([]float64{4, 1, 2, 3}); m != 2.5 {
+		t.Errorf("median even = %v", m)
+	}
+	if !math.IsNaN(median(nil)) {
+		t.Error("median of nothing is not NaN")
+	}
+}
+
+func TestNodeImpl(t *testing.T) {
+	for _, c := range []struct{ lib, key, want string }{
+		{"jsonwebtoken@9.0.3", "object", implJWT9Obj},
+		{"jsonwebtoken@9.0.3", "text", implJWT9Text},
+		{"jsonwebtoken@8.5.1", "object", implJWT8Obj},
+		{"jsonwebtoken@8.5.1", "text", implJWT8Text},
+		{"jsonwebtoken@7.0.0", "text", ""},
+	} {
+		if got := nodeImpl(c.lib, c.key); got != c.want {
+			t.Errorf("nodeImpl(%s, %s) = %q", c.lib, c.key, got)
+		}
+	}
+}
+
+func wellFormed(t *testing.T, b []byte) {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		_, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("not well-formed: %v\n%s", err, b)
+		}
+	}
+}
+
+func TestCharts(t *testing.T) {
+	b := barChart("A <title>", "sub & title", "µs", []bar{{"x", 12.5, colGo}, {"y & z", math.NaN(), colNode}, {"w", 0, colGo}})
+	wellFormed(t, b)
+	if !bytes.Contains(b, []byte("A &lt;title&gt;")) || !bytes.Contains(b, []byte("n/a")) {
+		t.Errorf("bar chart lacks escaped title or n/a:\n%s", b)
+	}
+	wellFormed(t, barChart("empty", "", "", nil))
+	l := lineChart("L", "x", "y", []series{
+		{name: "a", color: colGo, pts: [][2]float64{{0, 10}, {1000, 20}, {5000, math.NaN()}}},
+		{name: "b", color: colNode, pts: nil},
+	})
+	wellFormed(t, l)
+	if bytes.Count(l, []byte("<circle")) != 2 {
+		t.Errorf("want 2 points drawn:\n%s", l)
+	}
+	for _, c := range []struct {
+		max  float64
+		want float64
+	}{{100, 20}, {7, 2}, {0, 1}, {math.NaN(), 1}, {12000, 2500}} {
+		if got := niceStep(c.max, 5); got != c.want {
+			t.Errorf("niceStep(%v) = %v, want %v", c.max, got, c.want)
+		}
+	}
+}
