@@ -1,0 +1,79 @@
+package siojwt_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/siojwt/siojwt"
+	"github.com/siojwt/siojwt/core"
+	client "github.com/zishang520/socket.io/clients/socket/v3"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+// The quick start: protect the default namespace in handshake mode, read
+// the verified claims in the connection handler.
+func Example() {
+	io := socket.NewServer(nil, nil)
+
+	verifier, err := core.New(core.WithSecretString("a secret of at least 32 bytes....."))
+	if err != nil {
+		panic(err)
+	}
+	auth, err := siojwt.New(io, verifier)
+	if err != nil {
+		panic(err)
+	}
+	defer auth.Close()
+
+	nsp := io.Sockets()
+	if err := auth.Protect(nsp); err != nil { // before your own handlers
+		panic(err)
+	}
+	greeted := make(chan string, 1)
+	_ = nsp.On("connection", func(args ...any) {
+		s := args[0].(*socket.Socket)
+		greeted <- "hello " + auth.Claims(s).Subject
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", io.ServeHandler(nil))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	defer io.Close(nil)
+
+	// A client (any socket.io client) sends the token in the handshake.
+	tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "bob", "exp": time.Now().Add(time.Hour).Unix(),
+	}).SignedString([]byte("a secret of at least 32 bytes....."))
+	opts := client.DefaultOptions()
+	opts.SetAuth(map[string]any{"token": tok})
+	c, _ := client.Io(srv.URL, opts)
+	defer c.Disconnect()
+
+	select {
+	case msg := <-greeted:
+		fmt.Println(msg)
+	case <-time.After(5 * time.Second):
+		fmt.Println("timed out")
+	}
+	// Output: hello bob
+}
+
+// Post-connect mode: the client connects, then emits "authenticate" with
+// {token}; nothing reaches it, and its events reach no handler, until then.
+func ExampleAuth_Connect() {
+	io := socket.NewServer(nil, nil)
+	verifier, _ := core.New(core.WithSecretString("a secret of at least 32 bytes....."))
+	auth, _ := siojwt.New(io, verifier)
+	defer auth.Close()
+
+	_ = auth.Connect(io.Sockets(), func(s *socket.Socket) {
+		// Runs once per successful authentication: register handlers here.
+		_ = s.On("chat", func(args ...any) { io.Emit("chat", args...) })
+	}, siojwt.Timeout(5*time.Second))
+	fmt.Println("ready")
+	// Output: ready
+}
