@@ -88,3 +88,26 @@ func BenchmarkAuthenticate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkVerifyCached is a reconnect with a token seen before, with
+// WithVerifiedCache: the signature check is skipped, the rest runs.
+func BenchmarkVerifyCached(b *testing.B) {
+	for _, c := range benchCases(b) {
+		tok := sign(b, c.method, c.priv, benchClaims())
+		v, err := core.New(c.opt, core.WithVerifiedCache(1024))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := v.Verify(context.Background(), tok, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(context.Background(), tok, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -54,6 +54,7 @@ type config struct {
 
 	transform ClaimsTransform
 	checks    []Check
+	cacheSize int
 }
 
 // DefaultMaxTokenSize is the largest token accepted unless WithMaxTokenSize

@@ -18,6 +18,7 @@ import (
 type Verifier struct {
 	cfg    config
 	parser *jwt.Parser
+	cache  *verifiedCache // nil unless WithVerifiedCache
 }
 
 // Result is a successful authentication: the raw token and its verified
@@ -63,7 +64,11 @@ func New(opts ...Option) (*Verifier, error) {
 			}
 		}
 	}
-	return &Verifier{cfg: c, parser: jwt.NewParser(jwt.WithoutClaimsValidation())}, nil
+	v := &Verifier{cfg: c, parser: jwt.NewParser(jwt.WithoutClaimsValidation())}
+	if c.cacheSize > 0 {
+		v.cache = newVerifiedCache(c.cacheSize)
+	}
+	return v, nil
 }
 
 type keyKind int
@@ -215,7 +220,23 @@ func (v *Verifier) verifyToken(ctx context.Context, s string, hs *Handshake) (*C
 	}
 	sigEmpty := s[strings.LastIndexByte(s, '.')+1:] == ""
 
+	var hash uint64
+	if v.cache != nil {
+		var e *cacheEntry
+		if e, hash = v.cache.get(s); e != nil {
+			if claims, ok := v.cached(ctx, e, hs); ok {
+				if err := v.validate(claims); err != nil {
+					return nil, err
+				}
+				return claims, nil
+			}
+			v.cache.drop(hash)
+		}
+	}
+
 	claims := new(Claims)
+	var header map[string]any
+	var usedKey any
 	var keyErr *Error
 	_, err := v.parser.ParseWithClaims(s, claims, func(t *jwt.Token) (any, error) {
 		if sigEmpty {
@@ -234,15 +255,33 @@ func (v *Verifier) verifyToken(ctx context.Context, s string, hs *Handshake) (*C
 		if !v.algAllowed(alg, key) {
 			return nil, errInvalidAlgorithm
 		}
+		header, usedKey = t.Header, key
 		return key, nil
 	})
 	if err != nil {
 		return nil, v.classify(err, claims, sigEmpty, keyErr)
 	}
+	if v.cache != nil {
+		// Cached before the time rules: they are checked on every use.
+		v.cache.put(hash, &cacheEntry{token: s, header: header, claims: claims, key: usedKey})
+	}
 	if err := v.validate(claims); err != nil {
 		return nil, err
 	}
 	return claims, nil
+}
+
+// cached returns the claims of a token verified before, if the key that
+// verified it is still the one in force for it.
+func (v *Verifier) cached(ctx context.Context, e *cacheEntry, hs *Handshake) (*Claims, bool) {
+	if v.cfg.keyFunc == nil {
+		return e.claims, true // a static key never changes
+	}
+	k, err := v.callKeyFunc(ctx, &KeyRequest{Handshake: hs, Header: e.header, Claims: claimsMap(e.claims)})
+	if err != nil || !sameKey(k, e.key) {
+		return nil, false
+	}
+	return e.claims, true
 }
 
 func claimsMap(c *Claims) map[string]any {
