@@ -240,9 +240,11 @@ func (r *Report) Failures() int {
 }
 
 type driver struct {
+	minted  []string // HS256 tokens, one per client
 	opt     Options
-	bin     string // built Go binaries
-	fixture bool   // interop/fixture exists
+	bin     string   // built Go binaries
+	fixture bool     // interop/fixture exists
+	algs    []string // other algorithms the fixture can run (its -alg flag)
 	rep     *Report
 }
 
@@ -333,7 +335,9 @@ func (d *driver) build(ctx context.Context) error {
 	}
 	// Flags the fixture may grow: other algorithms, a pprof endpoint.
 	help := helpText(ctx, filepath.Join(d.bin, "fixture"))
-	if !strings.Contains(help, "-alg") {
+	if strings.Contains(help, "-alg") {
+		d.algs = []string{"RS256", "ES256", "EdDSA"}
+	} else {
 		d.note("The fixture has no flag to sign and verify with RS256, ES256 or EdDSA keys (an `-alg` flag): socket-level figures are HS256 only; the micro-benchmark covers the other algorithms.")
 	}
 	if !strings.Contains(help, "-pprof") {
@@ -355,14 +359,16 @@ func (d *driver) peers() (handshake, event []peer) {
 	bare := filepath.Join(d.bin, "baresrv")
 	fixture := filepath.Join(d.bin, "fixture")
 	handshake = append(handshake,
-		peer{key: "go-bare", label: "Go socket.io (zishang520 v3.0.6), no auth", argv: append([]string{bare}, addr...), mode: loadgen.ModeAuth})
-	if !d.opt.Smoke {
-		handshake = append(handshake,
-			peer{key: "go-jwt", label: "Go socket.io + bare golang-jwt check in a middleware", argv: append([]string{bare, "-jwt"}, addr...), mode: loadgen.ModeAuth})
-	}
+		peer{key: "go-bare", label: "Go socket.io (zishang520 v3.0.6), no auth", argv: append([]string{bare}, addr...), mode: loadgen.ModeAuth},
+		peer{key: "go-jwt", label: "Go socket.io + bare golang-jwt HS256 check in a middleware", argv: append([]string{bare, "-jwt"}, addr...), mode: loadgen.ModeAuth})
 	if d.fixture {
 		handshake = append(handshake,
-			peer{key: "go-siojwt", label: "Go socket.io + siojwt (fixture, handshake mode)", argv: append([]string{fixture, "-mode", "handshake"}, addr...), mode: loadgen.ModeAuth})
+			peer{key: "go-siojwt", label: "Go socket.io + siojwt (fixture, handshake mode, HS256)", argv: append([]string{fixture, "-mode", "handshake"}, addr...), mode: loadgen.ModeAuth})
+		for _, alg := range d.algs {
+			handshake = append(handshake,
+				peer{key: "go-siojwt-" + strings.ToLower(alg), label: "Go socket.io + siojwt (fixture, handshake mode, " + alg + ")",
+					argv: append([]string{fixture, "-mode", "handshake", "-alg", alg}, addr...), mode: loadgen.ModeAuth, login: true})
+		}
 		event = append(event,
 			peer{key: "go-siojwt", label: "Go socket.io + siojwt (fixture, connect mode)", argv: append([]string{fixture, "-mode", "connect", "-timeout", "30s"}, addr...), mode: loadgen.ModeEvent})
 	}
@@ -390,7 +396,7 @@ const (
 func soakPeers(hs []peer) []peer {
 	var out []peer
 	for _, p := range hs {
-		if p.key != "go-jwt" {
+		if p.key != "go-jwt" && !p.login {
 			out = append(out, p)
 		}
 	}
@@ -422,7 +428,17 @@ func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*loadgen
 		cfg.MaxDuration = 10 * time.Minute
 	}
 	if p.mode != loadgen.ModeNone {
+		// The server's own /login must work; the connections then present
+		// one token each, minted here the same way.
 		if cfg.Token, err = loadgen.FetchToken(ctx, pr.url, "bench"); err != nil {
+			return nil, err
+		}
+		if p.login {
+			cfg.Tokens, err = fetchTokens(ctx, pr.url, min(cfg.Conns+100, 2000))
+		} else {
+			cfg.Tokens, err = d.tokens(cfg.Conns + 100) // + the warm-up's
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -24,6 +24,7 @@ type peer struct {
 	argv  []string     // command line; the driver adds nothing
 	mode  loadgen.Mode // token presentation
 	node  bool         // a Node server (for the ratios)
+	login bool         // tokens only from the server's /login (not HS256 with the fixture secret)
 }
 
 // proc is a running peer.

@@ -130,9 +130,7 @@ func (d *driver) profile(ctx context.Context, tmp string) *Profile {
 	bin := filepath.Join(tmp, "profile.test")
 	args := []string{"test", "-run", "^$", "-bench", "^BenchmarkHandshake$", "-benchtime", fmt.Sprintf("%dx", p.Conns),
 		"-cpuprofile", prof, "-o", bin, "./bench/profile/"}
-	p.Command = "go " + strings.Join(args, " ")
-	p.Command = strings.ReplaceAll(p.Command, prof, "cpu.out")
-	p.Command = strings.ReplaceAll(p.Command, bin, "profile.test")
+	p.Command = fmt.Sprintf("go test -run '^$' -bench '^BenchmarkHandshake$' -benchtime %dx -cpuprofile cpu.out -o profile.test ./bench/profile/", p.Conns)
 	d.logf("profile: %s", p.Command)
 	out, err := commandOutput(ctx, d.opt.Root, "go", args...)
 	if err != nil {

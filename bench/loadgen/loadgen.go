@@ -105,6 +105,11 @@ type Config struct {
 	Mode Mode
 	// Token is the JWT to present (ignored with ModeNone).
 	Token string
+	// Tokens, when not empty, gives connection i the token
+	// Tokens[i % len(Tokens)] instead of Token: one token per client, as
+	// in real use (a server that caches verified tokens would otherwise
+	// verify only once).
+	Tokens []string
 	// ConnectTimeout bounds each attempt, from dial to connected
 	// (default 10 s).
 	ConnectTimeout time.Duration
@@ -157,8 +162,11 @@ func (c *Config) defaults() error {
 	if c.Mode < ModeAuth || c.Mode > ModeEvent {
 		return fmt.Errorf("loadgen: invalid mode %d", c.Mode)
 	}
-	if c.Mode != ModeNone && c.Token == "" {
+	if c.Mode != ModeNone && c.Token == "" && len(c.Tokens) == 0 {
 		return errors.New("loadgen: mode " + c.Mode.String() + " needs a token")
+	}
+	if slices.Contains(c.Tokens, "") {
+		return errors.New("loadgen: empty string in Tokens")
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 10 * time.Second
@@ -291,14 +299,19 @@ func (r *Result) Failures() int {
 
 type runner struct {
 	cfg      Config
-	wsURL    string
-	connect  []byte // CONNECT packet
-	authEvt  []byte // authenticate event, ModeEvent only
-	prefix   string // namespace prefix in packets ("" for "/")
+	reqs     []request // one per token; connection i uses reqs[i%len(reqs)]
+	prefix   string    // namespace prefix in packets ("" for "/")
 	client   *http.Client
 	received atomic.Int64
 	sent     atomic.Int64
 	dropped  atomic.Int64
+}
+
+// request is what a connection sends for one token.
+type request struct {
+	wsURL   string
+	connect []byte // CONNECT packet
+	authEvt []byte // authenticate event, ModeEvent only
 }
 
 // conn is an open, connected socket and its reader goroutine.
@@ -352,26 +365,17 @@ func newRunner(cfg Config) (*runner, error) {
 	default:
 		return nil, fmt.Errorf("loadgen: unsupported scheme %q", u.Scheme)
 	}
-	q := url.Values{"EIO": {"4"}, "transport": {"websocket"}}
-	if cfg.Mode == ModeQuery {
-		q.Set("token", cfg.Token)
-	}
 	r := &runner{cfg: cfg}
-	r.wsURL = "ws://" + u.Host + "/socket.io/?" + q.Encode()
 	if cfg.Namespace != "/" {
 		r.prefix = cfg.Namespace + ","
 	}
-	var auth []byte
-	switch cfg.Mode {
-	case ModeAuth:
-		auth, _ = json.Marshal(map[string]string{"token": cfg.Token})
-	case ModeAuthBearer:
-		auth, _ = json.Marshal(map[string]string{"token": "Bearer " + cfg.Token})
-	case ModeEvent:
-		evt, _ := json.Marshal([]any{"authenticate", map[string]string{"token": cfg.Token}})
-		r.authEvt = append([]byte("42"+r.prefix), evt...)
+	tokens := cfg.Tokens
+	if len(tokens) == 0 {
+		tokens = []string{cfg.Token}
 	}
-	r.connect = append([]byte("40"+r.prefix), auth...)
+	for _, tok := range tokens {
+		r.reqs = append(r.reqs, r.request(u.Host, tok))
+	}
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout}
 	r.client = &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -392,6 +396,26 @@ func newRunner(cfg Config) (*runner, error) {
 	return r, nil
 }
 
+func (r *runner) request(host, tok string) request {
+	q := url.Values{"EIO": {"4"}, "transport": {"websocket"}}
+	if r.cfg.Mode == ModeQuery {
+		q.Set("token", tok)
+	}
+	req := request{wsURL: "ws://" + host + "/socket.io/?" + q.Encode()}
+	var auth []byte
+	switch r.cfg.Mode {
+	case ModeAuth:
+		auth, _ = json.Marshal(map[string]string{"token": tok})
+	case ModeAuthBearer:
+		auth, _ = json.Marshal(map[string]string{"token": "Bearer " + tok})
+	case ModeEvent:
+		evt, _ := json.Marshal([]any{"authenticate", map[string]string{"token": tok}})
+		req.authEvt = append([]byte("42"+r.prefix), evt...)
+	}
+	req.connect = append([]byte("40"+r.prefix), auth...)
+	return req
+}
+
 func (r *runner) sample() (ProcSample, error) {
 	if r.cfg.ServerPID == 0 {
 		return ProcSample{}, nil
@@ -403,7 +427,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	res := &Result{Measured: r.cfg.ServerPID != 0}
 	if r.cfg.Warmup > 0 {
 		var w Phase
-		conns := r.burst(ctx, r.cfg.Warmup, min(r.cfg.Concurrency, r.cfg.Warmup), &w)
+		// Warm-up connections take the tokens after the measured ones.
+		conns := r.burst(ctx, r.cfg.Warmup, min(r.cfg.Concurrency, r.cfg.Warmup), &w, r.cfg.Conns)
 		closeAll(conns)
 		sleep(ctx, 300*time.Millisecond)
 	}
@@ -412,7 +437,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res.RSSBase, res.RSSPeak = base.RSS, base.RSS
-	conns := r.burst(ctx, r.cfg.Conns, r.cfg.Concurrency, &res.Connect)
+	conns := r.burst(ctx, r.cfg.Conns, r.cfg.Concurrency, &res.Connect, 0)
 	defer func() { closeAll(conns) }()
 	after, err := r.sample()
 	if err != nil {
@@ -444,7 +469,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 		res.Storm = &Phase{}
-		conns = r.burst(ctx, r.cfg.Conns, r.cfg.StormConcurrency, res.Storm)
+		conns = r.burst(ctx, r.cfg.Conns, r.cfg.StormConcurrency, res.Storm, 0)
 		end, err := r.sample()
 		if err != nil {
 			return nil, err
@@ -499,8 +524,9 @@ type outcome struct {
 	retries int
 }
 
-// burst opens n connections, conc at a time, and fills p.
-func (r *runner) burst(ctx context.Context, n, conc int, p *Phase) []*conn {
+// burst opens n connections, conc at a time, and fills p. Connection i
+// presents token number first+i (modulo the tokens).
+func (r *runner) burst(ctx context.Context, n, conc int, p *Phase, first int) []*conn {
 	p.Attempted = n
 	p.Failures = map[string]int{}
 	idx := make(chan int)
@@ -510,7 +536,7 @@ func (r *runner) burst(ctx context.Context, n, conc int, p *Phase) []*conn {
 	for range conc {
 		wg.Go(func() {
 			for i := range idx {
-				out[i] = r.connectRetrying(ctx)
+				out[i] = r.connectRetrying(ctx, &r.reqs[(first+i)%len(r.reqs)])
 			}
 		})
 	}
@@ -554,7 +580,7 @@ func retryable(fail string) bool {
 	return fail == FailDial || fail == FailTimeout || fail == FailClosed
 }
 
-func (r *runner) connectRetrying(ctx context.Context) outcome {
+func (r *runner) connectRetrying(ctx context.Context, req *request) outcome {
 	start := time.Now()
 	var o outcome
 	for attempt := 0; ; attempt++ {
@@ -562,7 +588,7 @@ func (r *runner) connectRetrying(ctx context.Context) outcome {
 			o.fail = FailTimeout
 			return o
 		}
-		o.c, o.fail = r.connectOne(ctx)
+		o.c, o.fail = r.connectOne(ctx, req)
 		if o.c != nil {
 			o.latency = time.Since(start)
 			return o
@@ -577,10 +603,10 @@ func (r *runner) connectRetrying(ctx context.Context) outcome {
 
 // connectOne dials, performs the Engine.IO open and the Socket.IO connect
 // (and authenticate, in ModeEvent), and starts the reader on success.
-func (r *runner) connectOne(ctx context.Context) (*conn, string) {
+func (r *runner) connectOne(ctx context.Context, req *request) (*conn, string) {
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()
-	ws, resp, err := websocket.Dial(cctx, r.wsURL, &websocket.DialOptions{HTTPClient: r.client})
+	ws, resp, err := websocket.Dial(cctx, req.wsURL, &websocket.DialOptions{HTTPClient: r.client})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			return nil, fmt.Sprintf("http_%d", resp.StatusCode)
@@ -591,7 +617,7 @@ func (r *runner) connectOne(ctx context.Context) (*conn, string) {
 		return nil, FailDial
 	}
 	ws.SetReadLimit(1 << 20)
-	fail := r.handshake(cctx, ws)
+	fail := r.handshake(cctx, ws, req)
 	if fail != "" {
 		_ = ws.CloseNow()
 		return nil, fail
@@ -608,7 +634,7 @@ func readFailure(ctx context.Context) string {
 	return FailClosed
 }
 
-func (r *runner) handshake(ctx context.Context, ws *websocket.Conn) string {
+func (r *runner) handshake(ctx context.Context, ws *websocket.Conn, req *request) string {
 	opened, connected := false, false
 	for {
 		typ, msg, err := ws.Read(ctx)
@@ -624,7 +650,7 @@ func (r *runner) handshake(ctx context.Context, ws *websocket.Conn) string {
 				return FailProtocol
 			}
 			opened = true
-			if err := ws.Write(ctx, websocket.MessageText, r.connect); err != nil {
+			if err := ws.Write(ctx, websocket.MessageText, req.connect); err != nil {
 				return readFailure(ctx)
 			}
 			continue
@@ -648,14 +674,14 @@ func (r *runner) handshake(ctx context.Context, ws *websocket.Conn) string {
 		}
 		switch msg[1] {
 		case '0': // CONNECT
-			if r.authEvt == nil {
+			if req.authEvt == nil {
 				return ""
 			}
 			if connected {
 				return FailProtocol
 			}
 			connected = true
-			if err := ws.Write(ctx, websocket.MessageText, r.authEvt); err != nil {
+			if err := ws.Write(ctx, websocket.MessageText, req.authEvt); err != nil {
 				return readFailure(ctx)
 			}
 		case '4': // CONNECT_ERROR

@@ -105,6 +105,8 @@ func TestRun(t *testing.T) {
 		{"none", Config{Mode: ModeNone}, 0, map[string]int{"credentials_required": 30}},
 		{"bad token", Config{Mode: ModeAuth, Token: "bad"}, 0, map[string]int{"invalid_token": 30}},
 		{"event", Config{Mode: ModeEvent, Token: good, Namespace: "/ev"}, 30, nil},
+		{"tokens", Config{Mode: ModeQuery, Tokens: []string{good, "bad", good}}, 20, map[string]int{"invalid_token": 10}},
+		{"tokens event", Config{Mode: ModeEvent, Tokens: []string{"bad", good}, Namespace: "/ev"}, 15, map[string]int{"invalid_token": 15}},
 		{"event bad", Config{Mode: ModeEvent, Token: "bad", Namespace: "/ev"}, 0, map[string]int{"invalid_token": 30}},
 	}
 	for _, c := range cases {
@@ -228,6 +230,7 @@ func TestConfigErrors(t *testing.T) {
 		{URL: "http://127.0.0.1:1", Conns: 1, Mode: ModeNone, Namespace: "x"},
 		{URL: "http://127.0.0.1:1", Conns: 1, Mode: ModeNone, MaxDuration: 2 * MaxRunDuration},
 		{URL: "http://127.0.0.1:1", Conns: 1, Mode: ModeNone, Retries: -1},
+		{URL: "http://127.0.0.1:1", Conns: 1, Mode: ModeAuth, Tokens: []string{"a", ""}},
 	} {
 		if _, err := Run(context.Background(), cfg); err == nil {
 			t.Errorf("%+v: no error", cfg)

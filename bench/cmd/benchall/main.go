@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,10 +31,25 @@ func main() {
 	flag.IntVar(&o.Reps, "reps", 0, "interleaved repetitions (default 3)")
 	flag.IntVar(&o.Conns, "n", 0, "connections per rate run (default 2000)")
 	flag.IntVar(&o.Concurrency, "c", 0, "connection attempts in flight (default 100)")
+	sizes := flag.String("sizes", "", "comma-separated open-socket counts of the scaling runs (default 1000,5000,10000)")
+	flag.IntVar(&o.SoakConns, "soak-n", 0, "sockets in the soak (default 1000)")
+	flag.DurationVar(&o.SoakHold, "soak-hold", 0, "soak duration (default 20s)")
+	flag.DurationVar(&o.MicroTime, "micro-time", 0, "time per verification micro-benchmark (default 1s)")
+	flag.IntVar(&o.ProfileConns, "profile-n", 0, "connections in the profiled run (default 5000)")
 	flag.StringVar(&o.Command, "command", "./bench/run.sh", "command line shown in the report")
 	timeout := flag.Duration("timeout", time.Hour, "cap on the whole run")
 	flag.Parse()
 	o.Log = os.Stderr
+	if *sizes != "" {
+		for f := range strings.SplitSeq(*sizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "benchall: -sizes:", err)
+				os.Exit(2)
+			}
+			o.ScaleSizes = append(o.ScaleSizes, n)
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
