@@ -16,6 +16,7 @@ import (
 const (
 	implGolangJWT = "golang-jwt v5 ParseWithClaims"
 	implCore      = "siojwt core Verify"
+	implCoreCache = "siojwt core Verify, cache hit"
 	implJWT9Obj   = "jsonwebtoken 9.0.3, KeyObject"
 	implJWT9Text  = "jsonwebtoken 9.0.3, secret/PEM string"
 	implJWT8Obj   = "jsonwebtoken 8.5.1, KeyObject"
@@ -23,7 +24,7 @@ const (
 )
 
 // MicroImpls is the column order of Micro.
-var MicroImpls = []string{implGolangJWT, implCore, implJWT9Obj, implJWT9Text, implJWT8Obj, implJWT8Text}
+var MicroImpls = []string{implGolangJWT, implCore, implCoreCache, implJWT9Obj, implJWT9Text, implJWT8Obj, implJWT8Text}
 
 // MicroAlgs is the row order of Micro.
 var MicroAlgs = []string{"HS256", "RS256", "ES256", "EdDSA"}
@@ -109,7 +110,7 @@ func (d *driver) micro(ctx context.Context, tmp string) *Micro {
 
 	if coreHasBench(d.opt.Root) {
 		d.logf("micro: core")
-		out, err := commandOutput(ctx, d.opt.Root, "go", "test", "-run", "^$", "-bench", "^(BenchmarkVerify|BenchmarkAuthenticate)$", "-benchtime", bt, "./core/")
+		out, err := commandOutput(ctx, d.opt.Root, "go", "test", "-run", "^$", "-bench", "^(BenchmarkVerify|BenchmarkVerifyCached|BenchmarkAuthenticate)$", "-benchtime", bt, "./core/")
 		if err != nil {
 			m.Errors = append(m.Errors, err.Error())
 		}
@@ -118,6 +119,9 @@ func (d *driver) micro(ctx context.Context, tmp string) *Micro {
 				if alg, ok := strings.CutSuffix(rest, "/siojwt"); ok {
 					m.set(alg, implCore, ns)
 				}
+			}
+			if alg, ok := strings.CutPrefix(name, "BenchmarkVerifyCached/"); ok {
+				m.set(alg, implCoreCache, ns)
 			}
 			if name == "BenchmarkAuthenticate" {
 				m.Authenticate = ns
