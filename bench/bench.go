@@ -284,7 +284,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if d.rep.Machine, err = machine(ctx, opt.Root); err != nil {
 		return nil, err
 	}
-	need := uint64(2*slices.Max(append(slices.Clone(opt.ScaleSizes), opt.Conns, opt.SoakConns)) + 1024)
+	// Each server is its own process; this one holds the client side of
+	// every socket, and the profiled run (a child) both sides.
+	need := uint64(max(slices.Max(append(slices.Clone(opt.ScaleSizes), opt.Conns, opt.SoakConns)), 2*opt.ProfileConns) + 1024)
 	if d.rep.FileLimit, err = raiseFileLimit(need); err != nil {
 		return nil, err
 	}
