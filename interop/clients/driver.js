@@ -45,6 +45,10 @@
  *         when there is none
  *     {"disconnect": true}              socket.disconnect() from the client
  *     {"connect": true}                 socket.connect() again (after a disconnect)
+ *     {"dropTransport": true}           closes the Engine.IO connection under the socket
+ *         (socket.io.engine.close()) without a Socket.IO disconnect, as a network failure
+ *         would: the server sees "transport close", and a client with reconnection on
+ *         reconnects (v4 with connection-state recovery when the server offers it)
  *     {"expectNo": "echo-response" | [...], "for": 500}
  *         fails if such an event is recorded at or after the cursor, up to `for` ms from now;
  *         does not move the cursor
@@ -157,7 +161,7 @@ function validate(s) {
   if (client === 'v2' && s.authFn !== undefined) throw new ScenarioError('authFn is a v4 option: give v2 tokens in query');
   if (s.authFn !== undefined && (!Array.isArray(s.authFn) || s.authFn.length === 0)) throw new ScenarioError('authFn must be a non-empty list');
   if (s.steps !== undefined && !Array.isArray(s.steps)) throw new ScenarioError('steps must be a list');
-  const known = new Set(['wait', 'emit', 'sleep', 'ackLast', 'disconnect', 'connect', 'expectNo']);
+  const known = new Set(['wait', 'emit', 'sleep', 'ackLast', 'disconnect', 'connect', 'dropTransport', 'expectNo']);
   (s.steps || []).forEach((st, i) => {
     if (!st || typeof st !== 'object') throw new ScenarioError(`step ${i} must be an object`);
     const kinds = Object.keys(st).filter((k) => known.has(k));
@@ -372,6 +376,12 @@ class Run {
     }
     if (st.connect !== undefined) {
       this.socket.connect();
+      return '';
+    }
+    if (st.dropTransport !== undefined) {
+      const engine = this.socket.io && this.socket.io.engine;
+      if (!engine) return 'no Engine.IO connection to drop';
+      engine.close();
       return '';
     }
     if (st.expectNo !== undefined) {

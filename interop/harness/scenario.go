@@ -64,7 +64,7 @@ type Scenario struct {
 }
 
 // Step is one step of a Scenario. Build steps with Wait, WaitAny, Emit, EmitAck, Sleep,
-// AckLast, AckLastOf, Disconnect, Connect and ExpectNo.
+// AckLast, AckLastOf, Disconnect, Connect, DropTransport and ExpectNo.
 type Step struct {
 	// Wait lists event names: the step waits for the next event, at or after the cursor,
 	// with one of these names, and moves the cursor past it.
@@ -85,6 +85,9 @@ type Step struct {
 	Disconnect bool
 	// Connect connects the client again.
 	Connect bool
+	// DropTransport closes the client's Engine.IO connection without a Socket.IO
+	// disconnect, as a network failure would.
+	DropTransport bool
 	// ExpectNo lists event names that must not show up at or after the cursor within For.
 	ExpectNo []string
 	// For is the window of ExpectNo.
@@ -145,6 +148,14 @@ func Disconnect() Step {
 // Connect returns a step connecting the client again.
 func Connect() Step {
 	return Step{Connect: true}
+}
+
+// DropTransport returns a step closing the client's Engine.IO connection under the
+// socket (socket.io.engine.close()) without a Socket.IO disconnect, as a network failure
+// would: the server sees "transport close", and a client with Reconnection on reconnects,
+// a v4 client with connection-state recovery when the server offers it.
+func DropTransport() Step {
+	return Step{DropTransport: true}
 }
 
 // ExpectNo returns a step failing if an event with any of names shows up, at or after the
@@ -228,6 +239,10 @@ func (st Step) MarshalJSON() ([]byte, error) {
 		kinds++
 		m["connect"] = true
 	}
+	if st.DropTransport {
+		kinds++
+		m["dropTransport"] = true
+	}
 	if len(st.ExpectNo) > 0 {
 		kinds++
 		m["expectNo"] = st.ExpectNo
@@ -238,7 +253,7 @@ func (st Step) MarshalJSON() ([]byte, error) {
 		m["sleep"] = ms(st.Sleep)
 	case 1:
 	default:
-		return nil, errors.New("harness: a step sets more than one of Wait, Emit, AckLast, Disconnect, Connect, ExpectNo")
+		return nil, errors.New("harness: a step sets more than one of Wait, Emit, AckLast, Disconnect, Connect, DropTransport, ExpectNo")
 	}
 	if st.Timeout > 0 {
 		m["timeout"] = ms(st.Timeout)
