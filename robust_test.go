@@ -1,0 +1,133 @@
+package siojwt
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/siojwt/siojwt/core"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
+)
+
+// TestPanicsReject: a panic in a key function, a check, a hook or the
+// application's authenticated handler rejects or cuts that socket with an
+// error (the server library would otherwise leave the client hanging), and
+// the server keeps serving.
+func TestPanicsReject(t *testing.T) {
+	panicky := func(opts ...core.Option) *core.Verifier {
+		v, err := core.New(append([]core.Option{core.WithSecretString(testSecret)}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	keyPanics, _ := core.New(core.WithKeyFunc(func(context.Context, *core.KeyRequest) (any, error) { panic("key") }), core.WithAlgorithms("HS256"))
+	checkPanics := panicky(core.WithCheck(func(context.Context, *core.Handshake, *core.Result) error { panic("check") }))
+	checkFails := panicky(core.WithCheck(func(context.Context, *core.Handshake, *core.Result) error {
+		return errors.New("database password=hunter2 unreachable")
+	}))
+	ts := newTestServer(t, nil, []Option{WithHook(func(e Event) {
+		if e.Namespace == "/hookpanics" {
+			panic("hook")
+		}
+	})}, func(ts *testServer) {
+		for name, v := range map[string]*core.Verifier{"/key": keyPanics, "/check": checkPanics, "/checkfails": checkFails} {
+			if err := ts.auth.Protect(ts.io.Of(name, nil), UseVerifier(v)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := ts.auth.Protect(ts.io.Of("/hookpanics", nil)); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.auth.Connect(ts.io.Of("/handler", nil), func(*socket.Socket) { panic("handler") }); err != nil {
+			t.Fatal(err)
+		}
+	})
+	tok := token(t, time.Now(), time.Hour, nil)
+	tests := []struct {
+		nsp  string
+		code string
+		msg  string
+	}{
+		{"/key", core.CodeInvalidSecret, "secret or public key could not be obtained"},
+		{"/check", core.CodeInternal, "internal error"},
+		{"/checkfails", core.CodeUnknown, "authentication rejected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.nsp, func(t *testing.T) {
+			c := dial(t, ts.url, tt.nsp, map[string]any{"token": tok})
+			e := c.wait(t, "connect_error", 5*time.Second)
+			data := connectErrorData(t, e)
+			if data["code"] != tt.code || data["message"] != tt.msg || data["type"] != "UnauthorizedError" {
+				t.Fatalf("got %v", data)
+			}
+		})
+	}
+	t.Run("a panicking hook changes nothing", func(t *testing.T) {
+		c := dial(t, ts.url, "/hookpanics", map[string]any{"token": tok})
+		c.wait(t, "connect", 5*time.Second)
+	})
+	t.Run("a panicking authenticated handler cuts the socket", func(t *testing.T) {
+		c := dial(t, ts.url, "/handler", nil)
+		c.wait(t, "connect", 5*time.Second)
+		_ = c.s.Emit("authenticate", map[string]any{"token": tok})
+		c.wait(t, "authenticated", 5*time.Second)
+		u := c.wait(t, "unauthorized", 5*time.Second)
+		if d := u.args[0].(map[string]any)["data"].(map[string]any); d["code"] != core.CodeInternal {
+			t.Fatalf("got %v", d)
+		}
+	})
+	t.Run("still serving", func(t *testing.T) {
+		if err := ts.auth.Protect(ts.io.Of("/ok", nil)); err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, ts.url, "/ok", map[string]any{"token": tok})
+		c.wait(t, "connect", 5*time.Second)
+	})
+}
+
+func connectErrorData(t *testing.T, e event) map[string]any {
+	t.Helper()
+	if len(e.args) == 0 {
+		t.Fatal("connect_error without argument")
+	}
+	if err, ok := e.args[0].(*types.ExtendedError); ok {
+		if m, ok := err.Data.(map[string]any); ok {
+			return m
+		}
+	}
+	t.Fatalf("connect_error argument %T %#v has no data map", e.args[0], e.args[0])
+	return nil
+}
+
+// TestCleanupOnce: the server library sometimes reports a disconnect twice;
+// a session's cleanup (and its "closed" event) happens once.
+func TestCleanupOnce(t *testing.T) {
+	var closed atomic.Int32
+	ts := newTestServer(t, nil, []Option{WithHook(func(e Event) {
+		if e.Kind == EventClosed {
+			closed.Add(1)
+		}
+	})}, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	c := dial(t, ts.url, "/", map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
+	c.wait(t, "connect", 5*time.Second)
+	var ss *session
+	eventually(t, 2*time.Second, "the session", func() bool {
+		ts.auth.sessions.Range(func(_, v any) bool { ss = v.(*session); return false })
+		return ss != nil
+	})
+	ss.cleanup("transport close")
+	ss.cleanup("client namespace disconnect")
+	c.s.Disconnect()
+	time.Sleep(200 * time.Millisecond)
+	if n := closed.Load(); n != 1 {
+		t.Fatalf("%d closed events, want 1", n)
+	}
+}
