@@ -245,6 +245,7 @@ type driver struct {
 	bin     string   // built Go binaries
 	fixture bool     // interop/fixture exists
 	algs    []string // other algorithms the fixture can run (its -alg flag)
+	cache   bool     // the fixture has -verified-cache
 	rep     *Report
 }
 
@@ -337,6 +338,7 @@ func (d *driver) build(ctx context.Context) error {
 	}
 	// Flags the fixture may grow: other algorithms, a pprof endpoint.
 	help := helpText(ctx, filepath.Join(d.bin, "fixture"))
+	d.cache = strings.Contains(help, "-verified-cache")
 	if strings.Contains(help, "-alg") {
 		d.algs = []string{"RS256", "ES256", "EdDSA"}
 	} else {
@@ -366,6 +368,11 @@ func (d *driver) peers() (handshake, event []peer) {
 	if d.fixture {
 		handshake = append(handshake,
 			peer{key: "go-siojwt", label: "Go socket.io + siojwt (fixture, handshake mode, HS256)", argv: append([]string{fixture, "-mode", "handshake"}, addr...), mode: loadgen.ModeAuth})
+		if d.cache {
+			handshake = append(handshake,
+				peer{key: "go-siojwt-cache", label: "Go socket.io + siojwt (fixture, HS256, verified-token cache of 20000)",
+					argv: append([]string{fixture, "-mode", "handshake", "-verified-cache", "20000"}, addr...), mode: loadgen.ModeAuth})
+		}
 		for _, alg := range d.algs {
 			handshake = append(handshake,
 				peer{key: "go-siojwt-" + strings.ToLower(alg), label: "Go socket.io + siojwt (fixture, handshake mode, " + alg + ")",
@@ -398,7 +405,7 @@ const (
 func soakPeers(hs []peer) []peer {
 	var out []peer
 	for _, p := range hs {
-		if p.key != "go-jwt" && !p.login {
+		if p.key != "go-jwt" && p.key != "go-siojwt-cache" && !p.login {
 			out = append(out, p)
 		}
 	}
@@ -408,7 +415,7 @@ func soakPeers(hs []peer) []peer {
 func scalePeers(hs []peer) []peer {
 	var out []peer
 	for _, p := range hs {
-		if p.key == "go-bare" || p.key == "go-siojwt" || p.node && p.key != "node-bare" {
+		if p.key == "go-bare" || p.key == "go-siojwt" || p.key == "go-siojwt-cache" || p.node && p.key != "node-bare" {
 			out = append(out, p)
 		}
 	}

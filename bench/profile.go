@@ -25,6 +25,10 @@ type Profile struct {
 	Total, Client time.Duration
 	// Categories share the server's samples (Total - Client).
 	Categories []Category
+	// Library is the server's sampled time with a frame of this library
+	// (outside bench/) anywhere on the stack: its own work plus what it
+	// calls in the server library and the runtime.
+	Library time.Duration
 	// Top is `go tool pprof -top` of the server's samples only.
 	Top string
 	// Error is set when profiling failed.
@@ -83,15 +87,38 @@ func categorise(frames []string) string {
 	return catRuntime
 }
 
+var libFrame = regexp.MustCompile(`^github\.com/siojwt/siojwt[./]`)
+var benchFrame = regexp.MustCompile(`^github\.com/siojwt/siojwt/bench`)
+
+// underLibrary reports whether a server stack has a frame of the library.
+func underLibrary(frames []string) bool {
+	for _, f := range frames {
+		if libFrame.MatchString(f) && !benchFrame.MatchString(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// catLibrary is the key parseTraces uses for the inclusive library time
+// (not a category: those samples are also counted in their category).
+const catLibrary = "\x00library"
+
 // parseTraces reads `go tool pprof -traces` output: blocks of a sample
-// value followed by its stack, separated by dashed lines.
+// value followed by its stack, separated by dashed lines. It returns the
+// time per category and, under catLibrary, the server time with a library
+// frame anywhere on the stack.
 func parseTraces(out string) map[string]time.Duration {
 	res := map[string]time.Duration{}
 	var val time.Duration
 	var frames []string
 	flush := func() {
 		if val > 0 && len(frames) > 0 {
-			res[categorise(frames)] += val
+			c := categorise(frames)
+			res[c] += val
+			if c != catClient && underLibrary(frames) {
+				res[catLibrary] += val
+			}
 		}
 		val, frames = 0, nil
 	}
@@ -147,6 +174,8 @@ func (d *driver) profile(ctx context.Context, tmp string) *Profile {
 		return p
 	}
 	cats := parseTraces(traces)
+	p.Library = cats[catLibrary]
+	delete(cats, catLibrary)
 	for name, t := range cats {
 		p.Total += t
 		if name == catClient {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"strings"
 )
 
 // A small SVG writer for the report's plots: horizontal bar charts and
@@ -189,6 +190,9 @@ func peerColor(key string, node bool) string {
 	}
 	if node {
 		return colNode
+	}
+	if strings.HasPrefix(key, "go-siojwt-") {
+		return "#5b8fd6"
 	}
 	return "#666"
 }

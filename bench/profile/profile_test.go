@@ -5,7 +5,8 @@
 //	go tool pprof -top cpu.out
 //
 // The server is built like the fixture's handshake mode (HS256 secret,
-// in-memory revocation store, no failure limit); the clients are the load
+// in-memory revocation store, Prometheus metrics hook, no failure limit);
+// the clients are the load
 // generator's bare websockets, in the same process (their frames are in
 // packages coder/websocket and bench/loadgen, the server's in gorilla/websocket
 // and zishang520/socket.io).
@@ -20,9 +21,11 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/siojwt/siojwt"
 	"github.com/siojwt/siojwt/bench/loadgen"
 	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/metrics"
 	"github.com/siojwt/siojwt/revoke"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 )
@@ -43,7 +46,11 @@ func server(tb testing.TB) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	auth, err := siojwt.New(sio, v, siojwt.WithRevocation(mem), siojwt.WithoutFailureLimit())
+	collector, err := metrics.New(prometheus.NewRegistry())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	auth, err := siojwt.New(sio, v, siojwt.WithRevocation(mem), siojwt.WithHook(collector.Observe), siojwt.WithoutFailureLimit())
 	if err != nil {
 		tb.Fatal(err)
 	}
