@@ -386,7 +386,7 @@ func (d *driver) soakSection(p func(string, ...any)) {
 	}
 	p("## Soak: sockets held open, one message per second each\n\n")
 	p("%d sockets held for %s, each emitting `echo` every %s; the server answers `echo-response`.\n\n", d.opt.SoakConns, d.opt.SoakHold, d.opt.SoakInterval)
-	p("| server | sent | answered | sockets dropped | server CPU µs/message | |\n|---|---:|---:|---:|---:|---|\n")
+	p("| server | sent | answered | sockets dropped | server CPU µs/message | problems |\n|---|---:|---:|---:|---:|---|\n")
 	for _, s := range d.rep.Soak {
 		if s.Soak == nil {
 			p("| %s | | | | | %s |\n", s.Key, oneLine(s.Error))
@@ -476,7 +476,7 @@ func (d *driver) microSection(p func(string, ...any)) {
 		p("The library's whole handshake check (`core` `BenchmarkAuthenticate`: token extraction plus HS256 verification): %s.\n\n", fmtNS(m.Authenticate))
 	}
 	if len(m.Unsupported) > 0 {
-		p("Unsupported: jsonwebtoken 8 and 9 reject `EdDSA` (\"%s\").\n\n", firstUnsupported(m))
+		p("Unsupported: jsonwebtoken 8 and 9 reject `EdDSA` (`%s`).\n\n", oneLine(firstUnsupported(m)))
 	}
 	for _, e := range m.Errors {
 		p("- error: `%s`\n", oneLine(e))
