@@ -7,6 +7,8 @@
  *   node interop/clients/driver.js '<scenario JSON>'      scenario from argv[2]
  *   node interop/clients/driver.js [-] < scenario.json     scenario from stdin
  *   node interop/clients/driver.js --many N [scenario|-]   N copies at once, one aggregated line
+ *   node interop/clients/driver.js --batch [list|-]        a JSON list of scenarios run at once,
+ *                                                          one line: the list of their results
  *
  * Exit status 0 whenever a result was printed, whatever the scenario's outcome; 2 on a bad
  * scenario or a driver bug (message on stderr). Every run is bounded by the scenario deadline.
@@ -519,12 +521,30 @@ async function main() {
     if (!Number.isInteger(many) || many < 1 || many > 10000) throw new ScenarioError('--many needs a count between 1 and 10000');
     argv.splice(0, 2);
   }
+  let batch = false;
+  if (!many && argv[0] === '--batch') {
+    batch = true;
+    argv.splice(0, 1);
+  }
   const text = argv.length && argv[0] !== '-' ? argv[0] : await readStdin();
   let scenario;
   try {
     scenario = JSON.parse(text);
   } catch (e) {
     throw new ScenarioError(`scenario is not JSON: ${e.message}`);
+  }
+  if (batch) {
+    if (!Array.isArray(scenario) || scenario.length < 1 || scenario.length > 10000) {
+      throw new ScenarioError('--batch needs a list of 1 to 10000 scenarios');
+    }
+    scenario.forEach((s) => validate(s));
+    const longest = Math.max(...scenario.map((s) => asMs(s.deadline, 'deadline', DEFAULT_DEADLINE)));
+    setTimeout(() => {
+      process.stderr.write(`driver.js: batch still going ${longest + 5000}ms after start; exiting\n`);
+      process.exit(3);
+    }, longest + 5000).unref();
+    await emit(await Promise.all(scenario.map((s) => new Run(s).run())));
+    return;
   }
   validate(scenario);
   // Last resort against a hang inside a client library: report what is known and leave.
