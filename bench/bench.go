@@ -50,7 +50,7 @@ type Options struct {
 	Out, PlotDir string
 	// Log receives progress lines (default: discarded).
 	Log io.Writer
-	// Reps is the number of interleaved repetitions (default 3; smoke 1).
+	// Reps is the number of interleaved repetitions (default 5; smoke 1).
 	Reps int
 	// Conns and Concurrency of the rate runs (default 2000 and 100).
 	Conns, Concurrency int
@@ -91,7 +91,7 @@ func (o *Options) defaults() error {
 			}
 		}
 	}
-	def(&o.Reps, 3, 1)
+	def(&o.Reps, 5, 1)
 	def(&o.Conns, 2000, 50)
 	def(&o.Concurrency, 100, 10)
 	def(&o.EventConcurrency, 50, 10)
@@ -142,6 +142,9 @@ type Stats struct {
 	Errors []string
 	// Medians over the runs that completed.
 	Rate, P50, P99, CPU, KB float64 // conn/s, ms, ms, µs per connection, KB per open connection
+	// CPULo and CPUHi are the lowest and highest CPU per connection of
+	// the runs: the run-to-run spread.
+	CPULo, CPUHi float64
 	// Attempted and Failures add up every run.
 	Attempted int
 	Failures  map[string]int
@@ -498,6 +501,10 @@ func (d *driver) measure(ctx context.Context, part string, peers []peer, reps in
 			kb = append(kb, r.MemPerConn()/1024)
 		}
 		s.Rate, s.P50, s.P99, s.CPU, s.KB = median(rate), median(p50), median(p99), median(cpu), median(kb)
+		s.CPULo, s.CPUHi = math.NaN(), math.NaN()
+		if len(cpu) > 0 {
+			s.CPULo, s.CPUHi = slices.Min(cpu), slices.Max(cpu)
+		}
 	}
 	return stats
 }

@@ -263,11 +263,11 @@ func (d *driver) summary(p func(string, ...any)) {
 		p(" (%s, shared CPUs).\n", ratio(lib.Rate, ref.Rate)+" of socketio-jwt")
 	}
 	if bare != nil {
-		p("- Authentication's share: siojwt adds %s µs of CPU per connection to the bare Go server (%s µs)", f0(lib.CPU-bare.CPU), f0(bare.CPU))
+		p("- Authentication's share of the CPU per connection, against the bare Go server (%s µs): siojwt %s", f0(bare.CPU), added(lib, bare))
 		if gj != nil {
-			p("; a bare golang-jwt check in a middleware adds %s µs", f0(gj.CPU-bare.CPU))
+			p("; a bare golang-jwt check in a middleware %s", added(gj, bare))
 		}
-		p(".\n")
+		p(". The profile below puts the library's own share at a few per cent of the server's CPU.\n")
 	}
 	ev := find(r.Event, statsKey, "go-siojwt")
 	evRef := find(r.Event, statsKey, refKey)
@@ -301,11 +301,25 @@ func (d *driver) summary(p func(string, ...any)) {
 	p("\n")
 }
 
+// added describes s.CPU - base.CPU, or says that the difference is within
+// the run-to-run spread of either server.
+func added(s, base *Stats) string {
+	diff := s.CPU - base.CPU
+	spread := math.Max(s.CPUHi-s.CPULo, base.CPUHi-base.CPULo)
+	if math.IsNaN(diff) {
+		return "n/a"
+	}
+	if math.Abs(diff) <= spread/2 || math.IsNaN(spread) {
+		return fmt.Sprintf("%+.0f µs, within the run-to-run spread (up to %s µs)", diff, f0(spread))
+	}
+	return fmt.Sprintf("adds %.0f µs (run-to-run spread up to %s µs)", diff, f0(spread))
+}
+
 func (d *driver) statsTable(p func(string, ...any), stats []*Stats) {
-	p("| server | conn/s | p50 ms | p99 ms | CPU µs/conn | KB/conn | failures |\n")
-	p("|---|---:|---:|---:|---:|---:|---|\n")
+	p("| server | conn/s | p50 ms | p99 ms | CPU µs/conn | CPU range | KB/conn | failures |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, s := range stats {
-		p("| **%s**: %s | %s | %s | %s | %s | %s | %s |\n", s.Key, s.Label, f0(s.Rate), f1(s.P50), f1(s.P99), f0(s.CPU), f1(s.KB), failText(s.Failures, s.Errors))
+		p("| **%s**: %s | %s | %s | %s | %s | %s–%s | %s | %s |\n", s.Key, s.Label, f0(s.Rate), f1(s.P50), f1(s.P99), f0(s.CPU), f0(s.CPULo), f0(s.CPUHi), f1(s.KB), failText(s.Failures, s.Errors))
 	}
 	p("\n")
 	for _, s := range stats {
@@ -363,7 +377,8 @@ func (d *driver) handshakeSection(p func(string, ...any)) {
 		return
 	}
 	p("## Handshake mode (token checked before the socket connects)\n\n")
-	p("%d connections per run, %d in flight, median of %d interleaved runs.\n\n", d.opt.Conns, d.opt.Concurrency, d.opt.Reps)
+	p("%d connections per run, %d in flight, median of %d interleaved runs; CPU range is the lowest and highest run. ", d.opt.Conns, d.opt.Concurrency, d.opt.Reps)
+	p("On this shared machine differences smaller than the ranges are noise.\n\n")
 	d.statsTable(p, d.rep.Handshake)
 	d.img(p, "handshake-rate.svg", "connections per second by server")
 	d.img(p, "handshake-cpu.svg", "server CPU per connection by server")

@@ -2,7 +2,7 @@
 // at the repository root, with plots in bench/plots. Run it from the
 // repository root, usually through bench/run.sh:
 //
-//	go run ./bench/cmd/benchall          the full run (about 15 minutes)
+//	go run ./bench/cmd/benchall          the full run (about 10 minutes)
 //	go run ./bench/cmd/benchall -smoke   tiny counts, output in a temporary directory
 //
 // It exits 1 when a connection failed or a server errored, 2 when the run
@@ -28,7 +28,7 @@ func main() {
 	flag.BoolVar(&o.Smoke, "smoke", false, "tiny counts, Go peers and one Node peer, output in a temporary directory unless -out is given")
 	flag.StringVar(&o.Out, "out", "", "report path (default BENCHMARKS.md at the repository root)")
 	flag.StringVar(&o.PlotDir, "plots", "", "plot directory (default bench/plots)")
-	flag.IntVar(&o.Reps, "reps", 0, "interleaved repetitions (default 3)")
+	flag.IntVar(&o.Reps, "reps", 0, "interleaved repetitions (default 5)")
 	flag.IntVar(&o.Conns, "n", 0, "connections per rate run (default 2000)")
 	flag.IntVar(&o.Concurrency, "c", 0, "connection attempts in flight (default 100)")
 	sizes := flag.String("sizes", "", "comma-separated open-socket counts of the scaling runs (default 1000,5000,10000)")
