@@ -1,0 +1,345 @@
+// Package cluster runs several Socket.IO servers as one, over Redis, with
+// the guarantees of package siojwt intact: a broadcast made on any server
+// reaches the authenticated sockets of every server and never a socket that
+// has not authenticated yet.
+//
+// It sets up the Redis adapter of the server library
+// (github.com/zishang520/socket.io/adapters/redis/v3) for production use:
+//
+//	client, err := cluster.Dial(ctx, "redis://127.0.0.1:6379/0")
+//	adapter, err := cluster.New(ctx, client, cluster.WithLogger(logger))
+//	io.SetAdapter(adapter)                      // before siojwt.New
+//	store, err := redisrevoke.New(client)       // revocations shared by every server
+//	auth, err := siojwt.New(io, verifier, siojwt.WithRevocation(store))
+//
+// siojwt.New wraps whatever adapter the server has, so every broadcast
+// leaves with the room siojwt.PendingRoom in its Except list. The Redis
+// adapter carries that list to the other servers, which apply it to their
+// own sockets: the isolation of unauthenticated sockets holds across
+// servers.
+//
+// What New adds to the bare Redis adapter:
+//
+//   - Publishing is bounded by a timeout (WithPublishTimeout): while Redis
+//     is away a broadcast still reaches the local sockets, after at most
+//     that long, instead of waiting for the client's retries.
+//   - The subscriptions reconnect with a growing delay (up to a second)
+//     instead of a busy loop of dials while Redis is away, and the adapter's
+//     errors are logged at a bounded rate instead of not at all.
+//   - Messages from Redis that do not decode, or that do not hold an event
+//     packet, are logged and dropped; the bare adapter drops them silently.
+//   - Setting the adapter and then calling siojwt.New builds the adapter of
+//     each existing namespace twice: New closes the first one, whose
+//     subscriptions would otherwise stay open, count as a second server in
+//     ServerCount and run server-side events twice.
+//
+// Redis is trusted: whoever can PUBLISH on its channels can broadcast to
+// any socket, pending ones included, or make sockets join and leave rooms.
+// Keep it on a private network, with a password (ACL) and TLS when the
+// network is shared.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	sioredis "github.com/zishang520/socket.io/adapters/redis/v3"
+	"github.com/zishang520/socket.io/adapters/redis/v3/adapter"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/utils"
+)
+
+// Default values of the options.
+const (
+	// DefaultPublishTimeout bounds each message the adapter sends to Redis.
+	DefaultPublishTimeout = time.Second
+	// DefaultRequestsTimeout bounds the requests a server makes to the
+	// others (FetchSockets, ServerSideEmit with an acknowledgement).
+	DefaultRequestsTimeout = adapter.DefaultRequestsTimeout
+	// DefaultKey starts the names of the adapter's channels.
+	DefaultKey = "socket.io"
+	// logInterval and logBurst bound the lines logged about Redis errors
+	// and dropped messages: logBurst of each kind per logInterval.
+	logInterval = 10 * time.Second
+	logBurst    = 5
+)
+
+// Adapter is a socket.AdapterConstructor that joins a Socket.IO server to
+// the other servers sharing a Redis deployment. Set it on the server with
+// SetAdapter before siojwt.New. It is safe for concurrent use.
+type Adapter struct {
+	redis  *sioredis.RedisClient
+	sub    redis.UniversalClient // the subscriptions' own client; nil when sharing the caller's
+	ropts  *adapter.RedisAdapterOptions
+	log    *slog.Logger
+	errors *rateLog
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	current map[socket.Namespace]*nspAdapter // the live adapter of each namespace
+	closed  bool
+}
+
+var _ socket.AdapterConstructor = (*Adapter)(nil)
+
+// Option configures an Adapter in New. An option with an invalid value
+// makes New fail.
+type Option func(*config) error
+
+type config struct {
+	log             *slog.Logger
+	key             string
+	publishTimeout  time.Duration
+	requestsTimeout time.Duration
+}
+
+// WithLogger sets the logger for Redis errors (rate limited), dropped
+// messages and reconnections. By default nothing is logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("cluster: WithLogger(nil)")
+		}
+		c.log = l
+		return nil
+	}
+}
+
+// WithKey sets the string that starts the adapter's channel names
+// (DefaultKey by default). Servers of one application share it; separate
+// applications on one Redis use separate keys.
+func WithKey(key string) Option {
+	return func(c *config) error {
+		if key == "" {
+			return errors.New(`cluster: WithKey(""): empty key`)
+		}
+		c.key = key
+		return nil
+	}
+}
+
+// WithPublishTimeout bounds each message the adapter sends to Redis
+// (DefaultPublishTimeout by default). A broadcast publishes before it
+// writes to the local sockets, so while Redis does not answer every
+// broadcast waits up to d.
+func WithPublishTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("cluster: WithPublishTimeout(%v): not positive", d)
+		}
+		c.publishTimeout = d
+		return nil
+	}
+}
+
+// WithRequestsTimeout bounds the requests a server makes to the others
+// (DefaultRequestsTimeout by default): FetchSockets, ServerSideEmit with an
+// acknowledgement, the rooms of the whole cluster.
+func WithRequestsTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("cluster: WithRequestsTimeout(%v): not positive", d)
+		}
+		c.requestsTimeout = d
+		return nil
+	}
+}
+
+// New returns an Adapter that relays broadcasts through client. client
+// sends; for the subscriptions New opens a client of its own with the same
+// options (for *redis.Client, *redis.ClusterClient and *redis.Ring; other
+// kinds are shared as they are, without the reconnection delay), closed by
+// Close. Give client ContextTimeoutEnabled (Dial does) so that the timeouts
+// bound a Redis that accepts connections but does not answer; New logs a
+// warning when it can see that it is off.
+//
+// ctx bounds the Adapter's life: when it ends, the subscriptions stop.
+// Close the Adapter after the server (socket.Server.Close), and client
+// after the Adapter.
+func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Adapter, error) {
+	if ctx == nil {
+		return nil, errors.New("cluster: nil context")
+	}
+	if client == nil {
+		return nil, errors.New("cluster: nil Redis client")
+	}
+	c := config{
+		log:             slog.New(slog.DiscardHandler),
+		key:             DefaultKey,
+		publishTimeout:  DefaultPublishTimeout,
+		requestsTimeout: DefaultRequestsTimeout,
+	}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("cluster: nil Option")
+		}
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	if enabled, known := contextTimeoutEnabled(client); known && !enabled {
+		c.log.Warn("cluster: the Redis client has ContextTimeoutEnabled off; " +
+			"timeouts cannot bound a Redis that stops answering")
+	}
+	a := &Adapter{
+		log:     c.log,
+		errors:  &rateLog{every: logInterval, burst: logBurst},
+		current: map[socket.Namespace]*nspAdapter{},
+	}
+	a.ctx, a.cancel = context.WithCancel(ctx)
+	pub := &boundedClient{UniversalClient: client, timeout: c.publishTimeout, key: c.key}
+	a.sub = subscriptionClient(client, &reconnectDelay{log: c.log})
+	if a.sub != nil {
+		a.redis = sioredis.NewRedisClientWithSub(a.ctx, pub, a.sub)
+	} else {
+		a.redis = sioredis.NewRedisClient(a.ctx, pub)
+	}
+	if err := a.redis.On("error", a.onError); err != nil {
+		a.cancel()
+		a.closeSub()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	a.ropts = adapter.DefaultRedisAdapterOptions()
+	a.ropts.SetKey(c.key)
+	a.ropts.SetRequestsTimeout(c.requestsTimeout)
+	a.ropts.SetParser(&checkedParser{inner: utils.MsgPack(), log: c.log, drops: &rateLog{every: logInterval, burst: logBurst}})
+	return a, nil
+}
+
+// New implements socket.AdapterConstructor: it returns the Redis adapter
+// of nsp, closing the one it returned before for the same namespace.
+func (a *Adapter) New(nsp socket.Namespace) socket.Adapter {
+	na := &nspAdapter{RedisAdapter: adapter.NewRedisAdapter(nsp, a.redis, a.ropts), owner: a, nsp: nsp}
+	a.mu.Lock()
+	old := a.current[nsp]
+	if !a.closed {
+		a.current[nsp] = na
+	}
+	a.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return na
+}
+
+// Close stops every subscription of the Adapter and closes the client it
+// opened for them. The server should be closed first: its namespaces no
+// longer hear the other servers afterwards.
+func (a *Adapter) Close() error {
+	a.mu.Lock()
+	a.closed = true
+	live := make([]*nspAdapter, 0, len(a.current))
+	for _, na := range a.current {
+		live = append(live, na)
+	}
+	a.mu.Unlock()
+	for _, na := range live {
+		na.Close()
+	}
+	a.cancel()
+	return a.closeSub()
+}
+
+func (a *Adapter) closeSub() error {
+	if a.sub == nil {
+		return nil
+	}
+	return a.sub.Close()
+}
+
+// onError receives the errors the Redis adapter emits: failed publishes
+// and subscription reads. They are logged at a bounded rate.
+func (a *Adapter) onError(args ...any) {
+	if a.ctx.Err() != nil {
+		return
+	}
+	var err error
+	for _, x := range args {
+		if e, ok := x.(error); ok {
+			err = e
+			break
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("%v", args)
+	}
+	if errors.Is(err, net.ErrClosed) {
+		return // a subscription closed by Close or by the replacement of its adapter
+	}
+	if n, ok := a.errors.allow(time.Now()); ok {
+		a.log.Warn("cluster: Redis error; messages between servers are lost while it lasts",
+			"error", err.Error(), "suppressed", n)
+	}
+}
+
+// nspAdapter is the Redis adapter of one namespace, which forgets itself
+// in its owner when closed.
+type nspAdapter struct {
+	adapter.RedisAdapter
+	owner *Adapter
+	nsp   socket.Namespace
+	once  sync.Once
+}
+
+// Close closes the Redis adapter once.
+func (n *nspAdapter) Close() {
+	n.once.Do(func() {
+		n.owner.mu.Lock()
+		if n.owner.current[n.nsp] == n {
+			delete(n.owner.current, n.nsp)
+		}
+		n.owner.mu.Unlock()
+		n.RedisAdapter.Close()
+	})
+}
+
+// contextTimeoutEnabled reports the client's ContextTimeoutEnabled option,
+// when the client's type exposes it.
+func contextTimeoutEnabled(c redis.UniversalClient) (enabled, known bool) {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled, true
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled, true
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled, true
+	}
+	return false, false
+}
+
+// rateLog lets burst log lines through per interval and counts the
+// others.
+type rateLog struct {
+	every time.Duration
+	burst int
+
+	mu         sync.Mutex
+	start      time.Time // of the current interval
+	logged     int       // in the current interval
+	suppressed int       // since the last line logged
+}
+
+// allow reports whether to log now, with the number of lines suppressed
+// since the last one logged.
+func (r *rateLog) allow(now time.Time) (suppressed int, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.start.IsZero() || now.Sub(r.start) >= r.every {
+		r.start, r.logged = now, 0
+	}
+	if r.logged >= r.burst {
+		r.suppressed++
+		return 0, false
+	}
+	r.logged++
+	n := r.suppressed
+	r.suppressed = 0
+	return n, true
+}

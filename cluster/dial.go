@@ -1,0 +1,60 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Timeouts Dial gives a client whose URL does not set them.
+const (
+	// DefaultDialTimeout bounds each connection attempt.
+	DefaultDialTimeout = 2 * time.Second
+	// DefaultReadTimeout and DefaultWriteTimeout bound each command's
+	// network reads and writes.
+	DefaultReadTimeout  = time.Second
+	DefaultWriteTimeout = time.Second
+	// DefaultPingTimeout bounds Dial's PING when ctx has no earlier
+	// deadline.
+	DefaultPingTimeout = 5 * time.Second
+)
+
+// Dial opens a client for the Redis server at rawURL
+// ("redis://[[user]:password@]host[:port][/db]", "rediss://" for TLS; the
+// query may set dial_timeout, read_timeout, write_timeout and the pool's
+// options, see redis.ParseURL), and checks it with a PING bounded by ctx
+// and DefaultPingTimeout. The client has ContextTimeoutEnabled on, so that
+// callers' deadlines bound a server that stops answering, and the Default
+// timeouts above where the URL sets none. Errors never hold the password.
+func Dial(ctx context.Context, rawURL string) (*redis.Client, error) {
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the URL, password included
+		}
+		return nil, fmt.Errorf("cluster: invalid Redis URL: %w", err)
+	}
+	opt.ContextTimeoutEnabled = true
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = DefaultDialTimeout
+	}
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = DefaultReadTimeout
+	}
+	if opt.WriteTimeout == 0 {
+		opt.WriteTimeout = DefaultWriteTimeout
+	}
+	client := redis.NewClient(opt)
+	ctx, cancel := context.WithTimeout(ctx, DefaultPingTimeout)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("cluster: Redis at %s does not answer: %w", opt.Addr, err)
+	}
+	return client, nil
+}

@@ -1,0 +1,150 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Bounds of the delay between two dials of the subscription client after a
+// failure.
+const (
+	minReconnectDelay = 50 * time.Millisecond
+	maxReconnectDelay = time.Second
+)
+
+// boundedClient is the client the Redis adapter publishes with. It bounds
+// the commands the adapter sends, PUBLISH (every broadcast and request) and
+// PUBSUB NUMSUB (ServerCount): the adapter gives them a context without a
+// deadline, so without this a broadcast would wait for all of the client's
+// retries while Redis is away.
+//
+// It also moves broadcasts that name no single room from the channel
+// "<key>#<nsp>#" to "<key>#<nsp>##". The adapter publishes them on the
+// first, but its receiving side (v3.0.2) ignores every channel no longer
+// than that one, so broadcasts to a whole namespace, or to several rooms,
+// never reached the other servers. On the second channel it reads the room
+// as "" (no room), as the Node adapter does with either channel.
+type boundedClient struct {
+	redis.UniversalClient
+	timeout time.Duration
+	key     string // the adapter's key: channel names start with key + "#"
+}
+
+// Publish publishes under the timeout, on the channel broadcastChannel
+// gives.
+func (c *boundedClient) Publish(ctx context.Context, channel string, message any) *redis.IntCmd {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.UniversalClient.Publish(ctx, broadcastChannel(c.key, channel), message)
+}
+
+// broadcastChannel returns "<key>#<nsp>##" for the channel "<key>#<nsp>#" of
+// a broadcast that names no single room, and any other channel unchanged.
+// Namespace names hold no "#" (it would start a URL fragment), so a room
+// channel "<key>#<nsp>#<room>#" has a "#" between the namespace and the end.
+func broadcastChannel(key, channel string) string {
+	rest, ok := strings.CutPrefix(channel, key+"#")
+	if ok && strings.HasPrefix(rest, "/") && strings.IndexByte(rest, '#') == len(rest)-1 {
+		return channel + "#"
+	}
+	return channel
+}
+
+// PubSubNumSub counts the subscribers under the timeout.
+func (c *boundedClient) PubSubNumSub(ctx context.Context, channels ...string) *redis.MapStringIntCmd {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.UniversalClient.PubSubNumSub(ctx, channels...)
+}
+
+// subscriptionClient returns a new client with client's options and the
+// hook h, for the adapter's subscriptions, or nil for a kind of client it
+// cannot copy.
+func subscriptionClient(client redis.UniversalClient, h redis.Hook) redis.UniversalClient {
+	var sub redis.UniversalClient
+	switch c := client.(type) {
+	case *redis.Client:
+		o := *c.Options()
+		sub = redis.NewClient(&o)
+	case *redis.ClusterClient:
+		o := *c.Options()
+		sub = redis.NewClusterClient(&o)
+	case *redis.Ring:
+		o := *c.Options()
+		sub = redis.NewRing(&o)
+	default:
+		return nil
+	}
+	sub.AddHook(h)
+	return sub
+}
+
+// reconnectDelay is a dial hook that spaces out the dials that follow a
+// failed one, from minReconnectDelay doubling to maxReconnectDelay. The
+// Redis adapter reads its subscriptions in a loop that retries at once on
+// error, and a subscription dials anew for every read while Redis is away:
+// without the delay that loop spins, dialing as fast as it can.
+type reconnectDelay struct {
+	log *slog.Logger
+
+	mu       sync.Mutex
+	failures int
+	next     time.Time // no dial before
+}
+
+// DialHook waits until the delay since the last failure has passed (or ctx
+// ends), then dials.
+func (d *reconnectDelay) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if wait := d.wait(time.Now()); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			}
+		}
+		conn, err := next(ctx, network, addr)
+		d.record(err, time.Now())
+		return conn, err
+	}
+}
+
+// ProcessHook leaves commands alone.
+func (d *reconnectDelay) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+// ProcessPipelineHook leaves pipelines alone.
+func (d *reconnectDelay) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (d *reconnectDelay) wait(now time.Time) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.next.Sub(now)
+}
+
+func (d *reconnectDelay) record(err error, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err == nil {
+		if d.failures > 0 {
+			d.log.Info("cluster: reconnected to Redis", "failed_dials", d.failures)
+		}
+		d.failures, d.next = 0, time.Time{}
+		return
+	}
+	d.failures++
+	delay := maxReconnectDelay
+	if d.failures < 16 {
+		delay = min(minReconnectDelay<<(d.failures-1), maxReconnectDelay)
+	}
+	d.next = now.Add(delay)
+}
