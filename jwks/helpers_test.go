@@ -1,6 +1,7 @@
 package jwks
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -9,6 +10,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -74,14 +77,7 @@ func (k signer) jwk(t testing.TB, extra map[string]any) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := json.Marshal(j.Marshal())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	m := toMap(t, j.Marshal())
 	for name, v := range extra {
 		if v == nil {
 			delete(m, name)
@@ -92,22 +88,75 @@ func (k signer) jwk(t testing.TB, extra map[string]any) map[string]any {
 	return m
 }
 
+func toMap(t testing.TB, v any) map[string]any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // sign returns a token signed by k with alg, carrying k's kid unless kid
 // says otherwise ("-" for none).
 func (k signer) sign(t testing.TB, alg string, kid ...string) string {
-	tok := jwt.NewWithClaims(jwt.GetSigningMethod(alg), jwt.MapClaims{"sub": "bob"})
 	id := k.kid
 	if len(kid) > 0 {
 		id = kid[0]
 	}
-	if id != "-" {
-		tok.Header["kid"] = id
+	return k.signClaims(t, alg, id, jwt.MapClaims{"sub": "bob"})
+}
+
+// signIss returns a token signed by k with alg and k's kid, from issuer iss
+// ("" for no "iss" claim).
+func (k signer) signIss(t testing.TB, alg, iss string) string {
+	claims := jwt.MapClaims{"sub": "bob"}
+	if iss != "" {
+		claims["iss"] = iss
+	}
+	return k.signClaims(t, alg, k.kid, claims)
+}
+
+func (k signer) signClaims(t testing.TB, alg, kid string, claims jwt.MapClaims) string {
+	var header map[string]any
+	if kid != "-" {
+		header = map[string]any{"kid": kid}
+	}
+	return k.signWith(t, alg, header, claims)
+}
+
+// signHeader returns a token signed by k with alg whose header has the
+// given members on top of "alg" and "typ".
+func (k signer) signHeader(t testing.TB, alg string, header map[string]any) string {
+	return k.signWith(t, alg, header, jwt.MapClaims{"sub": "bob"})
+}
+
+func (k signer) signWith(t testing.TB, alg string, header map[string]any, claims jwt.MapClaims) string {
+	tok := jwt.NewWithClaims(jwt.GetSigningMethod(alg), claims)
+	for name, v := range header {
+		tok.Header[name] = v
 	}
 	s, err := tok.SignedString(k.priv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// privateJWK returns k's JWK with its private material, as a key server
+// that leaks it would publish it.
+func (k signer) privateJWK(t testing.TB) map[string]any {
+	j, err := jwkset.NewJWKFromKey(k.priv, jwkset.JWKOptions{
+		Marshal:  jwkset.JWKMarshalOptions{Private: true},
+		Metadata: jwkset.JWKMetadataOptions{KID: k.kid},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toMap(t, j.Marshal())
 }
 
 // keySet returns a JWK Set document of the given JWKs.
@@ -133,8 +182,9 @@ type idp struct {
 	hold      chan struct{} // when not nil, /keys waits for it to close
 	discovery map[string]any
 
-	hits    atomic.Int32 // requests to /keys
-	waiting atomic.Int32 // requests to /keys held right now
+	hits      atomic.Int32 // requests to /keys
+	waiting   atomic.Int32 // requests to /keys held right now
+	discovers atomic.Int32 // requests to the discovery document
 }
 
 func newIDP(t testing.TB, set []byte) *idp {
@@ -161,6 +211,7 @@ func newIDP(t testing.TB, set []byte) *idp {
 		_, _ = w.Write(body)
 	})
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		p.discovers.Add(1)
 		p.mu.Lock()
 		doc := p.discovery
 		p.mu.Unlock()
@@ -175,6 +226,15 @@ func newIDP(t testing.TB, set []byte) *idp {
 }
 
 func (p *idp) url() string { return p.srv.URL + "/keys" }
+
+// issuer is the issuer whose discovery document p serves by default.
+func (p *idp) issuer() string { return p.srv.URL }
+
+func (p *idp) setDiscovery(doc map[string]any) {
+	p.mu.Lock()
+	p.discovery = doc
+	p.mu.Unlock()
+}
 
 func (p *idp) serve(set []byte) {
 	p.mu.Lock()
@@ -213,9 +273,65 @@ func newSetFor(t testing.TB, p *idp, clk clock.Clock, opts ...Option) *Set {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// recorder collects what a fetch hook receives.
+type recorder struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (r *recorder) hook(err error) {
+	r.mu.Lock()
+	r.errs = append(r.errs, err)
+	r.mu.Unlock()
+}
+
+func (r *recorder) all() []error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]error(nil), r.errs...)
+}
+
+// logBuffer is a concurrency-safe log sink.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(b)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logBuffer) logger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: level}))
+}
+
+// serveDoc returns a client that answers every request with status and
+// doc, without any network.
+func serveDoc(status int, doc []byte) *http.Client {
+	return &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{
+			StatusCode: status, Status: http.StatusText(status), Request: r, ContentLength: -1,
+			Header: http.Header{"Content-Type": {"application/json"}},
+			Body:   io.NopCloser(bytes.NewReader(doc)),
+		}, nil
+	})}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func verifier(t testing.TB, s *Set, opts ...core.Option) *core.Verifier {
 	t.Helper()
@@ -246,29 +362,39 @@ func check(t testing.TB, v *core.Verifier, tok, code, msg string) {
 	}
 }
 
-// hmacToken returns an HS256 token naming kid. Whatever its secret, it
-// must be refused before any signature check.
-func hmacToken(t testing.TB, kid string) string {
+// hmacToken returns an HS256 token naming kid, signed with secret.
+// Whatever its secret, it must be refused before any signature check.
+func hmacToken(t testing.TB, kid string, secret []byte) string {
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "bob"})
 	tok.Header["kid"] = kid
-	s, err := tok.SignedString([]byte("secret"))
+	s, err := tok.SignedString(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-// settle waits until no fetch is in progress (the refresh timer is then
+// settle waits until no fetch is in progress (the refresh timers are then
 // re-armed). After a fake clock's Advance, a fetch its timer started is
 // already in progress.
 func settle(t testing.TB, s *Set) {
 	t.Helper()
-	eventually(t, "the fetch to end", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.inflight == nil
+	eventually(t, "the fetches to end", func() bool {
+		for _, src := range s.sources {
+			src.mu.Lock()
+			busy := src.inflight != nil
+			src.mu.Unlock()
+			if busy {
+				return false
+			}
+		}
+		return true
 	})
 }
+
+// lastErr returns the error of the last fetch of s's only (or first) key
+// set.
+func lastErr(s *Set) error { return s.sources[0].state.Load().err }
 
 // eventually waits up to 5 s for cond.
 func eventually(t testing.TB, what string, cond func() bool) {

@@ -1,7 +1,7 @@
-// Package jwks verifies tokens with the keys of a remote JSON Web Key Set
-// (RFC 7517): the keys an identity provider such as Auth0, Keycloak, Okta
-// or any OpenID Connect issuer publishes. A Set fetches the key set, keeps
-// it in memory, and hands the verifier the key each token names:
+// Package jwks verifies tokens with the keys of remote JSON Web Key Sets
+// (RFC 7517): the keys that identity providers such as Auth0, Keycloak,
+// Okta or any OpenID Connect issuer publish. A Set fetches the key sets,
+// keeps them in memory, and hands the verifier the key each token names:
 //
 //	keys, err := jwks.Discover(ctx, "https://example.eu.auth0.com/")
 //	if err != nil { ... }
@@ -9,326 +9,330 @@
 //	verifier, err := core.New(core.WithKeyFunc(keys.Key), core.WithAlgorithms("RS256"),
 //		core.WithIssuer("https://example.eu.auth0.com/"), core.WithAudience("https://api.example.com"))
 //
+// Fetching and parsing are github.com/MicahParks/jwkset's, key lookup is
+// github.com/MicahParks/keyfunc/v3's. This package adds what a Socket.IO
+// server needs around them: OpenID Connect discovery, one key set per
+// issuer, the schedule of fetches (a cooldown, one fetch in flight shared
+// by every connection, a goroutine Close can wait for), limits on the key
+// server's answers, and errors a client can act on.
+//
+// # Issuers
+//
+// New serves one key set to every token, whatever its "iss". Discover and
+// NewIssuers serve each token the key set of the issuer its "iss" names;
+// a token of any other issuer is refused before any fetch, with the
+// message core.WithIssuer gives. The verifier must still check the issuer
+// and the audience (core.WithIssuer, core.WithAudience): a provider signs
+// the tokens of all its applications with the same keys.
+//
 // # Keys
 //
-// A token's key is the key of the set whose "kid" is the token's "kid". A
-// key that declares an "alg" verifies only tokens of that algorithm, and an
-// ECDSA key only the algorithm of its curve; otherwise the token is refused
-// as "invalid algorithm". A token without "kid" is accepted only when
-// exactly one key of the set can verify its algorithm.
+// A token's key is the key of its issuer's set whose "kid" is the token's
+// "kid". A key that declares an "alg" verifies only tokens of that
+// algorithm, and an ECDSA key only the algorithm of its curve; otherwise
+// the token is refused as "invalid algorithm". A token without "kid" is
+// accepted only when exactly one key of the set can verify its algorithm.
 //
 // Only public signature keys are used: RSA (RS256, RS384, RS512, PS256,
 // PS384, PS512), ECDSA (ES256 on P-256, ES384 on P-384, ES512 on P-521) and
-// Ed25519 (EdDSA). Left out, and logged at debug level, are encryption keys
-// ("use": "enc", or "key_ops" without "verify"), keys of other types, and
-// keys that fail validation (including an "x5c" certificate that does not
-// hold the key); left out and logged as an error are symmetric keys and
-// keys that carry private material, which would let anyone who reads the
-// set sign tokens. HMAC tokens are never verified with a key set. The
+// Ed25519 (EdDSA). Left out, and logged at debug level, are keys whose
+// "use" is not "sig" (absent is fine), keys whose "key_ops" lack "verify",
+// and keys of other types; left out and logged as an error are symmetric
+// keys and keys that carry private material, which would let anyone who
+// reads the set sign tokens. HMAC tokens (HS256, ...) are refused at once:
+// a key set never verifies them, whatever key their "kid" names. The
 // "jku", "x5u" and "jwk" headers of tokens are never followed.
 //
 // # Rotation
 //
-// A token whose "kid" is not cached makes the Set fetch the key set again
+// A token whose "kid" is not cached makes the Set fetch its key set again
 // at once, so a key the issuer starts using is picked up on its first
-// token. Such fetches are rate-limited (at most one per
-// WithMinFetchInterval), and concurrent connections share one request. A
-// key the issuer withdraws stops verifying at the next fetch: every
-// WithRefreshInterval in the background, or sooner when a refetch happens.
-// Each successful fetch replaces the whole set. A fetch that yields no
-// usable key counts as a failure and keeps the previous keys.
+// token. Such fetches are rate-limited (at most one per WithCooldown), and
+// concurrent connections share one request: they all wait for it, each no
+// longer than its own context allows. A key the issuer withdraws stops
+// verifying at the next fetch: every WithRefreshInterval in the
+// background, or sooner when a refetch happens. Each successful fetch
+// replaces the whole set. A fetch that yields no usable key counts as a
+// failure and keeps the previous keys.
 //
 // # Outages
 //
-// When a fetch fails (network, timeout, non-200 answer, a document that is
-// not a key set), the keys already cached keep verifying. A token whose key
-// is not cached is then refused with code "keyset_unavailable" and the
-// message "signing keys unavailable, retry later", so that a client can
-// tell an outage from a bad token. When the key set was fetched and has no
-// key for the token, the code is "invalid_secret", message "signing key not
-// found". The reason of a failure is logged and passed to the fetch
-// callback, never sent to clients.
+// When a fetch fails (network, timeout, a status other than 200, a
+// document that is not a key set or is too large), the keys already cached
+// keep verifying. A token whose key is not cached is then refused with
+// code "keyset_unavailable" and the message "signing keys unavailable,
+// retry later", so that a client can tell an outage from a bad token. When
+// the key set was fetched and has no key for the token, the code is
+// "invalid_secret", message "signing key not found". The reason of a
+// failure is logged and passed to the fetch hook, and kept in the Err of
+// the core.Error, never in its public Message.
 //
 // # Limits
 //
-// Key set and discovery documents over 1 MiB are refused. Every fetch is
-// bounded by WithFetchTimeout, below the verifier's key timeout. URLs must
-// be https (WithInsecureHTTP for development), also after redirects.
+// Answers over WithMaxResponseSize (1 MiB) are refused. Every fetch is
+// bounded by WithFetchTimeout (3 s), below the verifier's key timeout. URLs
+// must be https (WithInsecureHTTP for development), also after redirects.
 package jwks
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/url"
+	"strings"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/siojwt/siojwt/core"
-	"github.com/siojwt/siojwt/internal/clock"
 )
 
 // Public messages of the key set failures.
 const (
 	msgNotFound    = "signing key not found"
 	msgUnavailable = "signing keys unavailable, retry later"
+	msgAlgorithm   = "invalid algorithm"
 )
 
-// Set is a remote JSON Web Key Set, cached in memory and kept fresh by one
-// background timer. Its Key method is a core.KeyFunc. A Set is safe for
-// concurrent use; Close stops it.
+// Set is one or more remote JSON Web Key Sets, cached in memory and kept
+// fresh by one timer per key set. Its Key method is a core.KeyFunc. A Set
+// is safe for concurrent use and can serve several verifiers; Close stops
+// it.
 type Set struct {
-	// Configuration, fixed by New.
-	client          *http.Client
-	refreshInterval time.Duration
-	minInterval     time.Duration
-	fetchTimeout    time.Duration
-	onFetch         func(error)
-	logger          *slog.Logger
-	background      bool
-	insecureHTTP    bool
-	clock           clock.Clock
-	issuer          string // Discover's issuer, "" for New
+	cfg    *config
+	client *http.Client
+	own    *http.Transport // the default client's transport; nil with WithHTTPClient
 
-	// jwksURL is the key set's URL; with Discover it is found by the first
-	// successful discovery. Only the fetch in progress reads and writes it.
-	jwksURL *url.URL
-
-	state atomic.Pointer[state]
+	sources  []*source
+	byIssuer map[string]*source // nil with New: every token goes to sources[0]
+	issMsg   string             // public message for a token of another issuer
 
 	ctx    context.Context // canceled by Close; bounds background fetches
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // background fetches
-
-	mu       sync.Mutex
-	inflight chan struct{} // closed when the fetch in progress ends; nil when none
-	timer    clock.Timer   // next background refresh
-	closed   bool
+	wg     sync.WaitGroup // fetch goroutines
 }
 
-// state is what the last fetch left: the keys of the last successful one,
-// and the outcome of the last attempt.
-type state struct {
-	keys []key
-	at   time.Time // when the last fetch started; zero before the first
-	err  error     // why the last fetch failed; nil if it succeeded
+// Issuer is one issuer of the tokens a Set made by NewIssuers verifies.
+type Issuer struct {
+	// Issuer is the "iss" of the issuer's tokens, exactly (Auth0's ends
+	// with a slash). Tokens with this "iss" are verified with this
+	// issuer's keys, and with no other.
+	Issuer string
+	// JWKSURL is the URL of the issuer's key set. When it is empty, the
+	// Set finds it by OpenID Connect discovery: Issuer must then be an
+	// https URL, and its discovery document must name Issuer exactly.
+	JWKSURL string
 }
 
-// New returns a Set for the JWK Set at rawURL, which must be https. Unless
-// WithBackgroundStart is given, it fetches the key set before returning,
-// bounded by ctx and WithFetchTimeout, and fails if it cannot. ctx bounds
-// only that first fetch; the Set runs until Close.
-func New(ctx context.Context, rawURL string, opts ...Option) (*Set, error) {
-	s, err := newSet(opts)
+// New returns a Set for the key set at jwksURL, which must be https. It
+// serves every token, whatever its "iss": check the issuer with
+// core.WithIssuer. Unless WithBackgroundStart is given, New fetches the key
+// set before returning, bounded by ctx and WithFetchTimeout, and fails if
+// it cannot. ctx bounds only that first fetch; the Set runs until Close.
+func New(ctx context.Context, jwksURL string, opts ...Option) (*Set, error) {
+	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	if s.jwksURL, err = s.checkURL("key set", rawURL); err != nil {
+	if _, err := parseURL("key set", jwksURL, cfg.insecureHTTP); err != nil {
 		return nil, err
 	}
+	s := newSet(cfg)
+	src, err := newSource(s, "", jwksURL)
+	if err != nil {
+		return nil, err
+	}
+	s.sources = []*source{src}
 	return s.start(ctx)
 }
 
-// Discover returns a Set for the keys of an OpenID Connect issuer: it reads
-// the issuer's discovery document (issuer + "/.well-known/openid-configuration"),
-// checks that the document names the same issuer (a trailing slash aside),
-// and uses the key set its "jwks_uri" names. Both must be https. Otherwise
-// it behaves as New; with WithBackgroundStart, discovery too happens in the
-// background and is retried until it succeeds.
-//
-// Discover does not check the tokens' "iss": give the verifier
-// core.WithIssuer(issuer), and core.WithAudience, since every application
-// of the issuer receives tokens signed with the same keys.
+// Discover returns a Set for the keys of one OpenID Connect issuer: it
+// reads the issuer's discovery document (issuer +
+// "/.well-known/openid-configuration"), checks that the document names the
+// same issuer, and uses the key set its "jwks_uri" names. Tokens whose
+// "iss" is not issuer are refused. It is NewIssuers with one issuer.
 func Discover(ctx context.Context, issuer string, opts ...Option) (*Set, error) {
-	s, err := newSet(opts)
+	return NewIssuers(ctx, []Issuer{{Issuer: issuer}}, opts...)
+}
+
+// NewIssuers returns a Set for the keys of several issuers: each token is
+// verified with the key set of the issuer its "iss" names, and a token of
+// an issuer not in the list is refused before any fetch. Unless
+// WithBackgroundStart is given, it fetches every key set before returning,
+// in parallel, bounded by ctx and WithFetchTimeout, and fails if any fetch
+// fails. ctx bounds only those first fetches; the Set runs until Close.
+func NewIssuers(ctx context.Context, issuers []Issuer, opts ...Option) (*Set, error) {
+	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.checkURL("issuer", issuer); err != nil {
-		return nil, err
+	if len(issuers) == 0 {
+		return nil, errors.New("jwks: no issuer")
 	}
-	s.issuer = issuer
-	return s.start(ctx)
-}
-
-func newSet(opts []Option) (*Set, error) {
-	s := &Set{
-		client:          &http.Client{},
-		refreshInterval: DefaultRefreshInterval,
-		minInterval:     DefaultMinFetchInterval,
-		fetchTimeout:    DefaultFetchTimeout,
-		logger:          slog.New(slog.DiscardHandler),
-		clock:           clock.Real{},
-	}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("jwks: nil option")
+	s := newSet(cfg)
+	s.byIssuer = make(map[string]*source, len(issuers))
+	names := make([]string, 0, len(issuers))
+	for _, is := range issuers {
+		if is.Issuer == "" {
+			return nil, errors.New("jwks: empty issuer")
 		}
-		if err := o(s); err != nil {
+		if s.byIssuer[is.Issuer] != nil {
+			return nil, fmt.Errorf("jwks: issuer %q given twice", is.Issuer)
+		}
+		if is.JWKSURL == "" {
+			if _, err := parseURL("issuer", is.Issuer, cfg.insecureHTTP); err != nil {
+				return nil, err
+			}
+		} else if _, err := parseURL("key set", is.JWKSURL, cfg.insecureHTTP); err != nil {
+			return nil, fmt.Errorf("%w (issuer %q)", err, is.Issuer)
+		}
+		src, err := newSource(s, is.Issuer, is.JWKSURL)
+		if err != nil {
 			return nil, err
 		}
+		s.sources = append(s.sources, src)
+		s.byIssuer[is.Issuer] = src
+		names = append(names, is.Issuer)
 	}
-	s.state.Store(&state{})
-	return s, nil
+	// core.WithIssuer's wording, so that a client gets the same answer
+	// whichever check refuses the token first.
+	s.issMsg = "jwt issuer invalid. expected: " + strings.Join(names, ",")
+	return s.start(ctx)
 }
 
-// start makes the first fetch, or starts it in the background, and arms the
-// refresh timer.
+func newSet(cfg *config) *Set {
+	s := &Set{cfg: cfg}
+	s.client, s.own = newClient(cfg)
+	return s
+}
+
+// start makes the first fetches, or starts them in the background, and arms
+// the refresh timers.
 func (s *Set) start(ctx context.Context) (*Set, error) {
-	if !s.background {
-		fctx, cancel := context.WithTimeout(ctx, s.fetchTimeout)
-		err := s.fetch(fctx)
+	if !s.cfg.background {
+		fctx, cancel := context.WithTimeout(ctx, s.cfg.fetchTimeout)
+		errs := make([]error, len(s.sources))
+		var wg sync.WaitGroup
+		for i, src := range s.sources {
+			wg.Go(func() { errs[i] = src.fetch(fctx) })
+		}
+		wg.Wait()
 		cancel()
+		err := errors.Join(errs...)
+		if len(errs) == 1 {
+			err = errs[0]
+		}
 		if err != nil {
+			if s.own != nil {
+				s.own.CloseIdleConnections()
+			}
 			return nil, err
 		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.timer = s.clock.AfterFunc(s.refreshInterval, s.tick)
-	if s.background {
-		s.startFetchLocked() // re-arms the timer when it ends
+	for _, src := range s.sources {
+		src.mu.Lock()
+		src.timer = s.cfg.clock.AfterFunc(s.cfg.refresh, src.tick)
+		if s.cfg.background {
+			src.startFetchLocked() // re-arms the timer when it ends
+		}
+		src.mu.Unlock()
 	}
 	return s, nil
 }
 
 // Key returns the public key that verifies the token described by req. It
 // is a core.KeyFunc: pass it to core.WithKeyFunc. Its errors are
-// *core.Error values: "invalid_token" / "invalid algorithm" for a token
-// whose algorithm its key cannot verify, "invalid_secret" / "signing key
-// not found" when the set has no key for the token, "keyset_unavailable"
-// when the key is not cached and the key set cannot be fetched.
+// *core.Error values:
+//
+//   - "invalid_token" / "invalid algorithm": an HMAC or unknown algorithm,
+//     or a key that cannot verify the token's algorithm;
+//   - "invalid_token" / "jwt issuer invalid. expected: ...": an "iss" the
+//     Set does not serve (Discover and NewIssuers only);
+//   - "invalid_secret" / "signing key not found": the key set, fetched,
+//     has no key for the token;
+//   - "keyset_unavailable" / "signing keys unavailable, retry later": the
+//     key is not cached and the key set cannot be fetched now.
 func (s *Set) Key(ctx context.Context, req *core.KeyRequest) (any, error) {
-	kid, alg := req.KeyID(), req.Alg()
+	alg := req.Alg()
 	if !supported(alg) {
-		return nil, core.NewError(core.CodeInvalidToken, "invalid algorithm",
+		return nil, core.NewError(core.CodeInvalidToken, msgAlgorithm,
 			fmt.Errorf("jwks: a key set cannot verify alg %q", alg))
 	}
-	st := s.state.Load()
-	if pub, found := find(st.keys, kid, alg); found {
-		return answer(pub, kid, alg)
+	src := s.sources[0]
+	if s.byIssuer != nil {
+		iss := req.Issuer()
+		if src = s.byIssuer[iss]; src == nil {
+			return nil, core.NewError(core.CodeInvalidToken, s.issMsg,
+				fmt.Errorf("jwks: no key set for issuer %q", iss))
+		}
 	}
-	st, err := s.refetch(ctx)
+	if kid, ok := req.Header["kid"]; ok {
+		if _, ok := kid.(string); !ok {
+			return nil, core.NewError(core.CodeInvalidSecret, msgNotFound,
+				fmt.Errorf("jwks: kid of type %T", kid))
+		}
+	}
+	if k, m := lookup(ctx, src.kf, req.Header, alg); m != notFound {
+		return answer(k, m, req)
+	}
+	st, err := src.refetch(ctx)
 	if err != nil {
-		return nil, err
+		return nil, core.NewError(core.CodeKeySetUnavailable, msgUnavailable,
+			fmt.Errorf("jwks: waiting for the key set: %w", err))
 	}
-	if pub, found := find(st.keys, kid, alg); found {
-		return answer(pub, kid, alg)
+	if k, m := lookup(ctx, src.kf, req.Header, alg); m != notFound {
+		return answer(k, m, req)
 	}
 	if st.err != nil {
 		return nil, core.NewError(core.CodeKeySetUnavailable, msgUnavailable, st.err)
 	}
 	return nil, core.NewError(core.CodeInvalidSecret, msgNotFound,
-		fmt.Errorf("jwks: no key for kid %q and alg %q", kid, alg))
+		fmt.Errorf("jwks: no key for kid %q and alg %q", req.KeyID(), alg))
 }
 
-func answer(pub any, kid, alg string) (any, error) {
-	if pub == nil {
-		return nil, core.NewError(core.CodeInvalidToken, "invalid algorithm",
-			fmt.Errorf("jwks: key %q is not for alg %q", kid, alg))
+func answer(k any, m match, req *core.KeyRequest) (any, error) {
+	if m == mismatch {
+		return nil, core.NewError(core.CodeInvalidToken, msgAlgorithm,
+			fmt.Errorf("jwks: key %q is not for alg %q", req.KeyID(), req.Alg()))
 	}
-	return pub, nil
+	return k, nil
 }
 
-// refetch fetches the key set for a token whose key is not cached, unless
-// a fetch started less than the minimum interval ago, and returns the
-// state after it. It joins the fetch in progress, if any.
-func (s *Set) refetch(ctx context.Context) (*state, error) {
-	s.mu.Lock()
-	if s.inflight == nil {
-		st := s.state.Load()
-		if s.closed || (!st.at.IsZero() && s.clock.Now().Sub(st.at) < s.minInterval) {
-			s.mu.Unlock()
-			return st, nil
-		}
-		s.startFetchLocked()
-	}
-	done := s.inflight
-	s.mu.Unlock()
-	select {
-	case <-done:
-		return s.state.Load(), nil
-	case <-ctx.Done():
-		return nil, core.NewError(core.CodeKeySetUnavailable, msgUnavailable, ctx.Err())
-	}
-}
-
-// Refresh fetches the key set now, whatever the rate limit, or waits for
-// the fetch in progress, and returns its error. The Set keeps its previous
-// keys when it fails. Use it after learning that the issuer rotated its
-// keys, or as a readiness check.
+// Refresh fetches every key set now, whatever the cooldown, or waits for
+// the fetches in progress, and returns their errors. A key set whose fetch
+// fails keeps its previous keys. Use it after learning that an issuer
+// rotated its keys, or as a readiness check.
 func (s *Set) Refresh(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return errors.New("jwks: Refresh on a closed Set")
+	dones := make([]chan struct{}, len(s.sources))
+	for i, src := range s.sources {
+		if dones[i] = src.join(); dones[i] == nil {
+			return errClosed
+		}
 	}
-	if s.inflight == nil {
-		s.startFetchLocked()
+	errs := make([]error, len(s.sources))
+	for i, done := range dones {
+		select {
+		case <-done:
+			errs[i] = s.sources[i].state.Load().err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	done := s.inflight
-	s.mu.Unlock()
-	select {
-	case <-done:
-		return s.state.Load().err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return errors.Join(errs...)
 }
 
-// Close stops the background refresh and waits for a fetch in progress to
-// be abandoned. Key keeps answering from the keys already cached, without
-// fetching. Close always returns nil; calling it again does nothing.
+// Close stops the background fetches, abandons the fetches in progress and
+// waits for their goroutines to end, then closes the idle connections of
+// the Set's own HTTP client. Key keeps answering from the keys already
+// cached, without fetching. Close always returns nil; calling it again
+// does nothing.
 func (s *Set) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
+	for _, src := range s.sources {
+		src.stop()
 	}
-	s.closed = true
-	s.timer.Stop()
-	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
-	return nil
-}
-
-// tick is the refresh timer's function.
-func (s *Set) tick() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.closed && s.inflight == nil {
-		s.startFetchLocked()
+	if s.own != nil {
+		s.own.CloseIdleConnections()
 	}
-}
-
-// startFetchLocked starts a fetch on its own goroutine, bounded by the
-// fetch timeout and by Close, so that no caller's context can cut short a
-// fetch that others wait for. When it ends, the refresh timer is re-armed:
-// a full interval after a success, the minimum interval after a failure.
-func (s *Set) startFetchLocked() {
-	done := make(chan struct{})
-	s.inflight = done
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		ctx, cancel := context.WithTimeout(s.ctx, s.fetchTimeout)
-		err := s.fetch(ctx)
-		cancel()
-		s.mu.Lock()
-		s.inflight = nil
-		if !s.closed {
-			next := s.refreshInterval
-			if err != nil {
-				next = s.minInterval
-			}
-			s.timer.Reset(next)
-		}
-		s.mu.Unlock()
-		close(done)
-	}()
+	return nil
 }

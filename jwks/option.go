@@ -12,68 +12,106 @@ import (
 
 // Defaults of the options.
 const (
-	// DefaultRefreshInterval is how often the key set is fetched in the
-	// background. It bounds how long a key removed from the set (after a
-	// compromise) keeps verifying.
+	// DefaultRefreshInterval is how often each key set is fetched in the
+	// background. It bounds how long a key the issuer has withdrawn (after
+	// a compromise, say) keeps verifying.
 	DefaultRefreshInterval = 15 * time.Minute
-	// DefaultMinFetchInterval is the shortest time between two fetches
+	// DefaultCooldown is the shortest time between two fetches of a key set
 	// started by tokens whose key is not cached, and the delay before a
-	// failed background fetch is retried.
-	DefaultMinFetchInterval = 30 * time.Second
-	// DefaultFetchTimeout bounds one fetch (discovery included). It is
-	// below core.DefaultKeyTimeout so that a connection waiting on a slow
-	// key server gets "keyset_unavailable", which tells the client to retry.
+	// failed fetch is retried in the background.
+	DefaultCooldown = 30 * time.Second
+	// DefaultFetchTimeout bounds one fetch (discovery included), and is the
+	// Timeout of the default HTTP client. It is below core.DefaultKeyTimeout
+	// so that a connection waiting on a slow key server is refused with
+	// "keyset_unavailable", which tells the client to retry.
 	DefaultFetchTimeout = 3 * time.Second
+	// DefaultMaxResponseSize bounds a key set or discovery document, after
+	// decompression. Real ones are a few KB.
+	DefaultMaxResponseSize = 1 << 20
 )
 
-// maxBody bounds a key set or discovery document: real ones are a few KB.
-const maxBody = 1 << 20
+// config is what the options set.
+type config struct {
+	client       *http.Client // nil: a client of our own
+	refresh      time.Duration
+	cooldown     time.Duration
+	fetchTimeout time.Duration
+	maxSize      int64
+	hook         func(error)
+	logger       *slog.Logger
+	background   bool
+	insecureHTTP bool
+	clock        clock.Clock
+}
 
-// Option configures a Set in New or Discover. An option with an invalid
-// value makes them fail.
-type Option func(*Set) error
+func newConfig(opts []Option) (*config, error) {
+	c := &config{
+		refresh:      DefaultRefreshInterval,
+		cooldown:     DefaultCooldown,
+		fetchTimeout: DefaultFetchTimeout,
+		maxSize:      DefaultMaxResponseSize,
+		logger:       slog.New(slog.DiscardHandler),
+		clock:        clock.Real{},
+	}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("jwks: nil option")
+		}
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
 
-// WithHTTPClient sets the client that fetches the key set and the discovery
-// document (by default a plain http.Client; each fetch is bounded by
-// WithFetchTimeout whatever the client's own timeout). Use it for a proxy,
-// a private certificate authority or a test server.
+// Option configures a Set in New, Discover or NewIssuers. An option with an
+// invalid value makes them fail.
+type Option func(*config) error
+
+// WithHTTPClient sets the client that fetches key sets and discovery
+// documents: for a proxy, a private certificate authority or a test server.
+// The Set uses a copy of it whose transport also enforces
+// WithMaxResponseSize and the https rule; each fetch is bounded by
+// WithFetchTimeout whatever the client's own Timeout. By default the Set
+// uses a client of its own, with its own connection pool and a Timeout of
+// WithFetchTimeout, whose idle connections Close closes.
 func WithHTTPClient(c *http.Client) Option {
-	return func(s *Set) error {
+	return func(cfg *config) error {
 		if c == nil {
 			return errors.New("jwks: WithHTTPClient(nil)")
 		}
-		s.client = c
+		cfg.client = c
 		return nil
 	}
 }
 
-// WithRefreshInterval sets how often the key set is fetched in the
-// background (DefaultRefreshInterval by default). New keys are picked up
-// as soon as a token uses one, whatever the interval; the interval bounds
-// how long a key the issuer has withdrawn keeps verifying.
+// WithRefreshInterval sets how often each key set is fetched in the
+// background (DefaultRefreshInterval by default). New keys are picked up as
+// soon as a token names one, whatever the interval; the interval bounds how
+// long a key the issuer has withdrawn keeps verifying.
 func WithRefreshInterval(d time.Duration) Option {
-	return func(s *Set) error {
+	return func(c *config) error {
 		if d <= 0 {
 			return fmt.Errorf("jwks: WithRefreshInterval(%v): not positive", d)
 		}
-		s.refreshInterval = d
+		c.refresh = d
 		return nil
 	}
 }
 
-// WithMinFetchInterval sets the shortest time between two fetches started
-// by tokens whose key is not cached (DefaultMinFetchInterval by default).
-// Anyone can send a token with a made-up "kid": this is what keeps them
-// from making the server hammer the key set endpoint. Within the interval
-// such a token is refused at once ("signing key not found", or
-// "keyset_unavailable" if the last fetch failed). A failed background
-// refresh is retried after the same interval.
-func WithMinFetchInterval(d time.Duration) Option {
-	return func(s *Set) error {
+// WithCooldown sets the shortest time between two fetches of a key set
+// started by tokens whose key is not cached (DefaultCooldown by default).
+// Anyone can send a token with a made-up "kid": the cooldown is what keeps
+// them from making the server hammer the key server. Within it such a
+// token is refused at once, with "signing key not found", or with
+// "keyset_unavailable" if the last fetch failed. A failed fetch is retried
+// in the background after the same delay.
+func WithCooldown(d time.Duration) Option {
+	return func(c *config) error {
 		if d <= 0 {
-			return fmt.Errorf("jwks: WithMinFetchInterval(%v): not positive", d)
+			return fmt.Errorf("jwks: WithCooldown(%v): not positive", d)
 		}
-		s.minInterval = d
+		c.cooldown = d
 		return nil
 	}
 }
@@ -84,73 +122,92 @@ func WithMinFetchInterval(d time.Duration) Option {
 // server is refused with "keyset_unavailable" rather than the generic
 // "invalid_secret".
 func WithFetchTimeout(d time.Duration) Option {
-	return func(s *Set) error {
+	return func(c *config) error {
 		if d <= 0 {
 			return fmt.Errorf("jwks: WithFetchTimeout(%v): not positive", d)
 		}
-		s.fetchTimeout = d
+		c.fetchTimeout = d
 		return nil
 	}
 }
 
-// WithFetchCallback sets a function called after every fetch of the key
-// set (the first one, background refreshes, refetches for an unknown key,
-// Refresh) with nil on success or the reason of the failure. Pass
-// metrics.Collector.KeySetFetch to count fetches. It runs on the goroutine
-// that fetched, one fetch at a time: keep it short. A panic in it is
-// recovered and logged.
-func WithFetchCallback(fn func(err error)) Option {
-	return func(s *Set) error {
-		if fn == nil {
-			return errors.New("jwks: WithFetchCallback(nil)")
+// WithMaxResponseSize bounds a key set or discovery document, in bytes
+// after decompression (DefaultMaxResponseSize by default). A larger answer
+// makes the fetch fail, so that a misbehaving key server cannot exhaust the
+// server's memory.
+func WithMaxResponseSize(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("jwks: WithMaxResponseSize(%d): not positive", n)
 		}
-		s.onFetch = fn
+		c.maxSize = n
 		return nil
 	}
 }
+
+// WithFetchHook sets a function called after every fetch of a key set (the
+// first one, background refreshes, refetches for an unknown key, Refresh)
+// with nil on success or the reason of the failure. Pass
+// metrics.Collector.KeySetFetch to count fetches and failures. It runs on
+// the goroutine that fetched: keep it short. A panic in it is recovered and
+// logged.
+func WithFetchHook(fn func(err error)) Option {
+	return func(c *config) error {
+		if fn == nil {
+			return errors.New("jwks: WithFetchHook(nil)")
+		}
+		c.hook = fn
+		return nil
+	}
+}
+
+// WithFetchCallback is WithFetchHook.
+//
+// Deprecated: use WithFetchHook.
+func WithFetchCallback(fn func(err error)) Option { return WithFetchHook(fn) }
 
 // WithLogger sets the logger for failed fetches (warning), keys left out of
-// the set (debug; error for a key that carries private material) and
-// successful fetches (debug). By default nothing is logged.
+// a set (debug; error for a secret or private key published in the set)
+// and successful fetches (debug). By default nothing is logged.
 func WithLogger(l *slog.Logger) Option {
-	return func(s *Set) error {
+	return func(c *config) error {
 		if l == nil {
 			return errors.New("jwks: WithLogger(nil)")
 		}
-		s.logger = l
+		c.logger = l
 		return nil
 	}
 }
 
-// WithBackgroundStart makes New and Discover return at once and fetch the
-// key set in the background, so that the server starts while the key
-// server is down. Tokens that arrive before the first fetch ends wait for
-// it; while it fails they are refused with "keyset_unavailable". Without
-// it, New and Discover fetch before returning and fail when they cannot,
-// which catches a wrong URL at start-up.
+// WithBackgroundStart makes the constructors return at once and fetch in
+// the background, so that the server starts while a key server is down.
+// Tokens that arrive during the first fetch wait for it; while it fails
+// they are refused with "keyset_unavailable". Without it, the constructors
+// fetch every key set before returning and fail when they cannot, which
+// catches a wrong URL at start-up.
 func WithBackgroundStart() Option {
-	return func(s *Set) error {
-		s.background = true
+	return func(c *config) error {
+		c.background = true
 		return nil
 	}
 }
 
-// WithInsecureHTTP allows http:// URLs for the key set, the issuer and the
-// jwks_uri it names, and redirects to them. Whoever can alter a key set in
-// transit can sign any token the server will accept: use it only for a
-// key server on loopback during development (Keycloak on
+// WithInsecureHTTP allows http:// URLs for key sets, issuers, the jwks_uri
+// of a discovery document, and redirects to them. Whoever can alter a key
+// set in transit can sign any token the server will accept: use it only for
+// a key server on loopback during development (Keycloak on
 // http://localhost:8080, for example).
 func WithInsecureHTTP() Option {
-	return func(s *Set) error {
-		s.insecureHTTP = true
+	return func(c *config) error {
+		c.insecureHTTP = true
 		return nil
 	}
 }
 
 // withClock replaces the clock, for tests.
-func withClock(c clock.Clock) Option {
-	return func(s *Set) error {
-		s.clock = c
+func withClock(clk clock.Clock) Option {
+	return func(c *config) error {
+		c.clock = clk
 		return nil
 	}
 }
