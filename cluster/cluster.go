@@ -153,10 +153,11 @@ func WithRequestsTimeout(d time.Duration) Option {
 }
 
 // New returns an Adapter that relays broadcasts through client. client
-// sends; for the subscriptions New opens a client of its own with the same
-// options (for *redis.Client, *redis.ClusterClient and *redis.Ring; other
-// kinds are shared as they are, without the reconnection delay), closed by
-// Close. Give client ContextTimeoutEnabled (Dial does) so that the timeouts
+// sends; when it is a *redis.Client (one server, or a Sentinel failover
+// client), New opens a client of its own with the same options for the
+// subscriptions, closed by Close. Other kinds of client (cluster, ring) are
+// used for the subscriptions as they are, without the delay between
+// reconnection attempts. Give client ContextTimeoutEnabled (Dial does) so that the timeouts
 // bound a Redis that accepts connections but does not answer; New logs a
 // warning when it can see that it is off.
 //

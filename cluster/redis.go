@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // Bounds of the delay between two dials of the subscription client after a
@@ -63,24 +64,22 @@ func (c *boundedClient) PubSubNumSub(ctx context.Context, channels ...string) *r
 	return c.UniversalClient.PubSubNumSub(ctx, channels...)
 }
 
-// subscriptionClient returns a new client with client's options and the
-// hook h, for the adapter's subscriptions, or nil for a kind of client it
-// cannot copy.
+// subscriptionClient returns, for a *redis.Client (a single server, or a
+// Sentinel failover client), a new client with its options and the hook h,
+// for the adapter's subscriptions; nil for other kinds of client. The copy
+// leaves out what a subscription needs not and what belongs to one client
+// alone: client-side caching, the push notification processor and
+// maintenance notifications.
 func subscriptionClient(client redis.UniversalClient, h redis.Hook) redis.UniversalClient {
-	var sub redis.UniversalClient
-	switch c := client.(type) {
-	case *redis.Client:
-		o := *c.Options()
-		sub = redis.NewClient(&o)
-	case *redis.ClusterClient:
-		o := *c.Options()
-		sub = redis.NewClusterClient(&o)
-	case *redis.Ring:
-		o := *c.Options()
-		sub = redis.NewRing(&o)
-	default:
+	c, ok := client.(*redis.Client)
+	if !ok {
 		return nil
 	}
+	o := *c.Options()
+	o.ClientSideCache, o.ClientSideCacheConfig = nil, nil
+	o.PushNotificationProcessor = nil
+	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	sub := redis.NewClient(&o)
 	sub.AddHook(h)
 	return sub
 }

@@ -1,0 +1,398 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/zishang520/socket.io/adapters/adapter/v3"
+	sioredis "github.com/zishang520/socket.io/adapters/redis/v3"
+	radapter "github.com/zishang520/socket.io/adapters/redis/v3/adapter"
+	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/utils"
+	"go.uber.org/goleak"
+
+	"github.com/siojwt/siojwt/internal/redistest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestBroadcastChannel(t *testing.T) {
+	for _, tc := range []struct {
+		name, key, channel, want string
+	}{
+		{name: "whole root namespace", key: "socket.io", channel: "socket.io#/#", want: "socket.io#/##"},
+		{name: "whole other namespace", key: "socket.io", channel: "socket.io#/admin#", want: "socket.io#/admin##"},
+		{name: "one room", key: "socket.io", channel: "socket.io#/#room#", want: "socket.io#/#room#"},
+		{name: "request channel", key: "socket.io", channel: "socket.io-request#/#", want: "socket.io-request#/#"},
+		{name: "response channel", key: "socket.io", channel: "socket.io-response#/#", want: "socket.io-response#/#"},
+		{name: "another key", key: "app", channel: "socket.io#/#", want: "socket.io#/#"},
+		{name: "own key", key: "app", channel: "app#/chat#", want: "app#/chat##"},
+		{name: "application channel", key: "socket.io", channel: "siojwt:revoked:events", want: "siojwt:revoked:events"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := broadcastChannel(tc.key, tc.channel); got != tc.want {
+				t.Fatalf("broadcastChannel(%q, %q) = %q, want %q", tc.key, tc.channel, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRateLog(t *testing.T) {
+	r := &rateLog{every: 10 * time.Second, burst: 2}
+	t0 := time.Unix(1000, 0)
+	for i, step := range []struct {
+		at         time.Duration
+		ok         bool
+		suppressed int
+	}{
+		{at: 0, ok: true},
+		{at: time.Second, ok: true},
+		{at: 2 * time.Second, ok: false},
+		{at: 3 * time.Second, ok: false},
+		{at: 10 * time.Second, ok: true, suppressed: 2},
+		{at: 11 * time.Second, ok: true},
+		{at: 12 * time.Second, ok: false},
+	} {
+		n, ok := r.allow(t0.Add(step.at))
+		if ok != step.ok || n != step.suppressed {
+			t.Fatalf("step %d: allow = %d, %v; want %d, %v", i, n, ok, step.suppressed, step.ok)
+		}
+	}
+}
+
+func mustEncode(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := utils.MsgPack().Encode(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestCheckedParser(t *testing.T) {
+	event := &parser.Packet{Type: parser.EVENT, Nsp: "/", Data: []any{"shout", "hi"}}
+	for _, tc := range []struct {
+		name    string
+		data    []byte
+		into    func() any
+		wantErr string // "" when the message is accepted
+	}{
+		{name: "broadcast", data: mustEncode(t, &sioredis.RedisPacket{Uid: "a", Packet: event, Opts: &adapter.PacketOptions{Except: []socket.Room{"siojwt:pending"}}}),
+			into: func() any { var p *sioredis.RedisPacket; return &p }},
+		{name: "not msgpack", data: []byte("garbage!!"),
+			into: func() any { var p *sioredis.RedisPacket; return &p }, wantErr: "msgpack"},
+		{name: "truncated", data: []byte{0x93, 0xa3},
+			into: func() any { var p *sioredis.RedisPacket; return &p }, wantErr: "EOF"},
+		{name: "broadcast without packet", data: mustEncode(t, &sioredis.RedisPacket{Uid: "a"}),
+			into: func() any { var p *sioredis.RedisPacket; return &p }, wantErr: "without a packet"},
+		{name: "disconnect packet", data: mustEncode(t, &sioredis.RedisPacket{Uid: "a", Packet: &parser.Packet{Type: parser.DISCONNECT, Nsp: "/"}}),
+			into: func() any { var p *sioredis.RedisPacket; return &p }, wantErr: "not an event"},
+		{name: "event without name", data: mustEncode(t, &sioredis.RedisPacket{Uid: "a", Packet: &parser.Packet{Type: parser.EVENT, Nsp: "/", Data: []any{1}}}),
+			into: func() any { var p *sioredis.RedisPacket; return &p }, wantErr: "no event name"},
+		{name: "event without data", data: mustEncode(t, &sioredis.RedisPacket{Uid: "a", Packet: &parser.Packet{Type: parser.EVENT, Nsp: "/"}}),
+			into: func() any { var p *sioredis.RedisPacket; return &p }, wantErr: "not a list"},
+		{name: "broadcast request", data: mustEncode(t, &sioredis.RedisRequest{Type: sioredis.BROADCAST, RequestId: "r", Packet: event}),
+			into: func() any { var r *sioredis.RedisRequest; return &r }},
+		{name: "broadcast request of a connect packet", data: mustEncode(t, &sioredis.RedisRequest{Type: sioredis.BROADCAST, RequestId: "r", Packet: &parser.Packet{Type: parser.CONNECT}}),
+			into: func() any { var r *sioredis.RedisRequest; return &r }, wantErr: "not an event"},
+		{name: "other request", data: mustEncode(t, &sioredis.RedisRequest{Type: sioredis.SOCKETS, RequestId: "r"}),
+			into: func() any { var r *sioredis.RedisRequest; return &r }},
+		{name: "response", data: mustEncode(t, &sioredis.RedisResponse{Type: sioredis.BROADCAST_ACK, RequestId: "r"}),
+			into: func() any { var r *sioredis.RedisResponse; return &r }},
+		{name: "nil response", data: []byte{0xc0},
+			into: func() any { var r *sioredis.RedisResponse; return &r }, wantErr: "empty response"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs syncBuffer
+			p := &checkedParser{inner: utils.MsgPack(), log: slog.New(slog.NewTextHandler(&logs, nil)),
+				drops: &rateLog{every: time.Minute, burst: 10}}
+			err := p.Decode(tc.data, tc.into())
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Decode: %v", err)
+			case tc.wantErr == "" && logs.String() != "":
+				t.Fatalf("logged for an accepted message: %s", logs.String())
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Decode: %v, want an error with %q", err, tc.wantErr)
+			case tc.wantErr != "" && !strings.Contains(logs.String(), "dropping a message from Redis"):
+				t.Fatalf("dropped without a log line: %q", logs.String())
+			}
+		})
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
+	defer client.Close()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		ctx    context.Context
+		client redis.UniversalClient
+		opts   []Option
+	}{
+		{name: "nil context", ctx: nil, client: client},
+		{name: "nil client", ctx: ctx, client: nil},
+		{name: "nil option", ctx: ctx, client: client, opts: []Option{nil}},
+		{name: "nil logger", ctx: ctx, client: client, opts: []Option{WithLogger(nil)}},
+		{name: "empty key", ctx: ctx, client: client, opts: []Option{WithKey("")}},
+		{name: "zero publish timeout", ctx: ctx, client: client, opts: []Option{WithPublishTimeout(0)}},
+		{name: "negative requests timeout", ctx: ctx, client: client, opts: []Option{WithRequestsTimeout(-time.Second)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if a, err := New(tc.ctx, tc.client, tc.opts...); err == nil {
+				_ = a.Close()
+				t.Fatal("New accepted it")
+			}
+		})
+	}
+}
+
+func TestNewWarnsWithoutContextTimeout(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer client.Close()
+	var logs syncBuffer
+	a, err := New(context.Background(), client, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if !strings.Contains(logs.String(), "ContextTimeoutEnabled off") {
+		t.Fatalf("no warning: %q", logs.String())
+	}
+}
+
+func TestDial(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := closed.Addr().String()
+	_ = closed.Close()
+	for _, tc := range []struct {
+		name    string
+		url     string
+		wantErr string // "" for success
+	}{
+		{name: "ok", url: "redis://" + addr + "/0"},
+		{name: "ok with timeouts in the URL", url: "redis://" + addr + "/1?dial_timeout=3s&read_timeout=2s"},
+		{name: "refused", url: "redis://:pw-secret@" + refused + "/0", wantErr: "does not answer"},
+		{name: "unknown user", url: "redis://nobody:pw-secret@" + addr + "/0", wantErr: "WRONGPASS"},
+		{name: "scheme", url: "http://:pw-secret@" + addr, wantErr: "invalid Redis URL"},
+		{name: "unparsable", url: "redis://:pw-secret@[::1", wantErr: "invalid Redis URL"},
+		{name: "database", url: "redis://:pw-secret@" + addr + "/zero", wantErr: "invalid Redis URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := Dial(ctx, tc.url)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				o := c.Options()
+				if !o.ContextTimeoutEnabled || o.DialTimeout <= 0 || o.ReadTimeout <= 0 || o.WriteTimeout <= 0 {
+					t.Fatalf("options: ContextTimeoutEnabled %v, timeouts %v %v %v",
+						o.ContextTimeoutEnabled, o.DialTimeout, o.ReadTimeout, o.WriteTimeout)
+				}
+				return
+			}
+			if err == nil {
+				c.Close()
+				t.Fatal("Dial succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "pw-secret") {
+				t.Fatalf("error %q: want %q, and never the password", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// countingClient returns a client of addr that counts its dials.
+func countingClient(addr string, dials *atomic.Int64) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, DialTimeout: time.Second,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}})
+}
+
+// TestReconnectDelay stops Redis under a server's adapter: the Adapter's
+// subscriptions dial a few times a second, where the bare Redis adapter's
+// dial in a busy loop; and the Adapter is back once Redis is.
+func TestReconnectDelay(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		adapter  func(client *redis.Client, logger *slog.Logger) (socket.AdapterConstructor, func())
+		min, max int64 // dials within the second after Redis stopped
+	}{
+		{name: "Adapter", max: 30, adapter: func(client *redis.Client, logger *slog.Logger) (socket.AdapterConstructor, func()) {
+			a, err := New(context.Background(), client, WithLogger(logger))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a, func() { _ = a.Close() }
+		}},
+		// What New guards against, and the reason for the delay.
+		{name: "bare Redis adapter", min: 300, adapter: func(client *redis.Client, _ *slog.Logger) (socket.AdapterConstructor, func()) {
+			ctx, cancel := context.WithCancel(context.Background())
+			rc := sioredis.NewRedisClient(ctx, client)
+			_ = rc.On("error", func(...any) {})
+			return &radapter.RedisAdapterBuilder{Redis: rc}, cancel
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, stop, restart := redistest.Start(t)
+			var dials atomic.Int64
+			client := countingClient(addr, &dials)
+			defer client.Close()
+			var logs syncBuffer
+			constructor, closeAdapter := tc.adapter(client, slog.New(slog.NewTextHandler(&logs, nil)))
+			io := socket.NewServer(nil, nil)
+			io.SetAdapter(constructor)
+			defer closeAdapter()
+			defer io.Close(nil)
+
+			stop()
+			time.Sleep(100 * time.Millisecond) // the subscriptions notice
+			before := dials.Load()
+			time.Sleep(time.Second)
+			n := dials.Load() - before
+			t.Logf("%d dials in the second after Redis stopped", n)
+			if (tc.max > 0 && n > tc.max) || n < tc.min {
+				t.Fatalf("%d dials, want %d to %d", n, tc.min, tc.max)
+			}
+			restart()
+			if tc.max == 0 {
+				return
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for !strings.Contains(logs.String(), "reconnected to Redis") {
+				if time.Now().After(deadline) {
+					t.Fatalf("no reconnection within 10s; log:\n%s", logs.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestReplacedAdapterCloses checks that building the adapter of a
+// namespace again (as siojwt.New does when it wraps the adapter) closes the
+// first one: one subscriber per server.
+func TestReplacedAdapterCloses(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	defer client.Close()
+	a, err := New(context.Background(), client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	io := socket.NewServer(nil, nil)
+	defer io.Close(nil)
+	io.SetAdapter(a)
+	io.SetAdapter(a) // what siojwt.New does, through its wrapper
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	const channel = "socket.io-request#/#"
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		subs, err := client.PubSubNumSub(ctx, channel).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if subs[channel] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers, want 1", subs[channel])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline = time.Now().Add(5 * time.Second); ; {
+		subs, err := client.PubSubNumSub(ctx, channel).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if subs[channel] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers after Close, want 0", subs[channel])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestPublishTimeout(t *testing.T) {
+	// A server that accepts connections and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	client := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ContextTimeoutEnabled: true, MaxRetries: -1})
+	defer client.Close()
+	b := &boundedClient{UniversalClient: client, timeout: 200 * time.Millisecond, key: DefaultKey}
+	start := time.Now()
+	err = b.Publish(context.Background(), "socket.io#/#", "x").Err()
+	if took := time.Since(start); err == nil || took < 150*time.Millisecond || took > 2*time.Second {
+		t.Fatalf("Publish: %v after %v, want an error after about 200ms", err, took)
+	}
+}
