@@ -208,6 +208,9 @@ func (d *driver) markdown() []byte {
 
 	p("## Notes and gaps\n\n")
 	notes := slices.Clone(r.Notes)
+	if n := r.Failures(); n > 0 {
+		notes = append(notes, fmt.Sprintf("%d connection(s) failed or run(s) errored in this run; the tables give them by code (`closed`: the server closed the connection before the socket was connected; `timeout`: no answer within the deadline).", n))
+	}
 	notes = append(notes,
 		"The load generator runs on the same two cores as the server: connections per second measure the pair, not the server alone.",
 		"Go servers listen with the kernel's somaxconn backlog; Node's `listen()` uses a backlog of 511. In the reconnect storm, SYNs beyond the backlog are retried by the kernel (1 s, 3 s), which shows in the settle time and not as failures.",
@@ -311,6 +314,9 @@ func added(s, base *Stats) string {
 	}
 	if math.Abs(diff) <= spread/2 || math.IsNaN(spread) {
 		return fmt.Sprintf("%+.0f µs, within the run-to-run spread (up to %s µs)", diff, f0(spread))
+	}
+	if diff < 0 {
+		return fmt.Sprintf("uses %.0f µs less (run-to-run spread up to %s µs)", -diff, f0(spread))
 	}
 	return fmt.Sprintf("adds %.0f µs (run-to-run spread up to %s µs)", diff, f0(spread))
 }
