@@ -33,15 +33,15 @@ func TestSmoke(t *testing.T) {
 		t.Log("-short: running anyway, the smoke run is short")
 	}
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	start := time.Now()
 	rep, err := Run(ctx, Options{Root: "..", Smoke: true, Out: filepath.Join(dir, "BENCHMARKS.md"), Log: &logWriter{t: t}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 90*time.Second {
-		t.Errorf("smoke run took %s, want well under a minute", d)
+	if d := time.Since(start); d > 3*time.Minute {
+		t.Errorf("smoke run took %s, want about half a minute (more under -race on a busy machine)", d)
 	}
 	if n := rep.Failures(); n != 0 {
 		t.Errorf("%d failed connections or errored runs", n)
