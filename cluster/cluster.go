@@ -20,9 +20,10 @@
 //
 // What New adds to the bare Redis adapter:
 //
-//   - Publishing is bounded by a timeout (WithPublishTimeout): while Redis
-//     is away a broadcast still reaches the local sockets, after at most
-//     that long, instead of waiting for the client's retries.
+//   - Publishing is bounded by a timeout (WithPublishTimeout), and skipped
+//     while the subscriptions cannot reach Redis: while Redis is away a
+//     broadcast still reaches the local sockets, at once or after at most
+//     that timeout, instead of waiting for the client's retries.
 //   - The subscriptions reconnect with a growing delay (up to a second)
 //     instead of a busy loop of dials while Redis is away, and the adapter's
 //     errors are logged at a bounded rate instead of not at all.
@@ -196,8 +197,10 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 	}
 	a.ctx, a.cancel = context.WithCancel(ctx)
 	pub := &boundedClient{UniversalClient: client, timeout: c.publishTimeout, key: c.key}
-	a.sub = subscriptionClient(client, &reconnectDelay{log: c.log})
+	delay := &reconnectDelay{log: c.log}
+	a.sub = subscriptionClient(client, delay)
 	if a.sub != nil {
+		pub.down = delay.down
 		a.redis = sioredis.NewRedisClientWithSub(a.ctx, pub, a.sub)
 	} else {
 		a.redis = sioredis.NewRedisClient(a.ctx, pub)

@@ -396,3 +396,28 @@ func TestPublishTimeout(t *testing.T) {
 		t.Fatalf("Publish: %v after %v, want an error after about 200ms", err, took)
 	}
 }
+
+func TestPublishSkippedWhileDown(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
+	defer client.Close()
+	for _, tc := range []struct {
+		name    string
+		down    bool
+		wantErr error
+	}{
+		{name: "down", down: true, wantErr: errRedisDown},
+		{name: "up", down: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &boundedClient{UniversalClient: client, timeout: 300 * time.Millisecond, key: DefaultKey,
+				down: func() bool { return tc.down }}
+			err := b.Publish(context.Background(), "socket.io#/#", "x").Err()
+			if tc.wantErr != nil && err != tc.wantErr {
+				t.Fatalf("Publish: %v, want %v", err, tc.wantErr)
+			}
+			if tc.wantErr == nil && (err == nil || err == errRedisDown) {
+				t.Fatalf("Publish: %v, want the dial's error", err)
+			}
+		})
+	}
+}

@@ -736,12 +736,14 @@ func TestClusterFailover(t *testing.T) {
 	for _, cb := range combos {
 		awaitStderr(t, a, clusterWait, 1, authedLog(cb.sub)...)
 	}
+	killed := time.Now()
 	if err := a.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	for _, cb := range combos {
 		awaitStderr(t, b, 30*time.Second, 1, authedLog(cb.sub)...)
 	}
+	t.Logf("both clients authenticated on B %v after A was killed", time.Since(killed).Round(time.Millisecond))
 	witness.emit(t, "shout", "after failover")
 	for i, run := range runs {
 		r := run.Result()
@@ -781,6 +783,18 @@ func TestClusterRedisRestart(t *testing.T) {
 	x.await(t, "shout", 2, clusterShortWait)
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("local echo and broadcast took %v with Redis down, want under 3s", d)
+	} else {
+		t.Logf("Redis just stopped: local echo and broadcast in %v", d.Round(time.Millisecond))
+	}
+	// Once the server knows (it has logged it), broadcasts skip Redis.
+	awaitStderr(t, a, clusterWait, 1, "cluster: Redis error")
+	start = time.Now()
+	x.emit(t, "shout", "during, known")
+	x.await(t, "shout", 3, clusterShortWait)
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("a local broadcast took %v with Redis known to be down, want under 0.5s", d)
+	} else {
+		t.Logf("Redis known to be down: local broadcast in %v", d.Round(time.Millisecond))
 	}
 	// New authentications: refused by the fail-closed servers, accepted by
 	// the fail-open one, within a bounded time either way.
@@ -815,15 +829,17 @@ func TestClusterRedisRestart(t *testing.T) {
 	}
 
 	c.restartRedis()
+	back := time.Now()
 	// The relay comes back by itself: shout until one crosses.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := back.Add(30 * time.Second)
 	for i := 0; y.count("shout") < 2; i++ {
 		if time.Now().After(deadline) {
 			t.Fatalf("no broadcast crossed within 30s of Redis' restart; %s\nA:\n%s", y, a.Stderr())
 		}
 		x.emit(t, "shout", fmt.Sprint("after-", i))
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
+	t.Logf("broadcasts crossed again %v after Redis was back", time.Since(back).Round(10*time.Millisecond))
 	for _, srv := range []*harness.Process{a, b} {
 		awaitStderr(t, srv, clusterWait, 1, "cluster: reconnected to Redis")
 		awaitStderr(t, srv, clusterWait, 1, "redisrevoke: resubscribed to revocation events")
