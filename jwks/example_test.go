@@ -66,15 +66,21 @@ func Example() {
 	// invalid_secret signing key not found
 }
 
-// Keys of an OpenID Connect issuer (Auth0 here), with fetches counted and
-// failures logged. Tokens must also be checked for the issuer and the
+// The keys of an OpenID Connect issuer, Auth0 here, with fetches counted
+// and failures logged. Tokens must also be checked for the issuer and the
 // audience: every application of the tenant gets tokens signed with the
 // same keys.
 func ExampleDiscover() {
-	const issuer = "https://example.eu.auth0.com/"
+	const issuer = "https://example.eu.auth0.com/" // Auth0's ends with a slash
+	var fetches, failures int                      // metrics.Collector.KeySetFetch counts them for Prometheus
 	keys, err := jwks.Discover(context.Background(), issuer,
-		jwks.WithLogger(slogger()),
-		jwks.WithFetchCallback(func(err error) { /* metrics.Collector.KeySetFetch */ }),
+		jwks.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))),
+		jwks.WithFetchHook(func(err error) {
+			fetches++
+			if err != nil {
+				failures++
+			}
+		}),
 	)
 	if err != nil {
 		log.Fatal(err)
@@ -92,4 +98,28 @@ func ExampleDiscover() {
 	_ = verifier // siojwt.New(io, verifier)
 }
 
-func slogger() *slog.Logger { return slog.New(slog.NewTextHandler(os.Stderr, nil)) }
+// Tokens from several issuers: each token's "iss" chooses the key set that
+// verifies it, and tokens of any other issuer are refused before any
+// fetch.
+func ExampleNewIssuers() {
+	issuers := []jwks.Issuer{
+		{Issuer: "https://example.eu.auth0.com/"},        // discovery
+		{Issuer: "https://sso.example.com/realms/staff"}, // Keycloak 17+, discovery
+		{Issuer: "accounts.google.com", JWKSURL: "https://www.googleapis.com/oauth2/v3/certs"},
+	}
+	keys, err := jwks.NewIssuers(context.Background(), issuers)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer keys.Close()
+	verifier, err := core.New(
+		core.WithKeyFunc(keys.Key),
+		core.WithAlgorithms("RS256"),
+		core.WithIssuer("https://example.eu.auth0.com/", "https://sso.example.com/realms/staff", "accounts.google.com"),
+		core.WithAudience("https://chat.example.com/api", "chat-frontend", "1234.apps.googleusercontent.com"),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = verifier
+}
