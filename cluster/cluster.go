@@ -128,8 +128,9 @@ func WithKey(key string) Option {
 
 // WithPublishTimeout bounds each message the adapter sends to Redis
 // (DefaultPublishTimeout by default). A broadcast publishes before it
-// writes to the local sockets, so while Redis does not answer every
-// broadcast waits up to d.
+// writes to the local sockets, so when Redis stops answering a broadcast
+// may wait up to d, until the subscriptions notice the outage (publishing
+// is skipped from then on).
 func WithPublishTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
@@ -158,9 +159,10 @@ func WithRequestsTimeout(d time.Duration) Option {
 // client), New opens a client of its own with the same options for the
 // subscriptions, closed by Close. Other kinds of client (cluster, ring) are
 // used for the subscriptions as they are, without the delay between
-// reconnection attempts. Give client ContextTimeoutEnabled (Dial does) so that the timeouts
-// bound a Redis that accepts connections but does not answer; New logs a
-// warning when it can see that it is off.
+// reconnection attempts and without skipping publishes during an outage.
+// Give client ContextTimeoutEnabled (Dial does) so that the timeouts bound
+// a Redis that accepts connections but does not answer; New logs a warning
+// when it can see that it is off.
 //
 // ctx bounds the Adapter's life: when it ends, the subscriptions stop.
 // Close the Adapter after the server (socket.Server.Close), and client
@@ -207,7 +209,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 	}
 	if err := a.redis.On("error", a.onError); err != nil {
 		a.cancel()
-		a.closeSub()
+		_ = a.closeSub()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	a.ropts = adapter.DefaultRedisAdapterOptions()
