@@ -57,13 +57,16 @@ func TestClose(t *testing.T) {
 }
 
 // TestCloseDuringFetch: Close abandons a fetch in progress instead of
-// waiting for the key server, and a caller waiting for it is released.
+// waiting for the key server, waits for its goroutine to end, and a caller
+// waiting for it is released.
 func TestCloseDuringFetch(t *testing.T) {
 	k := newRSA(0, "k")
 	p := newIDP(t, keySet(t, k.jwk(t, nil)))
 	release := p.holdRequests()
 	defer release()
-	s, err := New(context.Background(), p.url(), WithHTTPClient(p.srv.Client()), WithBackgroundStart(), WithFetchTimeout(time.Hour))
+	var rec recorder
+	s, err := New(context.Background(), p.url(), WithHTTPClient(p.srv.Client()), WithBackgroundStart(),
+		WithFetchTimeout(time.Hour), WithFetchHook(rec.hook))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,12 +82,22 @@ func TestCloseDuringFetch(t *testing.T) {
 		_ = s.Close()
 		close(done)
 	}()
-	for _, ch := range []<-chan struct{}{done, chanOf(waiter)} {
-		select {
-		case <-ch:
-		case <-time.After(5 * time.Second):
-			t.Fatal("Close waited for the key server")
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for the key server")
+	}
+	// The fetch goroutine had ended when Close returned: it had reported.
+	if errs := rec.all(); len(errs) != 1 || !errors.Is(errs[0], context.Canceled) {
+		t.Fatalf("hook got %v when Close returned, want the canceled fetch", errs)
+	}
+	select {
+	case err := <-waiter:
+		if core.CodeOf(err) != core.CodeKeySetUnavailable {
+			t.Fatalf("the waiting caller got %v, want keyset_unavailable", err)
 		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting caller was not released")
 	}
 }
 
