@@ -92,9 +92,6 @@ func keep(j jwkset.JWK) *skipped {
 	return nil
 }
 
-// useAllowed is the "use" values keyfunc accepts: "sig", or none.
-var useAllowed = []jwkset.USE{jwkset.UseSig, ""}
-
 // supported reports whether alg is a signature algorithm a key set key can
 // verify. HMAC algorithms are not: a key set publishes public keys, and a
 // public key used as an HMAC secret lets anyone sign (alg confusion).

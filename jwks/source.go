@@ -52,7 +52,8 @@ type state struct {
 
 func newSource(s *Set, issuer, jwksURL string) (*source, error) {
 	src := &source{set: s, issuer: issuer, jwksURL: jwksURL, store: jwkset.NewMemoryStorage()}
-	kf, err := keyfunc.New(keyfunc.Options{Storage: src.store, UseWhitelist: useAllowed})
+	// keyfunc refuses keys whose "use" is not "sig", or absent.
+	kf, err := keyfunc.New(keyfunc.Options{Storage: src.store, UseWhitelist: []jwkset.USE{jwkset.UseSig, ""}})
 	if err != nil {
 		return nil, err
 	}
