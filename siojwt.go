@@ -172,7 +172,15 @@ func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error)
 	}
 	if _, ok := server.Adapter().(*isolation); !ok {
 		a.iso = &isolation{inner: server.Adapter()}
+		// SetAdapter builds new adapters for the existing namespaces
+		// without closing the old ones (which may hold timers or Redis
+		// subscriptions): close the default namespace's, the one that
+		// always exists.
+		old := server.Sockets().Adapter()
 		server.SetAdapter(a.iso)
+		if old != nil {
+			old.Close()
+		}
 	} else {
 		a.iso = server.Adapter().(*isolation)
 	}
