@@ -35,6 +35,7 @@ type Check func(ctx context.Context, hs *Handshake, r *Result) error
 type config struct {
 	key        any
 	keyFunc    KeyFunc
+	keyInline  bool // keyFunc honours its context: call it on the caller's goroutine
 	keyTimeout time.Duration
 	algs       []string
 
@@ -164,6 +165,24 @@ func WithKeyFunc(fn KeyFunc) Option {
 			return errors.New("core: only one of WithSecret, WithPublicKey and WithKeyFunc may be given")
 		}
 		c.keyFunc = fn
+		return nil
+	}
+}
+
+// WithKeySource chooses the key per token with a source that honours its
+// context, such as a jwks.Set: core.WithKeySource(set). It is called
+// inline, bounded by WithKeyTimeout through its context; a panic in it is
+// recovered. Use WithKeyFunc for functions that might not honour their
+// context.
+func WithKeySource(src KeySource) Option {
+	return func(c *config) error {
+		if src == nil {
+			return errors.New("core: nil KeySource")
+		}
+		if err := WithKeyFunc(src.Key)(c); err != nil {
+			return err
+		}
+		c.keyInline = true
 		return nil
 	}
 }

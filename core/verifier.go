@@ -245,7 +245,7 @@ func (v *Verifier) verifyToken(ctx context.Context, s string, hs *Handshake) (*C
 		alg := t.Method.Alg()
 		key := v.cfg.key
 		if v.cfg.keyFunc != nil {
-			k, err := v.callKeyFunc(ctx, &KeyRequest{Handshake: hs, Header: t.Header, Claims: claimsMap(claims)})
+			k, err := v.callKeyFunc(ctx, &KeyRequest{Handshake: hs, Header: t.Header, claims: claims})
 			if err != nil {
 				keyErr = err
 				return nil, err
@@ -277,16 +277,11 @@ func (v *Verifier) cached(ctx context.Context, e *cacheEntry, hs *Handshake) (*C
 	if v.cfg.keyFunc == nil {
 		return e.claims, true // a static key never changes
 	}
-	k, err := v.callKeyFunc(ctx, &KeyRequest{Handshake: hs, Header: e.header, Claims: claimsMap(e.claims)})
+	k, err := v.callKeyFunc(ctx, &KeyRequest{Handshake: hs, Header: e.header, claims: e.claims})
 	if err != nil || !sameKey(k, e.key) {
 		return nil, false
 	}
 	return e.claims, true
-}
-
-func claimsMap(c *Claims) map[string]any {
-	m, _ := c.Map()
-	return m
 }
 
 // classify maps a golang-jwt failure to jsonwebtoken's wording with
@@ -326,21 +321,26 @@ func (v *Verifier) callKeyFunc(ctx context.Context, req *KeyRequest) (any, *Erro
 		key any
 		err error
 	}
-	ch := make(chan answer, 1)
-	go func() {
+	call := func() (a answer) {
 		defer func() {
 			if p := recover(); p != nil {
-				ch <- answer{err: fmt.Errorf("core: key function panicked: %v", p)}
+				a = answer{err: fmt.Errorf("core: key function panicked: %v", p)}
 			}
 		}()
 		k, err := v.cfg.keyFunc(ctx, req)
-		ch <- answer{k, err}
-	}()
+		return answer{k, err}
+	}
 	var a answer
-	select {
-	case a = <-ch:
-	case <-ctx.Done():
-		return nil, NewError(CodeInvalidSecret, "secret or public key could not be obtained", ctx.Err())
+	if v.cfg.keyInline {
+		a = call()
+	} else {
+		ch := make(chan answer, 1)
+		go func() { ch <- call() }()
+		select {
+		case a = <-ch:
+		case <-ctx.Done():
+			return nil, NewError(CodeInvalidSecret, "secret or public key could not be obtained", ctx.Err())
+		}
 	}
 	if a.err != nil {
 		var e *Error

@@ -220,7 +220,7 @@ func TestHandshakeSources(t *testing.T) {
 func TestKeyFunc(t *testing.T) {
 	good := hs(t, jwt.MapClaims{"id": 123})
 	byID := func(_ context.Context, r *core.KeyRequest) (any, error) {
-		switch r.Claims["id"] {
+		switch r.Claims()["id"] {
 		case 123.0:
 			return []byte(secret), nil
 		case 555.0:
@@ -422,5 +422,46 @@ func TestErrorsIs(t *testing.T) {
 	}
 	if e := core.AsError(errors.New("raw")); e.Code != core.CodeInternal || e.Message != "internal error" {
 		t.Fatalf("AsError of a plain error: %+v", e)
+	}
+}
+
+type sourceFunc func(context.Context, *core.KeyRequest) (any, error)
+
+func (f sourceFunc) Key(ctx context.Context, r *core.KeyRequest) (any, error) { return f(ctx, r) }
+
+// TestKeySource: a context-honouring source is called inline, with the
+// same guarantees as a key function.
+func TestKeySource(t *testing.T) {
+	good := hs(t, jwt.MapClaims{"iss": "https://a/", "id": 123})
+	tests := []struct {
+		name string
+		src  sourceFunc
+		code string
+		msg  string
+	}{
+		{"key", func(_ context.Context, r *core.KeyRequest) (any, error) {
+			if r.Issuer() != "https://a/" || r.KeyID() != "" || r.Alg() != "HS256" || r.Claims()["id"] != 123.0 {
+				return nil, errors.New("bad request")
+			}
+			return []byte(secret), nil
+		}, "", ""},
+		{"panic", func(context.Context, *core.KeyRequest) (any, error) { panic("x") }, core.CodeInvalidSecret, "secret or public key could not be obtained"},
+		{"own code", func(context.Context, *core.KeyRequest) (any, error) {
+			return nil, core.NewError(core.CodeKeySetUnavailable, "signing keys unavailable, retry later", nil)
+		}, core.CodeKeySetUnavailable, "signing keys unavailable, retry later"},
+		{"honours the deadline", func(ctx context.Context, _ *core.KeyRequest) (any, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}, core.CodeInvalidSecret, "secret or public key could not be obtained"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := mustNew(t, core.WithKeySource(tt.src), core.WithKeyTimeout(50*time.Millisecond))
+			_, err := v.Verify(context.Background(), good, nil)
+			wantErr(t, err, tt.code, tt.msg)
+		})
+	}
+	if _, err := core.New(core.WithKeySource(nil)); err == nil {
+		t.Fatal("nil source accepted")
 	}
 }

@@ -40,7 +40,7 @@ func BenchmarkVerify(b *testing.B) {
 			opt  core.Option
 		}{
 			{"static", core.WithPublicKey(pub)},
-			{"jwks", core.WithKeyFunc(s.Key)},
+			{"jwks", core.WithKeySource(s)},
 			{"keyfunc-static", core.WithKeyFunc(func(context.Context, *core.KeyRequest) (any, error) { return pub, nil })},
 		} {
 			vf, err := core.New(v.opt, core.WithAlgorithms(c.alg))

@@ -49,7 +49,7 @@ func Example() {
 	}
 	defer keys.Close()
 	verifier, err := core.New(
-		core.WithKeyFunc(keys.Key),
+		core.WithKeySource(keys),
 		core.WithAlgorithms("ES256"),
 		core.WithAudience("chat"),
 	)
@@ -87,7 +87,7 @@ func ExampleDiscover() {
 	}
 	defer keys.Close()
 	verifier, err := core.New(
-		core.WithKeyFunc(keys.Key),
+		core.WithKeySource(keys),
 		core.WithAlgorithms("RS256"),
 		core.WithIssuer(issuer),
 		core.WithAudience("https://chat.example.com/api"),
@@ -113,7 +113,7 @@ func ExampleNewIssuers() {
 	}
 	defer keys.Close()
 	verifier, err := core.New(
-		core.WithKeyFunc(keys.Key),
+		core.WithKeySource(keys),
 		core.WithAlgorithms("RS256"),
 		core.WithIssuer("https://example.eu.auth0.com/", "https://sso.example.com/realms/staff", "accounts.google.com"),
 		core.WithAudience("https://chat.example.com/api", "chat-frontend", "1234.apps.googleusercontent.com"),

@@ -6,7 +6,7 @@
 //	keys, err := jwks.Discover(ctx, "https://example.eu.auth0.com/")
 //	if err != nil { ... }
 //	defer keys.Close()
-//	verifier, err := core.New(core.WithKeyFunc(keys.Key), core.WithAlgorithms("RS256"),
+//	verifier, err := core.New(core.WithKeySource(keys), core.WithAlgorithms("RS256"),
 //		core.WithIssuer("https://example.eu.auth0.com/"), core.WithAudience("https://api.example.com"))
 //
 // Fetching and parsing are github.com/MicahParks/jwkset's, key lookup is
@@ -240,7 +240,7 @@ func (s *Set) start(ctx context.Context) (*Set, error) {
 }
 
 // Key returns the public key that verifies the token described by req. It
-// is a core.KeyFunc: pass it to core.WithKeyFunc. Its errors are
+// makes Set a core.KeySource: pass the Set to core.WithKeySource. Its errors are
 // *core.Error values:
 //
 //   - "invalid_token" / "invalid algorithm": an HMAC or unknown algorithm,
