@@ -258,14 +258,6 @@ type timedRun struct {
 	start, end time.Time
 }
 
-// runTimed runs s and notes the wall clock around the run.
-func runTimed(t testing.TB, s harness.Scenario) timedRun {
-	t.Helper()
-	start := time.Now()
-	r := harness.RunClient(t, s)
-	return timedRun{Result: r, start: start, end: time.Now()}
-}
-
 // when bounds the wall-clock time of e: the driver's clock starts after
 // start, and the run (DurationMS on that clock) ended before end.
 func (r timedRun) when(e harness.Event) (lo, hi time.Time) {
