@@ -398,35 +398,43 @@ func tokenArg(args []any) (string, bool) {
 }
 
 // recovered re-checks a socket restored by connection-state recovery,
-// which the server library lets in without running middlewares.
+// which the server library lets in without running middlewares. A token in
+// the reconnect handshake (a client with an auth callback sends a fresh
+// one) is verified and must be for the same subject; without one, the
+// authentication the socket had before it dropped is checked again.
 func (a *Auth) recovered(ss *session) {
 	key := ss.s.Nsp().Name() + "\x00" + string(ss.s.Id())
-	var res *core.Result
+	var prev *core.Result
 	if v, ok := a.recent.LoadAndDelete(key); ok {
-		res = v.(*core.Result)
-		err := safely(func() error {
-			if err := ss.ns.verifier.VerifyClaims(res.Claims); err != nil {
+		prev = v.(*core.Result)
+	}
+	var res *core.Result
+	err := safely(func() error {
+		tok, err := ss.ns.verifier.Extract(ss.hs)
+		if err == nil {
+			if res, err = a.verify(a.ctx, ss.ns.verifier, tok, ss.hs); err != nil {
 				return err
 			}
-			return a.checkRevoked(a.ctx, res.Claims)
-		})
-		if err != nil {
-			ss.cut(EventRejected, res, core.AsError(err))
-			return
+			if prev != nil && res.Claims.Subject != prev.Claims.Subject {
+				return core.NewError(core.CodeInvalidToken, "jwt subject invalid. expected: "+prev.Claims.Subject, nil)
+			}
+			return nil
 		}
-	} else if ss.ns.mode == ModeHandshake {
-		err := safely(func() error {
-			tok, err := ss.ns.verifier.Extract(ss.hs)
-			if err != nil {
+		if prev == nil {
+			if ss.ns.mode == ModeHandshake {
 				return err
 			}
-			res, err = a.verify(a.ctx, ss.ns.verifier, tok, ss.hs)
+			return nil // post-connect mode: pending again, below
+		}
+		res = prev
+		if err := ss.ns.verifier.VerifyClaims(res.Claims); err != nil {
 			return err
-		})
-		if err != nil {
-			ss.cut(EventRejected, nil, core.AsError(err))
-			return
 		}
+		return a.checkRevoked(a.ctx, res.Claims)
+	})
+	if err != nil {
+		ss.cut(EventRejected, prev, core.AsError(err))
+		return
 	}
 	if res == nil { // post-connect mode, nothing known: pending again
 		ss.s.Join(PendingRoom)

@@ -256,7 +256,9 @@ func (a *Auth) unauthorized(s *socket.Socket, e *core.Error, wait time.Duration)
 	var once sync.Once
 	done := func() { once.Do(func() { a.disconnect(s) }) }
 	if wait <= 0 {
-		a.iso.emitDirect(s, "unauthorized", payload)
+		// socketio-jwt always sends an ack callback, even with
+		// callback: false; clients call it unconditionally.
+		a.iso.emitDirect(s, "unauthorized", payload, func([]any, error) {})
 		done()
 		return
 	}

@@ -389,3 +389,28 @@ func TestRecovery(t *testing.T) {
 		return cases
 	})
 }
+
+// TestRecoveryWithFreshToken: a v4 client whose auth callback hands out a
+// fresh token on reconnect is recovered with that token, even though the
+// token it connected with expired while it was away.
+func TestRecoveryWithFreshToken(t *testing.T) {
+	t.Parallel()
+	fx := harness.StartFixture(t, "-mode", "handshake", "-recovery", "-token-ttl", "2s")
+	first := harness.Login(t, fx.URL, "rec")
+	fresh := mint(t, userClaims("rec"))
+	s := harness.Scenario{
+		URL: fx.URL, Client: harness.ClientV4, Transports: []string{harness.Websocket},
+		AuthFn:       []any{map[string]any{"token": first}, map[string]any{"token": fresh}},
+		Reconnection: true, ReconnectionDelay: 3 * time.Second, ReconnectionDelayMax: 3 * time.Second,
+		Steps: []harness.Step{
+			harness.Wait("connect", waitShort), harness.DropTransport(),
+			harness.WaitAny(waitLong, "connect", "connect_error"),
+			harness.Emit("echo", "after"), harness.Wait("echo-response", waitShort),
+			harness.ExpectNo(time.Second, "unauthorized", "disconnect"),
+		},
+	}
+	r := harness.RunClient(t, s)
+	if !r.OK || r.Count("connect") != 2 || r.Count("connect_error") != 0 {
+		t.Fatalf("want a recovered connection with the fresh token: %s", r)
+	}
+}
