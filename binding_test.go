@@ -29,12 +29,9 @@ func TestIsolation(t *testing.T) {
 		_ = nsp.On("connection", func(args ...any) { args[0].(*socket.Socket).Join("lobby") })
 	})
 	tok := token(t, time.Now(), time.Hour, nil)
-	a := dial(t, ts.url, "/", nil, "news")
-	b := dial(t, ts.url, "/", nil, "news")
-	p := dial(t, ts.url, "/", nil, "news")
-	for _, c := range []*testClient{a, b, p} {
-		c.wait(t, "connect", 5*time.Second)
-	}
+	a := dialConnected(t, ts.url, "/", nil, "news")
+	b := dialConnected(t, ts.url, "/", nil, "news")
+	p := dialConnected(t, ts.url, "/", nil, "news")
 	_ = a.s.Emit("authenticate", map[string]any{"token": tok})
 	_ = b.s.Emit("authenticate", map[string]any{"token": tok})
 	a.wait(t, "authenticated", 5*time.Second)
@@ -83,8 +80,7 @@ func TestExpiryAndRefreshFakeClock(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	c := dial(t, ts.url, "/", map[string]any{"token": token(t, start, time.Minute, nil)})
-	c.wait(t, "connect", 5*time.Second)
+	c := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, start, time.Minute, nil)})
 	eventually(t, 2*time.Second, "the expiry timer", func() bool { return clk.Pending() == 1 })
 
 	clk.Advance(50 * time.Second)
@@ -126,8 +122,7 @@ func TestExpiryCut(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	c := dial(t, ts.url, "/", map[string]any{"token": token(t, start, 2*time.Second, nil)})
-	c.wait(t, "connect", 5*time.Second)
+	c := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, start, 2*time.Second, nil)})
 	eventually(t, 2*time.Second, "the expiry timer", func() bool { return clk.Pending() == 1 })
 	clk.Advance(2 * time.Second)
 	u := c.wait(t, "unauthorized", 5*time.Second)

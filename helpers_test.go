@@ -168,3 +168,25 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+// dialConnected dials until the client connects, up to three attempts: the
+// Go client (v3.0.6) now and then never connects, with nothing logged on
+// either side, which is not what these tests are about.
+func dialConnected(t *testing.T, url, nsp string, auth map[string]any, names ...string) *testClient {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		c := dial(t, url, nsp, auth, names...)
+		end := time.Now().Add(5 * time.Second)
+		for time.Now().Before(end) && c.count("connect") == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if c.count("connect") > 0 {
+			return c
+		}
+		c.s.Disconnect()
+		if attempt == 3 {
+			t.Fatalf("no connect in 3 attempts; saw %v", c.names())
+		}
+		t.Logf("the Go client did not connect; retrying (attempt %d)", attempt+1)
+	}
+}

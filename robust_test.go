@@ -67,12 +67,10 @@ func TestPanicsReject(t *testing.T) {
 		})
 	}
 	t.Run("a panicking hook changes nothing", func(t *testing.T) {
-		c := dial(t, ts.url, "/hookpanics", map[string]any{"token": tok})
-		c.wait(t, "connect", 5*time.Second)
+		_ = dialConnected(t, ts.url, "/hookpanics", map[string]any{"token": tok})
 	})
 	t.Run("a panicking authenticated handler cuts the socket", func(t *testing.T) {
-		c := dial(t, ts.url, "/handler", nil)
-		c.wait(t, "connect", 5*time.Second)
+		c := dialConnected(t, ts.url, "/handler", nil)
 		_ = c.s.Emit("authenticate", map[string]any{"token": tok})
 		c.wait(t, "authenticated", 5*time.Second)
 		u := c.wait(t, "unauthorized", 5*time.Second)
@@ -84,8 +82,7 @@ func TestPanicsReject(t *testing.T) {
 		if err := ts.auth.Protect(ts.io.Of("/ok", nil)); err != nil {
 			t.Fatal(err)
 		}
-		c := dial(t, ts.url, "/ok", map[string]any{"token": tok})
-		c.wait(t, "connect", 5*time.Second)
+		_ = dialConnected(t, ts.url, "/ok", map[string]any{"token": tok})
 	})
 }
 
@@ -116,8 +113,7 @@ func TestCleanupOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	c := dial(t, ts.url, "/", map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
-	c.wait(t, "connect", 5*time.Second)
+	c := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
 	var ss *session
 	eventually(t, 2*time.Second, "the session", func() bool {
 		ts.auth.sessions.Range(func(_, v any) bool { ss = v.(*session); return false })
