@@ -134,9 +134,23 @@ type Config struct {
 	// and reconnects them all, StormConcurrency at a time (default: all).
 	Storm            bool
 	StormConcurrency int
+	// Compress asks for permessage-deflate (without context takeover) in
+	// the websocket handshake, as browsers and the Node client do; the
+	// server uses it only when configured to.
+	Compress bool
+	// Polling starts each connection as socket.io-client does with its
+	// default transports: the Engine.IO open and the Socket.IO connect over
+	// HTTP long-polling, then the upgrade to a websocket. Without it the
+	// client dials the websocket directly (transports: ["websocket"]).
+	Polling bool
 	// CloseWait is how long after the last sockets are closed the server's
 	// CPU is read again, for Result.CloseCPU (default 1 s).
 	CloseWait time.Duration
+	// Probe, when set, is called with StageBase after the warm-up, just
+	// before the connect phase, and with StageOpen once every connection
+	// of the connect phase is open (after Settle): the moments the
+	// server's own metrics are worth reading.
+	Probe func(Stage)
 	// ServerPID is the server's process id for CPU and memory readings
 	// (0: none).
 	ServerPID int
@@ -202,6 +216,15 @@ func (c *Config) defaults() error {
 	return nil
 }
 
+// Stage is a moment of a run passed to Config.Probe.
+type Stage int
+
+// Stages of a run.
+const (
+	StageBase Stage = iota // after the warm-up, before the connect phase
+	StageOpen              // every connection of the connect phase open
+)
+
 // Phase is what one burst of connections measured.
 type Phase struct {
 	// Attempted and Connected count connections (not attempts: a retried
@@ -211,6 +234,9 @@ type Phase struct {
 	Failures map[string]int
 	// Retries counts extra attempts.
 	Retries int
+	// Deflated counts the connected websockets on which the server
+	// accepted permessage-deflate (Config.Compress).
+	Deflated int
 	// Elapsed runs from the first dial to the last outcome.
 	Elapsed time.Duration
 	// P50, P99 and Max are connect latencies (dial to connected, including
@@ -298,27 +324,32 @@ func (r *Result) Failures() int {
 }
 
 type runner struct {
-	cfg      Config
-	reqs     []request // one per token; connection i uses reqs[i%len(reqs)]
-	prefix   string    // namespace prefix in packets ("" for "/")
-	client   *http.Client
-	received atomic.Int64
-	sent     atomic.Int64
-	dropped  atomic.Int64
+	cfg    Config
+	reqs   []request // one per token; connection i uses reqs[i%len(reqs)]
+	prefix string    // namespace prefix in packets ("" for "/")
+	client *http.Client
+	// pollClient keeps HTTP connections alive between the long-polling
+	// requests of one connection, as a browser does.
+	pollClient *http.Client
+	received   atomic.Int64
+	sent       atomic.Int64
+	dropped    atomic.Int64
 }
 
 // request is what a connection sends for one token.
 type request struct {
 	wsURL   string
+	pollURL string // Config.Polling only
 	connect []byte // CONNECT packet
 	authEvt []byte // authenticate event, ModeEvent only
 }
 
 // conn is an open, connected socket and its reader goroutine.
 type conn struct {
-	ws   *websocket.Conn
-	done chan struct{}
-	stop atomic.Bool // set before a deliberate close
+	ws      *websocket.Conn
+	deflate bool // permessage-deflate negotiated
+	done    chan struct{}
+	stop    atomic.Bool // set before a deliberate close
 }
 
 // Run performs one run against cfg.URL. It returns an error only for a bad
@@ -333,6 +364,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer r.client.CloseIdleConnections()
+	defer r.pollClient.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, cfg.MaxDuration)
 	defer cancel()
 	return r.run(ctx)
@@ -377,21 +409,29 @@ func newRunner(cfg Config) (*runner, error) {
 		r.reqs = append(r.reqs, r.request(u.Host, tok))
 	}
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		// Close with a reset: thousands of sockets closed per run
+		// would otherwise sit in TIME_WAIT and exhaust local ports.
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		return c, nil
+	}
 	r.client = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			// Close with a reset: thousands of sockets closed per run
-			// would otherwise sit in TIME_WAIT and exhaust local ports.
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0)
-			}
-			return c, nil
-		},
+		DialContext:        dial,
 		DisableCompression: true,
 		MaxIdleConns:       1,
+	}}
+	// Long-polling requests ask for compressed answers (Accept-Encoding:
+	// gzip), as browsers do.
+	r.pollClient = &http.Client{Transport: &http.Transport{
+		DialContext:         dial,
+		MaxIdleConns:        cfg.Concurrency,
+		MaxIdleConnsPerHost: cfg.Concurrency,
 	}}
 	return r, nil
 }
@@ -402,6 +442,10 @@ func (r *runner) request(host, tok string) request {
 		q.Set("token", tok)
 	}
 	req := request{wsURL: "ws://" + host + "/socket.io/?" + q.Encode()}
+	if r.cfg.Polling {
+		q.Set("transport", "polling")
+		req.pollURL = "http://" + host + "/socket.io/?" + q.Encode()
+	}
 	var auth []byte
 	switch r.cfg.Mode {
 	case ModeAuth:
@@ -432,6 +476,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		closeAll(conns)
 		sleep(ctx, 300*time.Millisecond)
 	}
+	r.probe(StageBase)
 	base, err := r.sample()
 	if err != nil {
 		return nil, err
@@ -451,6 +496,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 	res.RSSOpen = open.RSS
 	res.RSSPeak = max(res.RSSPeak, open.RSS)
+	r.probe(StageOpen)
 
 	if r.cfg.Hold > 0 {
 		res.Soak = r.soak(ctx, conns)
@@ -491,6 +537,12 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 	res.CloseCPU = end.CPU - before.CPU
 	return res, nil
+}
+
+func (r *runner) probe(s Stage) {
+	if r.cfg.Probe != nil {
+		r.cfg.Probe(s)
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -556,6 +608,9 @@ func (r *runner) burst(ctx context.Context, n, conc int, p *Phase, first int) []
 		}
 		conns = append(conns, o.c)
 		lat = append(lat, o.latency)
+		if o.c.deflate {
+			p.Deflated++
+		}
 	}
 	p.Connected = len(conns)
 	p.P50, p.P99, p.Max = percentiles(lat)
@@ -606,25 +661,46 @@ func (r *runner) connectRetrying(ctx context.Context, req *request) outcome {
 func (r *runner) connectOne(ctx context.Context, req *request) (*conn, string) {
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()
-	ws, resp, err := websocket.Dial(cctx, req.wsURL, &websocket.DialOptions{HTTPClient: r.client})
-	if err != nil {
-		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			return nil, fmt.Sprintf("http_%d", resp.StatusCode)
+	var ws *websocket.Conn
+	var deflate bool
+	var fail string
+	if r.cfg.Polling {
+		if ws, deflate, fail = r.connectPolling(cctx, req); fail != "" {
+			return nil, fail
 		}
-		if cctx.Err() != nil {
-			return nil, FailTimeout
+	} else {
+		if ws, deflate, fail = r.dial(cctx, req.wsURL); fail != "" {
+			return nil, fail
 		}
-		return nil, FailDial
+		if fail = r.handshake(cctx, ws, req); fail != "" {
+			_ = ws.CloseNow()
+			return nil, fail
+		}
 	}
-	ws.SetReadLimit(1 << 20)
-	fail := r.handshake(cctx, ws, req)
-	if fail != "" {
-		_ = ws.CloseNow()
-		return nil, fail
-	}
-	c := &conn{ws: ws, done: make(chan struct{})}
+	c := &conn{ws: ws, done: make(chan struct{}), deflate: deflate}
 	go r.read(ctx, c)
 	return c, ""
+}
+
+// dial opens a websocket to u and reports whether the server accepted
+// permessage-deflate.
+func (r *runner) dial(ctx context.Context, u string) (*websocket.Conn, bool, string) {
+	opts := &websocket.DialOptions{HTTPClient: r.client}
+	if r.cfg.Compress {
+		opts.CompressionMode = websocket.CompressionNoContextTakeover
+	}
+	ws, resp, err := websocket.Dial(ctx, u, opts)
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			return nil, false, fmt.Sprintf("http_%d", resp.StatusCode)
+		}
+		if ctx.Err() != nil {
+			return nil, false, FailTimeout
+		}
+		return nil, false, FailDial
+	}
+	ws.SetReadLimit(1 << 20)
+	return ws, strings.Contains(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate"), ""
 }
 
 func readFailure(ctx context.Context) string {
@@ -635,7 +711,7 @@ func readFailure(ctx context.Context) string {
 }
 
 func (r *runner) handshake(ctx context.Context, ws *websocket.Conn, req *request) string {
-	opened, connected := false, false
+	h := hsState{r: r, req: req}
 	for {
 		typ, msg, err := ws.Read(ctx)
 		if err != nil {
@@ -644,63 +720,83 @@ func (r *runner) handshake(ctx context.Context, ws *websocket.Conn, req *request
 		if typ != websocket.MessageText || len(msg) == 0 {
 			return FailProtocol
 		}
-		switch msg[0] {
-		case '0': // Engine.IO open
-			if opened {
-				return FailProtocol
-			}
-			opened = true
-			if err := ws.Write(ctx, websocket.MessageText, req.connect); err != nil {
+		out, done, fail := h.handle(msg)
+		if out != nil {
+			if err := ws.Write(ctx, websocket.MessageText, out); err != nil {
 				return readFailure(ctx)
 			}
-			continue
-		case '2': // Engine.IO ping
-			if err := ws.Write(ctx, websocket.MessageText, []byte("3")); err != nil {
-				return readFailure(ctx)
-			}
-			continue
-		case '1': // Engine.IO close
-			return FailClosed
-		case '4': // Engine.IO message: a Socket.IO packet
-		default:
-			continue
 		}
-		if !opened || len(msg) < 2 {
-			return FailProtocol
-		}
-		body, ok := strings.CutPrefix(string(msg[2:]), r.prefix)
-		if !ok {
-			continue // another namespace
-		}
-		switch msg[1] {
-		case '0': // CONNECT
-			if req.authEvt == nil {
-				return ""
-			}
-			if connected {
-				return FailProtocol
-			}
-			connected = true
-			if err := ws.Write(ctx, websocket.MessageText, req.authEvt); err != nil {
-				return readFailure(ctx)
-			}
-		case '4': // CONNECT_ERROR
-			return errorCode([]byte(body), "connect_error")
-		case '1': // DISCONNECT
-			return FailDisconn
-		case '2': // EVENT
-			if !connected {
-				continue
-			}
-			name, arg := event(body)
-			switch name {
-			case "authenticated":
-				return ""
-			case "unauthorized":
-				return errorCode(arg, "unauthorized")
-			}
+		if done {
+			return fail
 		}
 	}
+}
+
+// hsState is the client side of the Engine.IO open and Socket.IO connect
+// (and authenticate, in ModeEvent), fed one Engine.IO packet at a time
+// whatever the transport.
+type hsState struct {
+	r                 *runner
+	req               *request
+	opened, connected bool
+}
+
+// handle takes one Engine.IO packet and returns the packet to send back
+// (nil: none) and, when the handshake is over, done with the failure code
+// ("" on success).
+func (h *hsState) handle(msg []byte) (out []byte, done bool, fail string) {
+	if len(msg) == 0 {
+		return nil, true, FailProtocol
+	}
+	switch msg[0] {
+	case '0': // Engine.IO open
+		if h.opened {
+			return nil, true, FailProtocol
+		}
+		h.opened = true
+		return h.req.connect, false, ""
+	case '2': // Engine.IO ping
+		return []byte("3"), false, ""
+	case '1': // Engine.IO close
+		return nil, true, FailClosed
+	case '4': // Engine.IO message: a Socket.IO packet
+	default:
+		return nil, false, ""
+	}
+	if !h.opened || len(msg) < 2 {
+		return nil, true, FailProtocol
+	}
+	body, ok := strings.CutPrefix(string(msg[2:]), h.r.prefix)
+	if !ok {
+		return nil, false, "" // another namespace
+	}
+	switch msg[1] {
+	case '0': // CONNECT
+		if h.req.authEvt == nil {
+			return nil, true, ""
+		}
+		if h.connected {
+			return nil, true, FailProtocol
+		}
+		h.connected = true
+		return h.req.authEvt, false, ""
+	case '4': // CONNECT_ERROR
+		return nil, true, errorCode([]byte(body), "connect_error")
+	case '1': // DISCONNECT
+		return nil, true, FailDisconn
+	case '2': // EVENT
+		if !h.connected {
+			return nil, false, ""
+		}
+		name, arg := event(body)
+		switch name {
+		case "authenticated":
+			return nil, true, ""
+		case "unauthorized":
+			return nil, true, errorCode(arg, "unauthorized")
+		}
+	}
+	return nil, false, ""
 }
 
 // event splits an EVENT body (an optional ack id, then a JSON array) into

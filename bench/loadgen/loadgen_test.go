@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/zishang520/socket.io/servers/engine/v3"
 	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
 )
 
 const good = "good-token"
@@ -25,9 +27,18 @@ func reject(next func(*socket.ExtendedError), code string) {
 // expects the "authenticate" event. Both echo.
 func testServer(t *testing.T) string {
 	t.Helper()
+	return testServerWith(t, nil)
+}
+
+// testServerWith is testServer with more server options set by set.
+func testServerWith(t *testing.T, set func(*socket.ServerOptions)) string {
+	t.Helper()
 	opts := socket.DefaultServerOptions()
 	opts.SetPingInterval(250 * time.Millisecond)
 	opts.SetPingTimeout(500 * time.Millisecond)
+	if set != nil {
+		set(opts)
+	}
 	sio := socket.NewServer(nil, opts)
 	echo := func(s *socket.Socket) {
 		_ = s.On("echo", func(m ...any) { _ = s.Emit("echo-response", m...) })
@@ -108,15 +119,25 @@ func TestRun(t *testing.T) {
 		{"tokens", Config{Mode: ModeQuery, Tokens: []string{good, "bad", good}}, 20, map[string]int{"invalid_token": 10}},
 		{"tokens event", Config{Mode: ModeEvent, Tokens: []string{"bad", good}, Namespace: "/ev"}, 15, map[string]int{"invalid_token": 15}},
 		{"event bad", Config{Mode: ModeEvent, Token: "bad", Namespace: "/ev"}, 0, map[string]int{"invalid_token": 30}},
+		{"polling", Config{Mode: ModeAuth, Token: good, Polling: true}, 30, nil},
+		{"polling query", Config{Mode: ModeQuery, Token: good, Polling: true}, 30, nil},
+		{"polling bad token", Config{Mode: ModeAuth, Token: "bad", Polling: true}, 0, map[string]int{"invalid_token": 30}},
+		{"polling event", Config{Mode: ModeEvent, Tokens: []string{"bad", good}, Namespace: "/ev", Polling: true}, 15, map[string]int{"invalid_token": 15}},
+		{"compress", Config{Mode: ModeAuth, Token: good, Compress: true}, 30, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := c.cfg
 			cfg.URL, cfg.Conns, cfg.Concurrency, cfg.ServerPID = url, 30, 8, pid
 			cfg.Settle, cfg.Warmup, cfg.CloseWait = 10*time.Millisecond, -1, 10*time.Millisecond
+			var stages []Stage
+			cfg.Probe = func(s Stage) { stages = append(stages, s) }
 			res, err := Run(context.Background(), cfg)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(stages) != 2 || stages[0] != StageBase || stages[1] != StageOpen {
+				t.Errorf("probe called with %v, want [StageBase StageOpen]", stages)
 			}
 			p := res.Connect
 			if p.Connected != c.connected || p.Attempted != 30 {
@@ -163,6 +184,62 @@ func TestHoldAnswersPings(t *testing.T) {
 		if res.Storm == nil || res.Storm.Connected != 10 || res.Failures() != 0 {
 			t.Fatalf("%s: storm %+v", nsp, res.Storm)
 		}
+	}
+}
+
+// TestTransports holds sockets with echo messages on servers configured
+// for permessage-deflate (every message compressed) or websocket only,
+// reached directly or by a polling start and an upgrade: every echo must
+// come back, and a polling start fails where upgrades are not offered.
+func TestTransports(t *testing.T) {
+	deflate := testServerWith(t, func(o *socket.ServerOptions) {
+		o.SetPerMessageDeflate(&types.PerMessageDeflate{Threshold: 0})
+	})
+	wsOnly := testServerWith(t, func(o *socket.ServerOptions) {
+		o.SetTransports(types.NewSet[engine.TransportCtor](engine.WebSocket))
+	})
+	noUpgrade := testServerWith(t, func(o *socket.ServerOptions) { o.SetAllowUpgrades(false) })
+	for _, c := range []struct {
+		name              string
+		url               string
+		compress, polling bool
+		connected         int
+		deflated          int
+		failures          map[string]int
+	}{
+		{name: "deflate", url: deflate, compress: true, connected: 10, deflated: 10},
+		{name: "deflate polling", url: deflate, compress: true, polling: true, connected: 10, deflated: 10},
+		{name: "deflate not asked", url: deflate, connected: 10},
+		{name: "deflate not offered", url: wsOnly, compress: true, connected: 10},
+		{name: "websocket only", url: wsOnly, connected: 10},
+		{name: "websocket only polling", url: wsOnly, polling: true, failures: map[string]int{"http_400": 10}},
+		{name: "no upgrades polling", url: noUpgrade, polling: true, failures: map[string]int{"no_upgrade": 10}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := Run(context.Background(), Config{
+				URL: c.url, Mode: ModeAuth, Token: good, Conns: 10, Concurrency: 5, Warmup: -1,
+				Settle: 10 * time.Millisecond, CloseWait: 10 * time.Millisecond,
+				Hold: 600 * time.Millisecond, MessageInterval: 100 * time.Millisecond,
+				Compress: c.compress, Polling: c.polling,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Connect.Connected != c.connected {
+				t.Fatalf("connected %d of 10, want %d: %v", res.Connect.Connected, c.connected, res.Connect.Failures)
+			}
+			if res.Connect.Deflated != c.deflated {
+				t.Errorf("permessage-deflate on %d connections, want %d", res.Connect.Deflated, c.deflated)
+			}
+			for code, n := range c.failures {
+				if res.Connect.Failures[code] != n {
+					t.Errorf("failures %v, want %s: %d", res.Connect.Failures, code, n)
+				}
+			}
+			if s := res.Soak; c.connected > 0 && (s == nil || s.Dropped != 0 || s.Sent < 20 || s.Received != s.Sent) {
+				t.Fatalf("hold %+v", s)
+			}
+		})
 	}
 }
 

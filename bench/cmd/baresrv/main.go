@@ -1,7 +1,7 @@
 // Command baresrv is the benchmark's baseline: a Socket.IO server built with
 // github.com/zishang520/socket.io/servers/socket/v3 and nothing else.
 //
-//	baresrv [-addr 127.0.0.1:0] [-jwt]
+//	baresrv [-addr 127.0.0.1:0] [-jwt] [server options] [-cpuprofile FILE]
 //
 // Without -jwt every connection is accepted. With -jwt a namespace
 // middleware checks an HS256 token (auth.token, with or without "Bearer ",
@@ -9,10 +9,27 @@
 // with a CONNECT_ERROR carrying {message, code, type}: the least a
 // hand-written check costs, to set against the library.
 //
+// The server options of the Socket.IO and Engine.IO servers can be set from
+// flags, so that the benchmark can price each one per connection:
+//
+//	-transports polling,websocket   enabled transports (default both)
+//	-upgrades=false                 no polling-to-websocket upgrades
+//	-deflate N                      permessage-deflate for websocket, messages from N bytes (-1: off, the default)
+//	-http-compression N             gzip/deflate of polling responses from N bytes (-1: off; default 1024)
+//	-ping-interval, -ping-timeout   Engine.IO heartbeat (default 25s, 20s)
+//	-recovery                       connection-state recovery (session-aware adapter)
+//	-max-buffer N                   maxHttpBufferSize (default 1e6)
+//	-serve-client                   serve the client bundle
+//	-cleanup-ns                     remove empty child namespaces
+//	-connect-timeout D              time allowed for the first namespace CONNECT (default 45s)
+//
 // Event "echo" (payload m) makes the server emit "echo-response" m.
 // POST /login returns {"token": "<jwt>"} signed like the fixture's
-// (HS256, secret "aaafoo super sercret", 5 h). When ready it prints
-// "listening on http://HOST:PORT" on stdout; SIGINT or SIGTERM stops it.
+// (HS256, secret "aaafoo super sercret", 5 h). GET /metrics serves the Go
+// runtime and process collectors of Prometheus (go_goroutines,
+// process_resident_memory_bytes…). When ready it prints "listening on
+// http://HOST:PORT" on stdout; SIGINT or SIGTERM stops it (and writes the
+// CPU profile of -cpuprofile).
 package main
 
 import (
@@ -24,30 +41,116 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/zishang520/socket.io/servers/engine/v3"
 	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
 )
 
 const secret = "aaafoo super sercret"
 
+type config struct {
+	addr            string
+	withJWT         bool
+	transports      string
+	upgrades        bool
+	deflate         int
+	httpCompression int
+	pingInterval    time.Duration
+	pingTimeout     time.Duration
+	recovery        bool
+	maxBuffer       int64
+	serveClient     bool
+	cleanupNS       bool
+	connectTimeout  time.Duration
+	cpuProfile      string
+}
+
 func main() {
-	addr := flag.String("addr", "127.0.0.1:0", "listen address (port 0 picks a free port)")
-	withJWT := flag.Bool("jwt", false, "check an HS256 token with golang-jwt in a namespace middleware")
+	var c config
+	flag.StringVar(&c.addr, "addr", "127.0.0.1:0", "listen address (port 0 picks a free port)")
+	flag.BoolVar(&c.withJWT, "jwt", false, "check an HS256 token with golang-jwt in a namespace middleware")
+	flag.StringVar(&c.transports, "transports", "polling,websocket", "enabled transports: polling,websocket or websocket or polling")
+	flag.BoolVar(&c.upgrades, "upgrades", true, "allow upgrades from polling to websocket")
+	flag.IntVar(&c.deflate, "deflate", -1, "permessage-deflate for websocket for messages of at least this many bytes (-1: off, the server's default)")
+	flag.IntVar(&c.httpCompression, "http-compression", 1024, "compress polling responses of at least this many bytes (-1: off)")
+	flag.DurationVar(&c.pingInterval, "ping-interval", 25*time.Second, "Engine.IO ping interval")
+	flag.DurationVar(&c.pingTimeout, "ping-timeout", 20*time.Second, "Engine.IO ping timeout")
+	flag.BoolVar(&c.recovery, "recovery", false, "turn on connection-state recovery")
+	flag.Int64Var(&c.maxBuffer, "max-buffer", 1e6, "maxHttpBufferSize in bytes")
+	flag.BoolVar(&c.serveClient, "serve-client", false, "serve the client bundle")
+	flag.BoolVar(&c.cleanupNS, "cleanup-ns", false, "remove child namespaces that have no sockets")
+	flag.DurationVar(&c.connectTimeout, "connect-timeout", socket.DefaultConnectTimeout, "time a client has to connect to a namespace")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
-	if err := run(*addr, *withJWT); err != nil {
+	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "baresrv:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string, withJWT bool) error {
+// serverOptions turns the flags into the server library's options.
+func serverOptions(c config) (*socket.ServerOptions, error) {
 	opts := socket.DefaultServerOptions()
+	tr := types.NewSet[engine.TransportCtor]()
+	for name := range strings.SplitSeq(c.transports, ",") {
+		switch strings.TrimSpace(name) {
+		case "polling":
+			tr.Add(engine.Polling)
+		case "websocket":
+			tr.Add(engine.WebSocket)
+		default:
+			return nil, fmt.Errorf("-transports: unknown transport %q", name)
+		}
+	}
+	opts.SetTransports(tr)
+	opts.SetAllowUpgrades(c.upgrades)
+	if c.deflate >= 0 {
+		opts.SetPerMessageDeflate(&types.PerMessageDeflate{Threshold: c.deflate})
+	}
+	if c.httpCompression >= 0 {
+		opts.SetHttpCompression(&types.HttpCompression{Threshold: c.httpCompression})
+	} else {
+		opts.SetHttpCompression(nil)
+	}
+	opts.SetPingInterval(c.pingInterval)
+	opts.SetPingTimeout(c.pingTimeout)
+	if c.recovery {
+		opts.SetConnectionStateRecovery(socket.DefaultConnectionStateRecovery())
+	}
+	opts.SetMaxHttpBufferSize(c.maxBuffer)
+	opts.SetServeClient(c.serveClient)
+	opts.SetCleanupEmptyChildNamespaces(c.cleanupNS)
+	opts.SetConnectTimeout(c.connectTimeout)
+	return opts, nil
+}
+
+func run(c config) error {
+	opts, err := serverOptions(c)
+	if err != nil {
+		return err
+	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	sio := socket.NewServer(nil, opts)
-	if withJWT {
+	if c.withJWT {
 		sio.Of("/", nil).Use(checkJWT)
 	}
 	sio.On("connection", func(args ...any) {
@@ -58,11 +161,14 @@ func run(addr string, withJWT bool) error {
 		_ = s.On("echo", func(m ...any) { _ = s.Emit("echo-response", m...) })
 	})
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", sio.ServeHandler(nil))
+	mux.Handle("/socket.io/", sio.ServeHandler(opts))
 	mux.HandleFunc("POST /login", login)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
 	}

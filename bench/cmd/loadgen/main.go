@@ -14,6 +14,9 @@
 //	-hold      keep the sockets open this long; -msg-every sends one echo
 //	           per socket per interval while held (soak)
 //	-storm     then drop every socket and reconnect them all at once
+//	-polling   start each connection over HTTP long-polling and upgrade to a
+//	           websocket, as socket.io-client does by default
+//	-compress  ask for permessage-deflate, as browsers do
 //	-retries   extra attempts after dial errors and timeouts
 //	-timeout   per-connection connect deadline; -max caps the run
 //	-json      print the result as JSON
@@ -49,6 +52,8 @@ func main() {
 	flag.DurationVar(&cfg.Hold, "hold", 0, "keep the sockets open this long")
 	flag.DurationVar(&cfg.MessageInterval, "msg-every", 0, "while held, each socket emits echo this often")
 	flag.BoolVar(&cfg.Storm, "storm", false, "drop every socket and reconnect them all at once")
+	flag.BoolVar(&cfg.Polling, "polling", false, "start over HTTP long-polling, then upgrade to a websocket")
+	flag.BoolVar(&cfg.Compress, "compress", false, "ask for permessage-deflate")
 	flag.IntVar(&cfg.Retries, "retries", 0, "extra attempts after dial errors and timeouts")
 	flag.DurationVar(&cfg.ConnectTimeout, "timeout", 10*time.Second, "per-connection connect deadline")
 	flag.DurationVar(&cfg.MaxDuration, "max", 5*time.Minute, "cap on the whole run")
@@ -102,9 +107,9 @@ func main() {
 }
 
 func printPhase(name string, p *loadgen.Phase, measured bool) {
-	fmt.Printf("%s: %d/%d connected in %s (%.0f conn/s), p50 %s, p99 %s, max %s, %d retries\n",
+	fmt.Printf("%s: %d/%d connected in %s (%.0f conn/s), p50 %s, p99 %s, max %s, %d retries, %d with permessage-deflate\n",
 		name, p.Connected, p.Attempted, p.Elapsed.Round(time.Millisecond), p.Rate(),
-		p.P50.Round(10*time.Microsecond), p.P99.Round(10*time.Microsecond), p.Max.Round(10*time.Microsecond), p.Retries)
+		p.P50.Round(10*time.Microsecond), p.P99.Round(10*time.Microsecond), p.Max.Round(10*time.Microsecond), p.Retries, p.Deflated)
 	if measured {
 		fmt.Printf("  server CPU %s, %.0f µs per connection\n", p.ServerCPU, us(p.CPUPerConn()))
 	}
