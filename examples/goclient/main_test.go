@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/siojwt/siojwt"
+	"github.com/siojwt/siojwt/core"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+	"go.uber.org/goleak"
+)
+
+// TestMain checks for leaked goroutines. The Go client starts a network
+// monitor when its package initialises: what runs before the tests is
+// ignored.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
+
+const secret = "goclient test secret, 32 bytes or more"
+
+// startServer runs a server built with the library: "/" in handshake mode,
+// "/connect" in post-connect mode, both greeting with "welcome" and the
+// verified subject, with the expiry warning 1 s before expiry.
+func startServer(t *testing.T) string {
+	t.Helper()
+	v, err := core.New(core.WithSecretString(secret), core.WithAlgorithms("HS256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io := socket.NewServer(nil, nil)
+	auth, err := siojwt.New(io, v, siojwt.WithExpiryWarning(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	welcome := func(s *socket.Socket) { _ = s.Emit("welcome", auth.Claims(s).Subject) }
+	root := io.Sockets()
+	if err := auth.Protect(root); err != nil {
+		t.Fatal(err)
+	}
+	_ = root.On("connection", func(args ...any) { welcome(args[0].(*socket.Socket)) })
+	if err := auth.Connect(io.Of("/connect", nil), welcome, siojwt.Timeout(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(io.ServeHandler(nil)) // 127.0.0.1, a free port
+	t.Cleanup(func() {
+		io.Close(nil)
+		_ = auth.Close()
+		srv.Close()
+	})
+	return srv.URL
+}
+
+func mint(t *testing.T, key, sub string, ttl time.Duration) string {
+	t.Helper()
+	now := time.Now()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": sub, "iat": now.Unix(), "exp": now.Add(ttl).Unix(),
+	}).SignedString([]byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// syncBuffer collects the program's output while it runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestRun(t *testing.T) {
+	base := startServer(t)
+	good := mint(t, secret, "gopher", time.Hour)
+	tests := []struct {
+		name      string
+		path      string // namespace
+		mode      string
+		transport string // "" for websocket
+		token     string
+		stay      time.Duration
+		want      Outcome
+		lines     []string // in the output, in this order
+	}{
+		{
+			name: "handshake, good token", mode: "handshake", token: good, stay: 300 * time.Millisecond,
+			want:  Outcome{Authenticated: true},
+			lines: []string{"connected: socket ", "event welcome [gopher]"},
+		},
+		{
+			name: "handshake, wrong key", mode: "handshake", token: mint(t, "another secret", "gopher", time.Hour),
+			want:  Outcome{Code: core.CodeInvalidToken, Message: "invalid signature"},
+			lines: []string{"refused: invalid_token: invalid signature"},
+		},
+		{
+			name: "handshake, expired", mode: "handshake", token: mint(t, secret, "gopher", -time.Minute),
+			want:  Outcome{Code: core.CodeInvalidToken, Message: "jwt expired"},
+			lines: []string{"refused: invalid_token: jwt expired"},
+		},
+		{
+			name: "handshake, no token", mode: "handshake",
+			want:  Outcome{Code: core.CodeCredentialsRequired, Message: "no token provided"},
+			lines: []string{"refused: credentials_required: no token provided"},
+		},
+		{
+			name: "handshake, not a JWT", mode: "handshake", token: "hello",
+			want:  Outcome{Code: core.CodeInvalidToken, Message: "jwt malformed"},
+			lines: []string{"refused: invalid_token: jwt malformed"},
+		},
+		{
+			name: "handshake, polling", mode: "handshake", transport: "polling", token: good, stay: 300 * time.Millisecond,
+			want:  Outcome{Authenticated: true},
+			lines: []string{"connected: socket ", "event welcome [gopher]"},
+		},
+		{
+			name: "handshake, polling, wrong key", mode: "handshake", transport: "polling", token: mint(t, "another secret", "gopher", time.Hour),
+			want:  Outcome{Code: core.CodeInvalidToken, Message: "invalid signature"},
+			lines: []string{"refused: invalid_token: invalid signature"},
+		},
+		{
+			name: "connect, good token", path: "/connect", mode: "connect", token: good, stay: 300 * time.Millisecond,
+			want:  Outcome{Authenticated: true},
+			lines: []string{"connected: socket ", "authenticated", "event welcome [gopher]"},
+		},
+		{
+			name: "connect, wrong key", path: "/connect", mode: "connect", token: mint(t, "another secret", "gopher", time.Hour),
+			want:  Outcome{Code: core.CodeInvalidToken, Message: "invalid signature", Reason: "io server disconnect"},
+			lines: []string{"connected: socket ", "unauthorized: invalid_token: invalid signature", "disconnected: io server disconnect"},
+		},
+		{
+			name: "handshake, expires while connected", mode: "handshake", token: mint(t, secret, "gopher", 4*time.Second),
+			want: Outcome{Authenticated: true, Code: core.CodeInvalidToken, Message: "jwt expired", Reason: "io server disconnect"},
+			lines: []string{"connected: socket ", "token_expiring: the token expires in ",
+				"unauthorized: invalid_token: jwt expired", "disconnected: io server disconnect"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// One at a time: several Go clients connecting at once in one
+			// process sometimes never connect, or lose their connection.
+			out := &syncBuffer{}
+			cfg := config{url: base + tc.path, token: tc.token, mode: tc.mode, transport: tc.transport, stay: tc.stay, wait: 10 * time.Second}
+			got, err := run(context.Background(), cfg, out)
+			if err != nil {
+				t.Fatalf("run: %v\n%s", err, out)
+			}
+			if got.Authenticated != tc.want.Authenticated || got.Code != tc.want.Code || got.Message != tc.want.Message ||
+				tc.want.Reason != "" && got.Reason != tc.want.Reason {
+				t.Errorf("outcome %+v, want %+v\n%s", got, tc.want, out)
+			}
+			rest := out.String()
+			for _, l := range tc.lines {
+				i := strings.Index(rest, l)
+				if i < 0 {
+					t.Fatalf("output lacks %q (in order):\n%s", l, out)
+				}
+				rest = rest[i+len(l):]
+			}
+		})
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		env   string
+		token string // the token chosen, when the flags are valid
+		err   string // part of the error otherwise
+	}{
+		{name: "flag", args: []string{"-token", "a.b.c"}, env: "x.y.z", token: "a.b.c"},
+		{name: "environment", env: "x.y.z", token: "x.y.z"},
+		{name: "none", token: ""},
+		{name: "bad mode", args: []string{"-mode", "query"}, err: "handshake or connect"},
+		{name: "stray argument", args: []string{"now"}, err: "unexpected argument"},
+		{name: "bad transport", args: []string{"-transport", "webtransport"}, err: "websocket or polling"},
+		{name: "zero timeout", args: []string{"-timeout", "0s"}, err: "must be positive"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseFlags(tc.args, tc.env, io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("error %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.token != tc.token {
+				t.Errorf("token %q, want %q", c.token, tc.token)
+			}
+		})
+	}
+}
