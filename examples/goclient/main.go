@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,7 +45,8 @@ type config struct {
 	transport string        // "websocket" or "polling"
 	say       string        // a "chat" message to emit once authenticated
 	stay      time.Duration // how long to stay connected; 0: until cut or interrupted
-	wait      time.Duration // how long to wait for the connection and authentication
+	wait      time.Duration // how long one attempt may take to connect and authenticate
+	attempts  int           // attempts when the connection fails before the server answers
 }
 
 // Outcome is how a run ended.
@@ -89,7 +91,8 @@ func parseFlags(args []string, envToken string, stderr io.Writer) (config, error
 	fs.StringVar(&c.transport, "transport", "websocket", `"websocket" or "polling" (HTTP long-polling)`)
 	fs.StringVar(&c.say, "say", "", `once authenticated, emit "chat" {text: SAY} (the demo broadcasts it)`)
 	fs.DurationVar(&c.stay, "for", 0, "stay connected this long, then disconnect (0: until cut or interrupted)")
-	fs.DurationVar(&c.wait, "timeout", 10*time.Second, "give up if not authenticated within this time")
+	fs.DurationVar(&c.wait, "timeout", 5*time.Second, "give up an attempt not connected and authenticated within this time")
+	fs.IntVar(&c.attempts, "attempts", 3, "attempts when the connection fails before the server answers (refusals are never retried)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -105,6 +108,8 @@ func parseFlags(args []string, envToken string, stderr io.Writer) (config, error
 		return c, fmt.Errorf("-transport %q: websocket or polling", c.transport)
 	case c.wait <= 0:
 		return c, errors.New("-timeout must be positive")
+	case c.attempts < 1:
+		return c, errors.New("-attempts must be at least 1")
 	}
 	return c, nil
 }
@@ -112,7 +117,28 @@ func parseFlags(args []string, envToken string, stderr io.Writer) (config, error
 // run connects, authenticates and reports on out until the socket is
 // refused or cut, cfg.stay has passed, or ctx is done. An empty token is
 // sent as it is: the server's refusal shows what it says without one.
+//
+// A connection that fails before the server answered (no network, a
+// timeout) is tried again, up to cfg.attempts times; a refusal is not: the
+// same token would be refused again.
 func run(ctx context.Context, cfg config, out io.Writer) (Outcome, error) {
+	for attempt := 1; ; attempt++ {
+		o, retry, err := connect(ctx, cfg, out)
+		if !retry || attempt >= cfg.attempts || ctx.Err() != nil {
+			return o, err
+		}
+		fmt.Fprintf(out, "retrying (attempt %d of %d)\n", attempt+1, cfg.attempts)
+		select {
+		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+		case <-ctx.Done():
+			return o, err
+		}
+	}
+}
+
+// connect makes one attempt. retry reports a failure before the server
+// answered.
+func connect(ctx context.Context, cfg config, out io.Writer) (_ Outcome, retry bool, _ error) {
 	opts := client.DefaultOptions()
 	if cfg.mode == "handshake" {
 		opts.SetAuth(map[string]any{"token": cfg.token})
@@ -130,7 +156,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (Outcome, error) {
 	opts.SetAutoConnect(false) // connect once the handlers are on
 	sock, err := client.Connect(cfg.url, opts)
 	if err != nil {
-		return Outcome{}, err
+		return Outcome{}, false, err
 	}
 	defer sock.Disconnect()
 
@@ -162,7 +188,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (Outcome, error) {
 	}
 
 	on := func(ev string, fn func(args ...any)) { _ = sock.On(types.EventName(ev), fn) }
+	var connected atomic.Bool
 	on("connect", func(...any) {
+		connected.Store(true)
 		printf("connected: socket %s", sock.Id())
 		if cfg.mode == "handshake" {
 			setAuthenticated() // the server admitted the token with the handshake
@@ -229,11 +257,12 @@ func run(ctx context.Context, cfg config, out io.Writer) (Outcome, error) {
 	select {
 	case <-authenticated:
 	case <-done:
-		return outcome.snapshot(&mu), nil
-	case <-time.After(cfg.wait):
-		return outcome.snapshot(&mu), fmt.Errorf("not authenticated within %v", cfg.wait)
+		o := outcome.snapshot(&mu)
+		return o, o.Code == "" && !connected.Load(), nil
+	case <-time.After(cfg.wait + time.Second): // the client's own timeout comes first
+		return outcome.snapshot(&mu), !connected.Load(), fmt.Errorf("not authenticated within %v", cfg.wait)
 	case <-ctx.Done():
-		return outcome.snapshot(&mu), nil
+		return outcome.snapshot(&mu), false, nil
 	}
 	if cfg.say != "" {
 		_ = sock.Emit("chat", map[string]any{"text": cfg.say})
@@ -247,7 +276,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (Outcome, error) {
 	case <-stay:
 	case <-ctx.Done():
 	}
-	return outcome.snapshot(&mu), nil
+	return outcome.snapshot(&mu), false, nil
 }
 
 func (o *Outcome) snapshot(mu *sync.Mutex) Outcome {

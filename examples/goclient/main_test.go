@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -95,6 +96,7 @@ func TestRun(t *testing.T) {
 		mode      string
 		transport string // "" for websocket
 		token     string
+		fresh     time.Duration // when set, the token is minted as the case starts, valid this long
 		stay      time.Duration
 		want      Outcome
 		lines     []string // in the output, in this order
@@ -145,7 +147,7 @@ func TestRun(t *testing.T) {
 			lines: []string{"connected: socket ", "unauthorized: invalid_token: invalid signature", "disconnected: io server disconnect"},
 		},
 		{
-			name: "handshake, expires while connected", mode: "handshake", token: mint(t, secret, "gopher", 4*time.Second),
+			name: "handshake, expires while connected", mode: "handshake", fresh: 3 * time.Second,
 			want: Outcome{Authenticated: true, Code: core.CodeInvalidToken, Message: "jwt expired", Reason: "io server disconnect"},
 			lines: []string{"connected: socket ", "token_expiring: the token expires in ",
 				"unauthorized: invalid_token: jwt expired", "disconnected: io server disconnect"},
@@ -154,9 +156,12 @@ func TestRun(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// One at a time: several Go clients connecting at once in one
-			// process sometimes never connect, or lose their connection.
+			// process sometimes lose their connection.
+			if tc.fresh > 0 {
+				tc.token = mint(t, secret, "gopher", tc.fresh)
+			}
 			out := &syncBuffer{}
-			cfg := config{url: base + tc.path, token: tc.token, mode: tc.mode, transport: tc.transport, stay: tc.stay, wait: 10 * time.Second}
+			cfg := config{url: base + tc.path, token: tc.token, mode: tc.mode, transport: tc.transport, stay: tc.stay, wait: 5 * time.Second, attempts: 3}
 			got, err := run(context.Background(), cfg, out)
 			if err != nil {
 				t.Fatalf("run: %v\n%s", err, out)
@@ -191,6 +196,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "bad mode", args: []string{"-mode", "query"}, err: "handshake or connect"},
 		{name: "stray argument", args: []string{"now"}, err: "unexpected argument"},
 		{name: "bad transport", args: []string{"-transport", "webtransport"}, err: "websocket or polling"},
+		{name: "no attempt", args: []string{"-attempts", "0"}, err: "at least 1"},
 		{name: "zero timeout", args: []string{"-timeout", "0s"}, err: "must be positive"},
 	}
 	for _, tc := range tests {
@@ -207,6 +213,41 @@ func TestParseFlags(t *testing.T) {
 			}
 			if c.token != tc.token {
 				t.Errorf("token %q, want %q", c.token, tc.token)
+			}
+		})
+	}
+}
+
+// TestRetry: a connection that fails before the server answers is tried
+// again, up to -attempts times; a refusal is never retried.
+func TestRetry(t *testing.T) {
+	base := startServer(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String() // nothing listens there any more
+	_ = ln.Close()
+	tests := []struct {
+		name    string
+		url     string
+		token   string
+		retries int // "retrying" lines
+		code    string
+	}{
+		{name: "nothing listening", url: closed, token: "x", retries: 2},
+		{name: "refused", url: base, token: mint(t, "another secret", "gopher", time.Hour), code: core.CodeInvalidToken},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := &syncBuffer{}
+			cfg := config{url: tc.url, token: tc.token, mode: "handshake", transport: "websocket", wait: time.Second, attempts: 3}
+			got, _ := run(context.Background(), cfg, out)
+			if n := strings.Count(out.String(), "retrying"); n != tc.retries {
+				t.Errorf("%d retries, want %d:\n%s", n, tc.retries, out)
+			}
+			if got.Authenticated || got.Code != tc.code {
+				t.Errorf("outcome %+v, want code %q", got, tc.code)
 			}
 		})
 	}

@@ -391,6 +391,7 @@
       log("http", `POST /logout: ${e.message}`, "error");
       return;
     }
+    if (!demo.loggingOut) return; // the cut came before the answer
     if (!demo.socket || !demo.socket.connected) {
       loggedOut("Logged out: the token is revoked.");
       return;
