@@ -211,13 +211,13 @@ func newDemo(cfg config, base string, assets *clientAssets, logger *slog.Logger)
 		jwks.WithInsecureHTTP(), // loopback only: never for a key set on the network
 		jwks.WithBackgroundStart(),
 		jwks.WithLogger(logger),
-		jwks.WithFetchCallback(collector.KeySetFetch),
+		jwks.WithFetchHook(collector.KeySetFetch),
 	)
 	if err != nil {
 		return nil, err
 	}
 	d.closers = append(d.closers, func() { _ = d.keys.Close() })
-	keyOption := core.WithKeyFunc(d.keys.Key) // a static key instead: core.WithPublicKey(d.signer.public())
+	keyOption := core.WithKeySource(d.keys) // a static key instead: core.WithPublicKey(d.signer.public())
 
 	common := []core.Option{
 		keyOption,

@@ -201,7 +201,7 @@ func TestPublishedKeySet(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer keys.Close()
-			v, err := core.New(core.WithKeyFunc(keys.Key), core.WithAlgorithms(alg), core.WithIssuer(issuer), core.WithAudience(audience))
+			v, err := core.New(core.WithKeySource(keys), core.WithAlgorithms(alg), core.WithIssuer(issuer), core.WithAudience(audience))
 			if err != nil {
 				t.Fatal(err)
 			}
