@@ -23,6 +23,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -61,11 +62,23 @@ type Options struct {
 	// ScaleSizes are the open-socket counts of the scaling runs (default
 	// 1000, 5000, 10000); the largest run ends with the reconnect storm.
 	ScaleSizes []int
-	// SoakConns sockets held for SoakHold, each sending one message per
-	// SoakInterval (default 1000, 20 s, 1 s).
-	SoakConns    int
-	SoakHold     time.Duration
-	SoakInterval time.Duration
+	// HoldConns sockets held for HoldFor by each server, each sending one
+	// message per HoldInterval (default 1000, 10 s, 1 s).
+	HoldConns    int
+	HoldFor      time.Duration
+	HoldInterval time.Duration
+	// TuneReps and TuneConns are the repetitions and connections per run
+	// of the server-library tuning part (default 4 and 1500).
+	TuneReps, TuneConns int
+	// SoakConns authenticated sockets held for SoakFor by the fixture,
+	// each sending a message a second (default 10000 and 1 min; smoke 50
+	// and 3 s).
+	SoakConns int
+	SoakFor   time.Duration
+	// Only, when not empty, runs only these parts (handshake, event,
+	// hold, scale, tuning, soak, micro, profile); the report then holds
+	// only them.
+	Only []string
 	// MicroTime is the time per micro-benchmark (default 1 s).
 	MicroTime time.Duration
 	// ProfileConns is the connection count of the profiled run (default 5000).
@@ -95,24 +108,41 @@ func (o *Options) defaults() error {
 	def(&o.Conns, 2000, 50)
 	def(&o.Concurrency, 100, 10)
 	def(&o.EventConcurrency, 50, 10)
-	def(&o.SoakConns, 1000, 20)
+	def(&o.HoldConns, 1000, 20)
 	def(&o.ProfileConns, 5000, 0)
+	def(&o.TuneReps, 4, 1)
+	def(&o.TuneConns, 1500, 150)
+	def(&o.SoakConns, 10000, 50)
+	if o.SoakFor == 0 {
+		o.SoakFor = time.Minute
+		if o.Smoke {
+			o.SoakFor = 3 * time.Second
+		}
+	}
+	if len(o.Only) > 0 && o.Out == "" && !o.Smoke {
+		return errors.New("bench: a run of some parts only writes a partial report: give its path (Out, -out)")
+	}
+	for _, p := range o.Only {
+		if !slices.Contains(Parts, p) {
+			return fmt.Errorf("bench: unknown part %q (want %s)", p, strings.Join(Parts, ", "))
+		}
+	}
 	if o.ScaleSizes == nil {
 		o.ScaleSizes = []int{1000, 5000, 10000}
 		if o.Smoke {
 			o.ScaleSizes = []int{60}
 		}
 	}
-	if o.SoakHold == 0 {
-		o.SoakHold = 20 * time.Second
+	if o.HoldFor == 0 {
+		o.HoldFor = 10 * time.Second
 		if o.Smoke {
-			o.SoakHold = 1500 * time.Millisecond
+			o.HoldFor = 1500 * time.Millisecond
 		}
 	}
-	if o.SoakInterval == 0 {
-		o.SoakInterval = time.Second
+	if o.HoldInterval == 0 {
+		o.HoldInterval = time.Second
 		if o.Smoke {
-			o.SoakInterval = 500 * time.Millisecond
+			o.HoldInterval = 500 * time.Millisecond
 		}
 	}
 	if o.MicroTime == 0 && !o.Smoke {
@@ -121,15 +151,23 @@ func (o *Options) defaults() error {
 	if o.Command == "" {
 		o.Command = "./bench/run.sh"
 	}
-	for _, n := range append([]int{o.Conns, o.SoakConns}, o.ScaleSizes...) {
+	for _, n := range append([]int{o.Conns, o.HoldConns, o.TuneConns, o.SoakConns}, o.ScaleSizes...) {
 		if n < 1 || n > loadgen.MaxConns {
 			return fmt.Errorf("bench: connection count %d out of range 1..%d", n, loadgen.MaxConns)
 		}
 	}
-	if o.Reps < 1 || o.Reps > 20 {
-		return fmt.Errorf("bench: Reps %d out of range 1..20", o.Reps)
+	if o.Reps < 1 || o.Reps > 20 || o.TuneReps < 1 || o.TuneReps > 20 {
+		return fmt.Errorf("bench: Reps %d or TuneReps %d out of range 1..20", o.Reps, o.TuneReps)
 	}
 	return nil
+}
+
+// Parts are the parts of a run, in order.
+var Parts = []string{"handshake", "event", "hold", "scale", "tuning", "soak", "micro", "profile"}
+
+// part reports whether part p runs.
+func (o *Options) part(p string) bool {
+	return len(o.Only) == 0 || slices.Contains(o.Only, p)
 }
 
 // Stats summarises one server over the repetitions of one part of the run.
@@ -148,6 +186,16 @@ type Stats struct {
 	// Attempted and Failures add up every run.
 	Attempted int
 	Failures  map[string]int
+	// Goroutines, Allocs and AllocKB are medians, per open connection, of
+	// the server's goroutines and of its heap allocations (count and KB)
+	// while connecting, from its /metrics (NaN: not read).
+	Goroutines, Allocs, AllocKB float64
+	// HoldCPU is the median server CPU (µs) per socket and second of an
+	// idle hold (peer.hold; NaN otherwise); PingInterval the server's ping
+	// interval during it when not the default.
+	HoldCPU      float64
+	PingInterval time.Duration
+	runs    []*run
 }
 
 // Failed is the number of failed connections plus errored runs.
@@ -159,8 +207,8 @@ func (s *Stats) Failed() int {
 	return n
 }
 
-// SoakStats is one server's hold with messages.
-type SoakStats struct {
+// HoldStats is one server's hold with messages.
+type HoldStats struct {
 	Key, Label string
 	Node       bool
 	Soak       *loadgen.Soak
@@ -203,10 +251,12 @@ type Report struct {
 	Duration  time.Duration
 	Handshake []*Stats
 	Event     []*Stats
-	Soak      []*SoakStats
+	Hold      []*HoldStats
 	Scale     []*ScaleStats
 	Micro     *Micro
 	Profile   *Profile
+	Tuning    *Tuning
+	Soak      *SoakResult
 	// Notes lists what could not be measured and why.
 	Notes []string
 	// Plots are the written SVG files, relative to the report.
@@ -219,7 +269,7 @@ func (r *Report) Failures() int {
 	for _, s := range append(slices.Clone(r.Handshake), r.Event...) {
 		n += s.Failed()
 	}
-	for _, s := range r.Soak {
+	for _, s := range r.Hold {
 		if s.Error != "" {
 			n++
 		}
@@ -238,6 +288,17 @@ func (r *Report) Failures() int {
 				n += v
 			}
 		}
+	}
+	if r.Tuning != nil {
+		for _, v := range r.Tuning.Variants {
+			n += v.Failed()
+		}
+		if r.Tuning.Profile != nil && r.Tuning.Profile.Error != "" {
+			n++
+		}
+	}
+	if r.Soak != nil {
+		n += len(r.Soak.Problems)
 	}
 	return n
 }
@@ -290,7 +351,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	// Each server is its own process; this one holds the client side of
 	// every socket, and the profiled run (a child) both sides.
-	need := uint64(max(slices.Max(append(slices.Clone(opt.ScaleSizes), opt.Conns, opt.SoakConns)), 2*opt.ProfileConns) + 1024)
+	need := uint64(max(slices.Max(append(slices.Clone(opt.ScaleSizes), opt.Conns, opt.HoldConns, opt.SoakConns)), 2*opt.ProfileConns) + 1024)
 	if d.rep.FileLimit, err = raiseFileLimit(need); err != nil {
 		return nil, err
 	}
@@ -300,17 +361,31 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 
 	hs, ev := d.peers()
-	d.rep.Handshake = d.measure(ctx, "handshake", hs, opt.Reps, loadgen.Config{Conns: opt.Conns, Concurrency: opt.Concurrency})
-	d.rep.Event = d.measure(ctx, "two round trips", ev, opt.Reps, loadgen.Config{Conns: opt.Conns, Concurrency: opt.EventConcurrency})
-	d.rep.Soak = d.soak(ctx, soakPeers(hs))
-	d.rep.Scale = d.scale(ctx, scalePeers(hs))
+	if opt.part("handshake") {
+		d.rep.Handshake = d.measure(ctx, "handshake", hs, opt.Reps, loadgen.Config{Conns: opt.Conns, Concurrency: opt.Concurrency})
+	}
+	if opt.part("event") {
+		d.rep.Event = d.measure(ctx, "two round trips", ev, opt.Reps, loadgen.Config{Conns: opt.Conns, Concurrency: opt.EventConcurrency})
+	}
+	if opt.part("hold") {
+		d.rep.Hold = d.hold(ctx, holdPeers(hs))
+	}
+	if opt.part("scale") {
+		d.rep.Scale = d.scale(ctx, scalePeers(hs))
+	}
+	if opt.part("tuning") {
+		d.rep.Tuning = d.tune(ctx, tmp)
+	}
+	if opt.part("soak") && d.fixture && ctx.Err() == nil {
+		d.rep.Soak = d.soak(ctx)
+	}
 	if ctx.Err() != nil {
 		return d.rep, ctx.Err()
 	}
-	if opt.MicroTime > 0 {
+	if opt.MicroTime > 0 && opt.part("micro") {
 		d.rep.Micro = d.micro(ctx, tmp)
 	}
-	if opt.ProfileConns > 0 {
+	if opt.ProfileConns > 0 && opt.part("profile") {
 		d.rep.Profile = d.profile(ctx, tmp)
 	}
 	d.rep.Duration = time.Since(d.rep.Started)
@@ -339,16 +414,13 @@ func (d *driver) build(ctx context.Context) error {
 	if !d.fixture {
 		return nil
 	}
-	// Flags the fixture may grow: other algorithms, a pprof endpoint.
+	// Flags the fixture may grow: other algorithms, a verified-token cache.
 	help := helpText(ctx, filepath.Join(d.bin, "fixture"))
 	d.cache = strings.Contains(help, "-verified-cache")
 	if strings.Contains(help, "-alg") {
 		d.algs = []string{"RS256", "ES256", "EdDSA"}
 	} else {
 		d.note("The fixture has no flag to sign and verify with RS256, ES256 or EdDSA keys (an `-alg` flag): socket-level figures are HS256 only; the micro-benchmark covers the other algorithms.")
-	}
-	if !strings.Contains(help, "-pprof") {
-		d.note("The fixture has no `-pprof` flag: the CPU profile comes from an in-process server built like the fixture (bench/profile), with the load generator in the same process.")
 	}
 	return nil
 }
@@ -366,23 +438,23 @@ func (d *driver) peers() (handshake, event []peer) {
 	bare := filepath.Join(d.bin, "baresrv")
 	fixture := filepath.Join(d.bin, "fixture")
 	handshake = append(handshake,
-		peer{key: "go-bare", label: "Go socket.io (zishang520 v3.0.6), no auth", argv: append([]string{bare}, addr...), mode: loadgen.ModeAuth},
-		peer{key: "go-jwt", label: "Go socket.io + bare golang-jwt HS256 check in a middleware", argv: append([]string{bare, "-jwt"}, addr...), mode: loadgen.ModeAuth})
+		peer{key: "go-bare", label: "Go socket.io (zishang520 v3.0.6), no auth", argv: append([]string{bare}, addr...), mode: loadgen.ModeAuth, metrics: true},
+		peer{key: "go-jwt", label: "Go socket.io + bare golang-jwt HS256 check in a middleware", argv: append([]string{bare, "-jwt"}, addr...), mode: loadgen.ModeAuth, metrics: true})
 	if d.fixture {
 		handshake = append(handshake,
-			peer{key: "go-siojwt", label: "Go socket.io + siojwt (fixture, handshake mode, HS256)", argv: append([]string{fixture, "-mode", "handshake"}, addr...), mode: loadgen.ModeAuth})
+			peer{key: "go-siojwt", label: "Go socket.io + siojwt (fixture, handshake mode, HS256)", argv: append([]string{fixture, "-mode", "handshake"}, addr...), mode: loadgen.ModeAuth, metrics: true})
 		if d.cache {
 			handshake = append(handshake,
 				peer{key: "go-siojwt-cache", label: "Go socket.io + siojwt (fixture, HS256, verified-token cache of 20000)",
-					argv: append([]string{fixture, "-mode", "handshake", "-verified-cache", "20000"}, addr...), mode: loadgen.ModeAuth})
+					argv: append([]string{fixture, "-mode", "handshake", "-verified-cache", "20000"}, addr...), mode: loadgen.ModeAuth, metrics: true})
 		}
 		for _, alg := range d.algs {
 			handshake = append(handshake,
 				peer{key: "go-siojwt-" + strings.ToLower(alg), label: "Go socket.io + siojwt (fixture, handshake mode, " + alg + ")",
-					argv: append([]string{fixture, "-mode", "handshake", "-alg", alg}, addr...), mode: loadgen.ModeAuth, login: true})
+					argv: append([]string{fixture, "-mode", "handshake", "-alg", alg}, addr...), mode: loadgen.ModeAuth, login: true, metrics: true})
 		}
 		event = append(event,
-			peer{key: "go-siojwt", label: "Go socket.io + siojwt (fixture, connect mode)", argv: append([]string{fixture, "-mode", "connect", "-timeout", "30s"}, addr...), mode: loadgen.ModeEvent})
+			peer{key: "go-siojwt", label: "Go socket.io + siojwt (fixture, connect mode)", argv: append([]string{fixture, "-mode", "connect", "-timeout", "30s"}, addr...), mode: loadgen.ModeEvent, metrics: true})
 	}
 	if !d.opt.Smoke {
 		handshake = append(handshake,
@@ -405,7 +477,7 @@ const (
 	threamKey = "node-thream"
 )
 
-func soakPeers(hs []peer) []peer {
+func holdPeers(hs []peer) []peer {
 	var out []peer
 	for _, p := range hs {
 		if p.key != "go-jwt" && p.key != "go-siojwt-cache" && !p.login {
@@ -425,9 +497,26 @@ func scalePeers(hs []peer) []peer {
 	return out
 }
 
+// run is one run against one server: the load generator's result and,
+// for servers with the Go collector, their /metrics before the connect
+// phase and with every connection open.
+type run struct {
+	*loadgen.Result
+	base, open map[string]float64
+}
+
+// perConn returns (open[name] - base[name]) per connected connection, or
+// NaN when not read.
+func (r *run) perConn(name string) float64 {
+	if r.base == nil || r.open == nil || r.Connect.Connected == 0 {
+		return math.NaN()
+	}
+	return (metricOr(r.open, name) - metricOr(r.base, name)) / float64(r.Connect.Connected)
+}
+
 // once starts p, fetches a token from it, runs cfg against it and stops it.
-func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*loadgen.Result, error) {
-	pr, err := start(ctx, d.opt.Root, p.argv)
+func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*run, error) {
+	pr, err := start(ctx, d.opt.Root, p.argv, p.env)
 	if err != nil {
 		return nil, err
 	}
@@ -435,7 +524,28 @@ func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*loadgen
 	cfg.URL = pr.url
 	cfg.Mode = p.mode
 	cfg.ServerPID = pr.pid()
-	cfg.Settle = d.settle()
+	if cfg.Settle == 0 {
+		cfg.Settle = d.settle()
+	}
+	cfg.Polling, cfg.Compress = p.polling, p.compress
+	if p.hold > 0 {
+		cfg.Hold = p.hold
+	}
+	out := &run{}
+	if p.metrics {
+		cfg.Probe = func(s loadgen.Stage) {
+			m, err := scrape(ctx, pr.url)
+			if err != nil {
+				d.logf("%s: %v", p.key, err)
+				return
+			}
+			if s == loadgen.StageBase {
+				out.base = m
+			} else {
+				out.open = m
+			}
+		}
+	}
 	if cfg.MaxDuration == 0 {
 		cfg.MaxDuration = 10 * time.Minute
 	}
@@ -458,10 +568,11 @@ func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*loadgen
 	if err != nil {
 		return nil, err
 	}
+	out.Result = res
 	if err := pr.alive(); err != nil {
-		return res, err
+		return out, err
 	}
-	return res, nil
+	return out, nil
 }
 
 func (d *driver) measure(ctx context.Context, part string, peers []peer, reps int, cfg loadgen.Config) []*Stats {
@@ -482,7 +593,8 @@ func (d *driver) measure(ctx context.Context, part string, peers []peer, reps in
 				d.logf("%s %s rep %d: error: %v", part, p.key, rep+1, err)
 				continue
 			}
-			s.Runs = append(s.Runs, res)
+			s.Runs = append(s.Runs, res.Result)
+			s.runs = append(s.runs, res)
 			for c, n := range res.Connect.Failures {
 				s.Failures[c] += n
 			}
@@ -491,16 +603,26 @@ func (d *driver) measure(ctx context.Context, part string, peers []peer, reps in
 				part, p.key, rep+1, c.Connected, c.Attempted, c.Rate(), c.P50.Round(time.Millisecond/10), c.P99.Round(time.Millisecond/10), us(c.CPUPerConn()), res.MemPerConn()/1024)
 		}
 	}
-	for _, s := range stats {
-		var rate, p50, p99, cpu, kb []float64
-		for _, r := range s.Runs {
+	for i, s := range stats {
+		var rate, p50, p99, cpu, kb, gor, allocs, allocKB, hold []float64
+		for _, r := range s.runs {
 			rate = append(rate, r.Connect.Rate())
 			p50 = append(p50, ms(r.Connect.P50))
 			p99 = append(p99, ms(r.Connect.P99))
 			cpu = append(cpu, us(r.Connect.CPUPerConn()))
 			kb = append(kb, r.MemPerConn()/1024)
+			if g := r.perConn(mGoroutines); !math.IsNaN(g) {
+				gor = append(gor, g)
+				allocs = append(allocs, r.perConn(mMallocs))
+				allocKB = append(allocKB, r.perConn(mAllocBytes)/1024)
+			}
+			if h := r.Soak; h != nil && h.Sockets > 0 && h.Duration > 0 {
+				hold = append(hold, us(h.ServerCPU)/float64(h.Sockets)/h.Duration.Seconds())
+			}
 		}
 		s.Rate, s.P50, s.P99, s.CPU, s.KB = median(rate), median(p50), median(p99), median(cpu), median(kb)
+		s.Goroutines, s.Allocs, s.AllocKB, s.HoldCPU = median(gor), median(allocs), median(allocKB), median(hold)
+		s.PingInterval = peers[i].ping
 		s.CPULo, s.CPUHi = math.NaN(), math.NaN()
 		if len(cpu) > 0 {
 			s.CPULo, s.CPUHi = slices.Min(cpu), slices.Max(cpu)
@@ -509,17 +631,17 @@ func (d *driver) measure(ctx context.Context, part string, peers []peer, reps in
 	return stats
 }
 
-func (d *driver) soak(ctx context.Context, peers []peer) []*SoakStats {
-	var out []*SoakStats
+func (d *driver) hold(ctx context.Context, peers []peer) []*HoldStats {
+	var out []*HoldStats
 	for _, p := range peers {
 		if ctx.Err() != nil {
 			break
 		}
-		s := &SoakStats{Key: p.key, Label: p.label, Node: p.node}
+		s := &HoldStats{Key: p.key, Label: p.label, Node: p.node}
 		out = append(out, s)
 		res, err := d.once(ctx, p, loadgen.Config{
-			Conns: d.opt.SoakConns, Concurrency: d.opt.Concurrency,
-			Hold: d.opt.SoakHold, MessageInterval: d.opt.SoakInterval,
+			Conns: d.opt.HoldConns, Concurrency: d.opt.Concurrency,
+			Hold: d.opt.HoldFor, MessageInterval: d.opt.HoldInterval,
 		})
 		switch {
 		case err != nil:
@@ -534,10 +656,10 @@ func (d *driver) soak(ctx context.Context, peers []peer) []*SoakStats {
 			if s.Error == "" && (s.Soak.Received < s.Soak.Sent || s.Soak.Dropped > 0) {
 				s.Error = fmt.Sprintf("%d of %d messages unanswered, %d sockets dropped", s.Soak.Sent-s.Soak.Received, s.Soak.Sent, s.Soak.Dropped)
 			}
-			d.logf("soak %s: %d sockets for %s, %d/%d echoed, %.1f µs CPU/message", p.key, s.Soak.Sockets, s.Soak.Duration.Round(time.Millisecond), s.Soak.Received, s.Soak.Sent, us(s.Soak.CPUPerMessage()))
+			d.logf("hold %s: %d sockets for %s, %d/%d echoed, %.1f µs CPU/message", p.key, s.Soak.Sockets, s.Soak.Duration.Round(time.Millisecond), s.Soak.Received, s.Soak.Sent, us(s.Soak.CPUPerMessage()))
 		}
 		if s.Error != "" {
-			d.logf("soak %s: error: %s", p.key, s.Error)
+			d.logf("hold %s: error: %s", p.key, s.Error)
 		}
 	}
 	return out

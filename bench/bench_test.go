@@ -75,12 +75,12 @@ func TestSmoke(t *testing.T) {
 	if len(rep.Event) < 1 {
 		t.Error("no two-round-trip runs")
 	}
-	if len(rep.Soak) == 0 {
-		t.Error("no soak runs")
+	if len(rep.Hold) == 0 {
+		t.Error("no hold runs")
 	}
-	for _, s := range rep.Soak {
+	for _, s := range rep.Hold {
 		if s.Soak == nil || s.Soak.Sent == 0 || s.Soak.Received != s.Soak.Sent {
-			t.Errorf("soak %s: %+v %s", s.Key, s.Soak, s.Error)
+			t.Errorf("hold %s: %+v %s", s.Key, s.Soak, s.Error)
 		}
 	}
 	if len(rep.Scale) == 0 {
@@ -92,11 +92,29 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 
+	if rep.Tuning == nil || len(rep.Tuning.Variants) < 4 {
+		t.Fatalf("tuning part: %+v", rep.Tuning)
+	}
+	for _, v := range rep.Tuning.Variants {
+		if len(v.Runs) == 0 || !(v.CPU > 0) || len(v.Errors) > 0 {
+			t.Errorf("tuning %s: %d runs, CPU %v, errors %v", v.Key, len(v.Runs), v.CPU, v.Errors)
+		}
+		if !(v.Goroutines >= 1.5) {
+			t.Errorf("tuning %s: %v goroutines per socket: /metrics not read", v.Key, v.Goroutines)
+		}
+	}
+	if v := rep.Tuning.variant("bare-polling"); v == nil || len(v.Runs) == 0 {
+		t.Error("no long-polling start measured")
+	}
+	if s := rep.Soak; s == nil || s.Err() != nil || s.Connected != s.Conns || s.Sent == 0 {
+		t.Errorf("soak: %+v", s)
+	}
+
 	md, err := os.ReadFile(rep.Options.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"# Benchmarks", "## Machine", "## Handshake mode", "## Reconnect storm", "-core machine", "CPU µs/conn"} {
+	for _, s := range []string{"# Benchmarks", "## Machine", "## Targets", "## Handshake mode", "## Reconnect storm", "## Tuning the server library", "### Recommended configuration", "## Soak:", "-core machine", "CPU µs/conn"} {
 		if !bytes.Contains(md, []byte(s)) {
 			t.Errorf("report lacks %q", s)
 		}

@@ -39,6 +39,13 @@ type Micro struct {
 	// Authenticate is the core's whole handshake path (extraction plus
 	// HS256 verification), ns per op; 0 when not measured.
 	Authenticate float64
+	// HS256Parts splits a bare HS256 verification (ns per op): "hmac",
+	// "base64", "json" (bench/verify BenchmarkHS256Parts).
+	HS256Parts map[string]float64
+	// SessionBytes is the binding's memory per authenticated session with
+	// its expiry timer, from the root package's TestTimers10k (0: not
+	// measured).
+	SessionBytes float64
 	// Errors lists benchmark commands that failed.
 	Errors []string
 }
@@ -49,6 +56,10 @@ func (m *Micro) set(alg, impl string, ns float64) {
 	}
 	m.NS[alg][impl] = ns
 }
+
+// sessionBytes reads TestTimers10k's log line "N sessions with live
+// expiry timers: B bytes each".
+var sessionBytes = regexp.MustCompile(`sessions with live expiry timers: ([\d.]+) bytes each`)
 
 var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op`)
 
@@ -94,11 +105,11 @@ func nodeImpl(lib, key string) string {
 }
 
 func (d *driver) micro(ctx context.Context, tmp string) *Micro {
-	m := &Micro{NS: map[string]map[string]float64{}, Unsupported: map[string]map[string]string{}}
+	m := &Micro{NS: map[string]map[string]float64{}, Unsupported: map[string]map[string]string{}, HS256Parts: map[string]float64{}}
 	bt := d.opt.MicroTime.String()
 
 	d.logf("micro: golang-jwt")
-	out, err := commandOutput(ctx, d.opt.Root, "go", "test", "-run", "^$", "-bench", "^BenchmarkParse$", "-benchtime", bt, "./bench/verify/")
+	out, err := commandOutput(ctx, d.opt.Root, "go", "test", "-run", "^$", "-bench", "^(BenchmarkParse|BenchmarkHS256Parts)$", "-benchtime", bt, "./bench/verify/")
 	if err != nil {
 		m.Errors = append(m.Errors, err.Error())
 	}
@@ -106,6 +117,20 @@ func (d *driver) micro(ctx context.Context, tmp string) *Micro {
 		if alg, ok := strings.CutPrefix(name, "BenchmarkParse/"); ok {
 			m.set(alg, implGolangJWT, ns)
 		}
+		if part, ok := strings.CutPrefix(name, "BenchmarkHS256Parts/"); ok {
+			m.HS256Parts[part] = ns
+		}
+	}
+
+	d.logf("micro: the binding's memory per session (TestTimers10k)")
+	out, err = commandOutput(ctx, d.opt.Root, "go", "test", "-run", "^TestTimers10k$", "-count", "1", "-v", ".")
+	if err != nil {
+		m.Errors = append(m.Errors, err.Error())
+	}
+	if sm := sessionBytes.FindStringSubmatch(out); sm != nil {
+		m.SessionBytes, _ = strconv.ParseFloat(sm[1], 64)
+	} else if err == nil {
+		m.Errors = append(m.Errors, "TestTimers10k printed no \"bytes each\" line")
 	}
 
 	if coreHasBench(d.opt.Root) {

@@ -85,6 +85,45 @@ Type: cpu
 	}
 }
 
+func TestParseTop(t *testing.T) {
+	out := `Type: cpu
+Duration: 12.06s, Total samples = 1.61s (13.35%)
+Showing nodes accounting for 1.19s, 73.91% of 1.61s total
+      flat  flat%   sum%        cum   cum%
+         0     0%     0%      0.44s 27.33%  net/http.(*conn).serve
+     0.03s  1.86% 44.72%      0.34s 21.12%  runtime.newobject (inline)
+    10ms  0.62% 73.91%       250µs  0.02%  github.com/zishang520/socket.io/v3/pkg/types.(*Slice[go.shape.*uint8]).Clear
+`
+	total, rows := parseTop(out)
+	if total != 1610*time.Millisecond {
+		t.Errorf("total %s", total)
+	}
+	want := []ProfileRow{
+		{Func: "net/http.(*conn).serve", Flat: 0, Cum: 440 * time.Millisecond, FlatPct: 0, CumPct: 27.33},
+		{Func: "runtime.newobject", Flat: 30 * time.Millisecond, Cum: 340 * time.Millisecond, FlatPct: 1.86, CumPct: 21.12},
+		{Func: "github.com/zishang520/socket.io/v3/pkg/types.(*Slice[go.shape.*uint8]).Clear", Flat: 10 * time.Millisecond, Cum: 250 * time.Microsecond, FlatPct: 0.62, CumPct: 0.02},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("rows %+v", rows)
+	}
+	for i := range want {
+		if rows[i] != want[i] {
+			t.Errorf("row %d = %+v, want %+v", i, rows[i], want[i])
+		}
+	}
+}
+
+func TestDurText(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{{time.Minute, "1m"}, {5 * time.Second, "5s"}, {90 * time.Second, "1m30s"}, {2 * time.Minute, "2m"}} {
+		if got := durText(c.d); got != c.want {
+			t.Errorf("durText(%s) = %q, want %q", c.d, got, c.want)
+		}
+	}
+}
+
 func TestMedian(t *testing.T) {
 	if m := median([]float64{3, 1, 2}); m != 2 {
 		t.Errorf("median odd = %v", m)

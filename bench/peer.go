@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -25,6 +26,16 @@ type peer struct {
 	mode  loadgen.Mode // token presentation
 	node  bool         // a Node server (for the ratios)
 	login bool         // tokens only from the server's /login (not HS256 with the fixture secret)
+	// env is added to the server's environment (GOGC=200…).
+	env []string
+	// polling and compress start the clients over long-polling and offer
+	// permessage-deflate (loadgen.Config).
+	polling, compress bool
+	// hold keeps the sockets open, idle, this long after the connect
+	// phase, for the cost of the server's pings, sent every ping.
+	hold, ping time.Duration
+	// metrics: the server serves the Go collector on /metrics.
+	metrics bool
 }
 
 // proc is a running peer.
@@ -63,12 +74,15 @@ const startTimeout = 30 * time.Second
 
 // start runs argv in dir and waits for its "listening on http://HOST:PORT"
 // line on stdout.
-func start(ctx context.Context, dir string, argv []string) (*proc, error) {
+func start(ctx context.Context, dir string, argv, env []string) (*proc, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("bench: empty command")
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	p := &proc{cmd: cmd, stderr: &tailWriter{max: 8 << 10}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	out, err := cmd.StdoutPipe()

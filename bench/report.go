@@ -183,6 +183,7 @@ func (d *driver) markdown() []byte {
 		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryMB, r.Machine.Kernel, strings.TrimPrefix(r.Machine.GoVersion, "go version "), r.Machine.Node, r.Machine.Load, r.FileLimit)
 
 	d.summary(p)
+	d.targetsSection(p)
 
 	p("## How it was measured\n\n")
 	p("- **Load generator**: `bench/loadgen`, a Go client that speaks Engine.IO v4 / Socket.IO v5 over a bare websocket (github.com/coder/websocket), ")
@@ -201,8 +202,10 @@ func (d *driver) markdown() []byte {
 
 	d.handshakeSection(p)
 	d.eventSection(p)
-	d.soakSection(p)
+	d.holdSection(p)
 	d.scaleSection(p)
+	d.tuningSection(p)
+	d.soakSection(p)
 	d.microSection(p)
 	d.profileSection(p)
 
@@ -245,11 +248,11 @@ func (d *driver) summary(p func(string, ...any)) {
 	th := find(r.Handshake, statsKey, threamKey)
 	bare := find(r.Handshake, statsKey, "go-bare")
 	gj := find(r.Handshake, statsKey, "go-jwt")
-	if lib == nil {
+	if lib == nil && r.Tuning == nil && r.Soak == nil {
 		return
 	}
 	p("## Summary\n\n")
-	if ref != nil {
+	if lib != nil && ref != nil {
 		p("- Handshake mode, server CPU per connection: **%s µs** for Go + siojwt against %s µs for Node + socketio-jwt (**%s**)", f0(lib.CPU), f0(ref.CPU), ratio(lib.CPU, ref.CPU))
 		if th != nil {
 			p(" and %s µs for Node + @thream/socketio-jwt (**%s**)", f0(th.CPU), ratio(lib.CPU, th.CPU))
@@ -265,7 +268,7 @@ func (d *driver) summary(p func(string, ...any)) {
 		}
 		p(" (%s, shared CPUs).\n", ratio(lib.Rate, ref.Rate)+" of socketio-jwt")
 	}
-	if bare != nil {
+	if lib != nil && bare != nil {
 		p("- Authentication's share of the CPU per connection, against the bare Go server (%s µs): siojwt %s", f0(bare.CPU), added(lib, bare))
 		if gj != nil {
 			p("; a bare golang-jwt check in a middleware %s", added(gj, bare))
@@ -287,8 +290,27 @@ func (d *driver) summary(p func(string, ...any)) {
 			algs = append(algs, fmt.Sprintf("%s %s µs", name, f0(s.CPU)))
 		}
 	}
-	if len(algs) > 0 {
+	if len(algs) > 0 && lib != nil {
 		p("- Other algorithms (fixture `-alg`, handshake mode), CPU per connection: %s (HS256 %s µs); the Node servers verify HS256 only here.\n", strings.Join(algs, ", "), f0(lib.CPU))
+	}
+	if t := r.Tuning; t != nil {
+		for _, pair := range [][2]string{{"fixture-tuned", "fixture"}, {"bare-tuned", "bare"}} {
+			tv, b := t.variant(pair[0]), t.variant(pair[1])
+			if tv == nil || b == nil {
+				continue
+			}
+			delta, _ := tuneDelta(tv.Stats, b.Stats)
+			p("- Server library tuned (the recommended configuration of \"Tuning the server library\"), %s: %s µs per connection against %s µs with its defaults (%s µs).", pair[1], f0(tv.CPU), f0(b.CPU), delta)
+			if pv, bb := t.variant("bare-polling"), t.variant("bare"); pv != nil && bb != nil {
+				p(" Clients that start with long-polling cost %s of a direct websocket.", ratio(pv.CPU, bb.CPU))
+			}
+			p("\n")
+			break
+		}
+	}
+	if s := r.Soak; s != nil {
+		p("- Soak: %d authenticated sockets for %s, a message a second each: %d of %d connected, %d of %d messages answered; goroutines %.0f → %.0f → %.0f (before, peak, after close). %s.\n",
+			s.Conns, durText(s.Hold), s.Connected, s.Conns, s.Answered, s.Sent, s.Before.Goroutines, s.Peak.Goroutines, s.After.Goroutines, strings.SplitN(soakVerdict(s), ":", 2)[0])
 	}
 	for _, s := range r.Scale {
 		if (s.Key == "go-siojwt" || s.Key == "go-siojwt-cache") && s.Storm != nil {
@@ -401,14 +423,14 @@ func (d *driver) eventSection(p func(string, ...any)) {
 	d.statsTable(p, d.rep.Event)
 }
 
-func (d *driver) soakSection(p func(string, ...any)) {
-	if len(d.rep.Soak) == 0 {
+func (d *driver) holdSection(p func(string, ...any)) {
+	if len(d.rep.Hold) == 0 {
 		return
 	}
-	p("## Soak: sockets held open, one message per second each\n\n")
-	p("%d sockets held for %s, each emitting `echo` every %s; the server answers `echo-response`.\n\n", d.opt.SoakConns, d.opt.SoakHold, d.opt.SoakInterval)
+	p("## Messages on held sockets, by server\n\n")
+	p("%d sockets held for %s, each emitting `echo` every %s; the server answers `echo-response`.\n\n", d.opt.HoldConns, d.opt.HoldFor, d.opt.HoldInterval)
 	p("| server | sent | answered | sockets dropped | server CPU µs/message | problems |\n|---|---:|---:|---:|---:|---|\n")
-	for _, s := range d.rep.Soak {
+	for _, s := range d.rep.Hold {
 		if s.Soak == nil {
 			p("| %s | | | | | %s |\n", s.Key, oneLine(s.Error))
 			continue

@@ -21,8 +21,22 @@ const fixtureSecret = "aaafoo super sercret"
 // tokens (its claims, a distinct sub and jti each, 5 h lifetime), minted
 // once per run and reused.
 func (d *driver) tokens(n int) ([]string, error) {
+	if len(d.minted) < n {
+		more, err := mintTokens(len(d.minted), n-len(d.minted))
+		if err != nil {
+			return nil, err
+		}
+		d.minted = append(d.minted, more...)
+	}
+	return d.minted[:n], nil
+}
+
+// mintTokens returns n HS256 tokens shaped like the fixture's /login
+// tokens, subjects bench-first to bench-(first+n-1), each with its own jti.
+func mintTokens(first, n int) ([]string, error) {
 	now := time.Now()
-	for i := len(d.minted); i < n; i++ {
+	out := make([]string, 0, n)
+	for i := first; i < first+n; i++ {
 		var id [8]byte
 		_, _ = rand.Read(id[:])
 		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
@@ -33,9 +47,9 @@ func (d *driver) tokens(n int) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.minted = append(d.minted, s)
+		out = append(out, s)
 	}
-	return d.minted[:n], nil
+	return out, nil
 }
 
 // fetchTokens asks a server's /login for n tokens, 8 requests at a time.

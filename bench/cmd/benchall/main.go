@@ -4,6 +4,7 @@
 //
 //	go run ./bench/cmd/benchall          the full run (about 10 minutes)
 //	go run ./bench/cmd/benchall -smoke   tiny counts, output in a temporary directory
+//	go run ./bench/cmd/benchall -only tuning,soak -out /tmp/part.md   some parts only
 //
 // It exits 1 when a connection failed or a server errored, 2 when the run
 // could not be carried out.
@@ -32,14 +33,22 @@ func main() {
 	flag.IntVar(&o.Conns, "n", 0, "connections per rate run (default 2000)")
 	flag.IntVar(&o.Concurrency, "c", 0, "connection attempts in flight (default 100)")
 	sizes := flag.String("sizes", "", "comma-separated open-socket counts of the scaling runs (default 1000,5000,10000)")
-	flag.IntVar(&o.SoakConns, "soak-n", 0, "sockets in the soak (default 1000)")
-	flag.DurationVar(&o.SoakHold, "soak-hold", 0, "soak duration (default 20s)")
+	flag.IntVar(&o.HoldConns, "hold-n", 0, "sockets held by each server with one message per second (default 1000)")
+	flag.DurationVar(&o.HoldFor, "hold-for", 0, "how long they are held (default 10s)")
+	flag.IntVar(&o.TuneReps, "tune-reps", 0, "interleaved repetitions of the server-library tuning part (default 4)")
+	flag.IntVar(&o.TuneConns, "tune-n", 0, "connections per tuning run (default 1500)")
+	flag.IntVar(&o.SoakConns, "soak-n", 0, "authenticated sockets in the soak (default 10000)")
+	flag.DurationVar(&o.SoakFor, "soak-for", 0, "soak duration (default 1m)")
+	only := flag.String("only", "", "comma-separated parts to run ("+strings.Join(bench.Parts, ", ")+"); needs -out")
 	flag.DurationVar(&o.MicroTime, "micro-time", 0, "time per verification micro-benchmark (default 1s)")
 	flag.IntVar(&o.ProfileConns, "profile-n", 0, "connections in the profiled run (default 5000)")
 	flag.StringVar(&o.Command, "command", "./bench/run.sh", "command line shown in the report")
 	timeout := flag.Duration("timeout", time.Hour, "cap on the whole run")
 	flag.Parse()
 	o.Log = os.Stderr
+	if *only != "" {
+		o.Only = strings.Split(*only, ",")
+	}
 	if *sizes != "" {
 		for f := range strings.SplitSeq(*sizes, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
