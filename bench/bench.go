@@ -195,7 +195,7 @@ type Stats struct {
 	// interval during it when not the default.
 	HoldCPU      float64
 	PingInterval time.Duration
-	runs    []*run
+	runs         []*run
 }
 
 // Failed is the number of failed connections plus errored runs.
