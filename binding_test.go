@@ -22,7 +22,7 @@ func TestIsolation(t *testing.T) {
 				_ = s.Broadcast().Emit("news", "from-handler-broadcast")
 				_ = s.To("lobby").Emit("news", "from-handler-room")
 			})
-		}); err != nil {
+		}, Timeout(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		// The application puts every socket in a room as soon as it connects.
@@ -81,7 +81,19 @@ func TestExpiryAndRefreshFakeClock(t *testing.T) {
 		}
 	})
 	c := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, start, time.Minute, nil)})
-	eventually(t, 2*time.Second, "the expiry timer", func() bool { return clk.Pending() == 1 })
+	var ss *session
+	eventually(t, 2*time.Second, "the session's expiry timer", func() bool {
+		ss = sessionOf(ts.auth, c.s.Id())
+		if ss == nil {
+			return false
+		}
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		return ss.timer != nil
+	})
+	ss.mu.Lock()
+	timer := ss.timer
+	ss.mu.Unlock()
 
 	clk.Advance(50 * time.Second)
 	w := c.wait(t, "token_expiring", 5*time.Second)
@@ -92,8 +104,11 @@ func TestExpiryAndRefreshFakeClock(t *testing.T) {
 		_ = c.s.Emit("authenticate", map[string]any{"token": token(t, clk.Now(), 2*time.Minute, nil)})
 		c.wait(t, "authenticated", 5*time.Second)
 	}
-	if n := clk.Pending(); n != 1 {
-		t.Fatalf("%d timers after refreshes, want 1", n)
+	ss.mu.Lock()
+	same := ss.timer == timer
+	ss.mu.Unlock()
+	if !same {
+		t.Fatal("a refresh replaced the socket's timer instead of rescheduling it")
 	}
 	clk.Advance(30 * time.Second) // past the first token's exp
 	time.Sleep(100 * time.Millisecond)
@@ -107,7 +122,7 @@ func TestExpiryAndRefreshFakeClock(t *testing.T) {
 	if data["code"] != core.CodeInvalidToken || data["message"] != "jwt subject invalid. expected: bob" {
 		t.Fatalf("unauthorized %v", data)
 	}
-	clk.Advance(2 * time.Second) // unauthorized wait and close grace
+	clk.Advance(DefaultUnauthorizedWait) // not the close grace: the client closes first
 	d := c.wait(t, "disconnect", 5*time.Second)
 	if d.args[0] != "io server disconnect" {
 		t.Fatalf("disconnect reason %v", d.args)
@@ -184,4 +199,17 @@ func TestTimers10k(t *testing.T) {
 			t.Fatal("a timer had fired or was never armed")
 		}
 	}
+}
+
+// sessionOf returns the session of the socket with the given ID, or nil.
+func sessionOf(a *Auth, id string) *session {
+	var found *session
+	a.sessions.Range(func(_, v any) bool {
+		if ss := v.(*session); string(ss.s.Id()) == id {
+			found = ss
+			return false
+		}
+		return true
+	})
+	return found
 }

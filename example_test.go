@@ -50,13 +50,14 @@ func Example() {
 	}).SignedString([]byte("a secret of at least 32 bytes....."))
 	opts := client.DefaultOptions()
 	opts.SetAuth(map[string]any{"token": tok})
+	opts.SetTimeout(2 * time.Second) // the Go client now and then misses its first open: retry soon
 	c, _ := client.Io(srv.URL, opts)
 	defer c.Disconnect()
 
 	select {
 	case msg := <-greeted:
 		fmt.Println(msg)
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		fmt.Println("timed out")
 	}
 	// Output: hello bob

@@ -117,6 +117,7 @@ func (a *Auth) Protect(nsp socket.Namespace, opts ...NamespaceOption) error {
 	if err != nil {
 		return err
 	}
+	a.conns.track(nsp)
 	nsp.Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
 		next(a.handshake(s, c))
 	})
@@ -138,6 +139,7 @@ func (a *Auth) Connect(nsp socket.Namespace, onAuthenticated func(*socket.Socket
 	if err != nil {
 		return err
 	}
+	a.conns.track(nsp)
 	c.onAuthenticated = onAuthenticated
 	nsp.Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
 		if !installed(s.Nsp()) {

@@ -3,7 +3,7 @@ package siojwt
 import (
 	"context"
 	"errors"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,7 +58,7 @@ func TestPanicsReject(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.nsp, func(t *testing.T) {
-			c := dial(t, ts.url, tt.nsp, map[string]any{"token": tok})
+			c := dialUntil(t, ts.url, tt.nsp, map[string]any{"token": tok}, "connect_error")
 			e := c.wait(t, "connect_error", 5*time.Second)
 			data := connectErrorData(t, e)
 			if data["code"] != tt.code || data["message"] != tt.msg || data["type"] != "UnauthorizedError" {
@@ -103,10 +103,13 @@ func connectErrorData(t *testing.T, e event) map[string]any {
 // TestCleanupOnce: the server library sometimes reports a disconnect twice;
 // a session's cleanup (and its "closed" event) happens once.
 func TestCleanupOnce(t *testing.T) {
-	var closed atomic.Int32
+	var mu sync.Mutex
+	closed := map[string]int{} // socket ID -> closed events
 	ts := newTestServer(t, nil, []Option{WithHook(func(e Event) {
 		if e.Kind == EventClosed {
-			closed.Add(1)
+			mu.Lock()
+			closed[e.SocketID]++
+			mu.Unlock()
 		}
 	})}, func(ts *testServer) {
 		if err := ts.auth.Protect(ts.io.Sockets()); err != nil {
@@ -116,14 +119,17 @@ func TestCleanupOnce(t *testing.T) {
 	c := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
 	var ss *session
 	eventually(t, 2*time.Second, "the session", func() bool {
-		ts.auth.sessions.Range(func(_, v any) bool { ss = v.(*session); return false })
+		ss = sessionOf(ts.auth, c.s.Id())
 		return ss != nil
 	})
+	id := string(ss.s.Id())
 	ss.cleanup("transport close")
 	ss.cleanup("client namespace disconnect")
 	c.s.Disconnect()
 	time.Sleep(200 * time.Millisecond)
-	if n := closed.Load(); n != 1 {
+	mu.Lock()
+	defer mu.Unlock()
+	if n := closed[id]; n != 1 {
 		t.Fatalf("%d closed events, want 1", n)
 	}
 }

@@ -44,6 +44,7 @@ type session struct {
 	timer    clock.Timer // expiry (and its warning): one per socket
 	timeout  clock.Timer // authenticate timeout or connect grace
 	cutting  bool        // a cut is under way: ignore everything else
+	warned   bool        // the expiry warning for the current token was sent
 	closed   bool        // cleaned up
 	attached bool        // "connection" seen
 	pendAddr string      // counted against the pending cap, until released
@@ -182,9 +183,12 @@ func (ss *session) scheduleLocked() {
 		return
 	}
 	ss.expires = exp
+	ss.warned = false
 	d := exp.Sub(a.clock.Now())
-	if a.warnBefore > 0 && d > a.warnBefore {
-		d -= a.warnBefore
+	if a.warnBefore > 0 {
+		// At the warning point, or at once for a token that is already
+		// inside the warning window.
+		d = max(d-a.warnBefore, 0)
 	}
 	if ss.timer == nil {
 		ss.timer = a.clock.AfterFunc(d, ss.onTimer)
@@ -204,11 +208,14 @@ func (ss *session) onTimer() {
 	}
 	left := ss.expires.Sub(a.clock.Now())
 	if left > 0 {
-		// The warning point (or a timer that fired early): warn, rearm.
+		// The warning point (or a timer that fired early): warn once per
+		// token, rearm for the expiry.
 		ss.timer.Reset(left)
+		warn := a.warnBefore > 0 && !ss.warned
+		ss.warned = true
 		exp := ss.expires
 		ss.mu.Unlock()
-		if a.warnBefore > 0 {
+		if warn {
 			_ = ss.s.Emit(a.warnEvent, map[string]any{"exp": exp.Unix(), "expiresIn": left.Milliseconds()})
 		}
 		return
@@ -269,12 +276,17 @@ func (a *Auth) unauthorized(s *socket.Socket, e *core.Error, wait time.Duration)
 // disconnect is the one place where the binding disconnects a socket. The
 // server library's Disconnect(true) usually loses the last packet, so the
 // client would see "transport close" and reconnect: instead the socket is
-// disconnected from its namespace (the client sees "io server disconnect")
-// and the connection is closed a moment later.
+// disconnected from its namespace (the client sees "io server disconnect";
+// a client left with no namespace closes the connection itself) and, a
+// moment later, the connection is closed unless it still carries a socket
+// of another namespace.
 func (a *Auth) disconnect(s *socket.Socket) {
 	conn := s.Conn()
 	s.Disconnect(false)
 	a.clock.AfterFunc(a.closeGrace, func() {
+		if a.conns.inUse(conn.Id()) {
+			return
+		}
 		// Still there: a client that ignores the disconnect, or a
 		// connection stuck closing (seen mid-upgrade under load). Force it.
 		if st := conn.ReadyState(); st == "open" || st == "closing" {

@@ -64,6 +64,7 @@ type Auth struct {
 	pendingMu      sync.Mutex
 	pending        map[string]int // unauthenticated sockets per address
 
+	conns    conns    // sockets per connection, across namespaces
 	sessions sync.Map // *socket.Socket -> *session
 	recent   sync.Map // namespace + "\x00" + socket ID -> *core.Result (for connection-state recovery)
 
@@ -161,6 +162,13 @@ func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error)
 		}
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	// Count every namespace's sockets per connection (see disconnect).
+	a.conns.track(server.Sockets())
+	_ = server.Sockets().On("new_namespace", func(args ...any) {
+		if nsp, ok := firstNamespace(args); ok {
+			a.conns.track(nsp)
+		}
+	})
 	if w, ok := a.revocation.(RevocationWatcher); ok {
 		a.wg.Add(1)
 		go func() {
@@ -274,3 +282,11 @@ func toStrings(v any) []string {
 }
 
 func directAddr(_ *http.Request, addr string) string { return addr }
+
+func firstNamespace(args []any) (socket.Namespace, bool) {
+	if len(args) == 0 {
+		return nil, false
+	}
+	nsp, ok := args[0].(socket.Namespace)
+	return nsp, ok
+}
