@@ -186,6 +186,8 @@ type Stats struct {
 	// CPULo and CPUHi are the lowest and highest CPU per connection of
 	// the runs: the run-to-run spread.
 	CPULo, CPUHi float64
+	// KBLo and KBHi are the lowest and highest memory per connection.
+	KBLo, KBHi float64
 	// Attempted and Failures add up every run.
 	Attempted int
 	Failures  map[string]int
@@ -626,9 +628,10 @@ func (d *driver) measure(ctx context.Context, part string, peers []peer, reps in
 		s.Rate, s.P50, s.P99, s.CPU, s.KB = median(rate), median(p50), median(p99), median(cpu), median(kb)
 		s.Goroutines, s.Allocs, s.AllocKB, s.HoldCPU = median(gor), median(allocs), median(allocKB), median(hold)
 		s.PingInterval = peers[i].ping
-		s.CPULo, s.CPUHi = math.NaN(), math.NaN()
+		s.CPULo, s.CPUHi, s.KBLo, s.KBHi = math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		if len(cpu) > 0 {
 			s.CPULo, s.CPUHi = slices.Min(cpu), slices.Max(cpu)
+			s.KBLo, s.KBHi = slices.Min(kb), slices.Max(kb)
 		}
 	}
 	return stats

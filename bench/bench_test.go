@@ -119,6 +119,9 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("report lacks %q", s)
 		}
 	}
+	if i := bytes.Index(md, []byte("%!")); i >= 0 {
+		t.Errorf("report has a formatting error near %q", md[max(0, i-80):min(len(md), i+40)])
+	}
 	for name, rel := range rep.Plots {
 		b, err := os.ReadFile(filepath.Join(filepath.Dir(rep.Options.Out), rel))
 		if err != nil || !bytes.HasPrefix(b, []byte("<svg")) {

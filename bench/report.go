@@ -300,17 +300,18 @@ func (d *driver) summary(p func(string, ...any)) {
 				continue
 			}
 			delta, _ := tuneDelta(tv.Stats, b.Stats)
-			p("- Server library tuned (the recommended configuration of \"Tuning the server library\"), %s: %s µs per connection against %s µs with its defaults (%s µs).", pair[1], f0(tv.CPU), f0(b.CPU), delta)
-			if pv, bb := t.variant("bare-polling"), t.variant("bare"); pv != nil && bb != nil {
-				p(" Clients that start with long-polling cost %s of a direct websocket.", ratio(pv.CPU, bb.CPU))
+			p("- Server library tuned (the recommended configuration of \"Tuning the server library\"), %s: %s µs per connection against %s µs with the server's defaults (%s)", pair[1], f0(tv.CPU), f0(b.CPU), delta)
+			if pv := t.variant(pair[1] + "-polling"); pv != nil {
+				dp, _ := tuneDelta(tv.Stats, pv.Stats)
+				p(" and %s µs with socket.io-client's default long-polling start (%s)", f0(pv.CPU), dp)
 			}
-			p("\n")
+			p(". No server option changes the cost of a direct websocket connection much; the client's transports do.\n")
 			break
 		}
 	}
 	if s := r.Soak; s != nil {
 		p("- Soak: %d authenticated sockets for %s, a message a second each: %d of %d connected, %d of %d messages answered; goroutines %.0f → %.0f → %.0f (before, peak, after close). %s.\n",
-			s.Conns, durText(s.Hold), s.Connected, s.Conns, s.Answered, s.Sent, s.Before.Goroutines, s.Peak.Goroutines, s.After.Goroutines, strings.SplitN(soakVerdict(s), ":", 2)[0])
+			s.Conns, durText(s.Hold), s.Connected, s.Conns, s.Answered, s.Sent, s.Before.Goroutines, s.Peak.Goroutines, s.After.Goroutines, "Result: "+strings.SplitN(soakVerdict(s), ":", 2)[0])
 	}
 	for _, s := range r.Scale {
 		if (s.Key == "go-siojwt" || s.Key == "go-siojwt-cache") && s.Storm != nil {
