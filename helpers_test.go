@@ -206,3 +206,27 @@ func dialUntil(t *testing.T, url, nsp string, auth map[string]any, first string,
 		t.Logf("the Go client did not connect; retrying (attempt %d)", attempt+1)
 	}
 }
+
+// waitReason waits for a "disconnect" with the given reason. The Go client
+// (v3.0.6) sometimes reports a disconnect twice, the transport's first:
+// the real-client interop tests assert the first reason exactly.
+func (c *testClient) waitReason(t *testing.T, reason string) {
+	t.Helper()
+	defer func() {
+		if t.Failed() {
+			c.mu.Lock()
+			t.Logf("saw %v", c.seen)
+			c.mu.Unlock()
+		}
+	}()
+	eventually(t, 5*time.Second, "disconnect "+reason, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, e := range c.seen {
+			if e.name == "disconnect" && len(e.args) > 0 && e.args[0] == reason {
+				return true
+			}
+		}
+		return false
+	})
+}

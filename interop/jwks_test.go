@@ -58,7 +58,8 @@ func newIdentityProvider(t *testing.T) *identityProvider {
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"keys": keys})
 	})
-	idp.srv = httptest.NewServer(mux)
+	idp.srv = httptest.NewUnstartedServer(mux)
+	idp.srv.Start() // after the assignment: the handlers read idp.srv
 	t.Cleanup(idp.srv.Close)
 	return idp
 }
