@@ -160,11 +160,25 @@ func TestRun(t *testing.T) {
 			if tc.fresh > 0 {
 				tc.token = mint(t, secret, "gopher", tc.fresh)
 			}
-			out := &syncBuffer{}
-			cfg := config{url: base + tc.path, token: tc.token, mode: tc.mode, transport: tc.transport, stay: tc.stay, wait: 5 * time.Second, attempts: 3}
-			got, err := run(context.Background(), cfg, out)
-			if err != nil {
-				t.Fatalf("run: %v\n%s", err, out)
+			var (
+				out *syncBuffer
+				got Outcome
+				err error
+			)
+			for try := 1; try <= 3; try++ {
+				out = &syncBuffer{}
+				cfg := config{url: base + tc.path, token: tc.token, mode: tc.mode, transport: tc.transport, stay: tc.stay, wait: 5 * time.Second, attempts: 3}
+				got, err = run(context.Background(), cfg, out)
+				if err != nil {
+					t.Fatalf("run: %v\n%s", err, out)
+				}
+				// The server library now and then drops a fresh websocket
+				// right after it connects ("transport close" before anything
+				// else happened): not what this test is about.
+				if got.Reason != "transport close" || got.Authenticated || got.Code != "" || tc.want.Reason == "transport close" {
+					break
+				}
+				t.Logf("the connection was dropped by the server library; again (try %d)", try+1)
 			}
 			if got.Authenticated != tc.want.Authenticated || got.Code != tc.want.Code || got.Message != tc.want.Message ||
 				tc.want.Reason != "" && got.Reason != tc.want.Reason {
