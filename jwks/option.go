@@ -161,11 +161,6 @@ func WithFetchHook(fn func(err error)) Option {
 	}
 }
 
-// WithFetchCallback is WithFetchHook.
-//
-// Deprecated: use WithFetchHook.
-func WithFetchCallback(fn func(err error)) Option { return WithFetchHook(fn) }
-
 // WithLogger sets the logger for failed fetches (warning), keys left out of
 // a set (debug; error for a secret or private key published in the set)
 // and successful fetches (debug). By default nothing is logged.

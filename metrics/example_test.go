@@ -111,7 +111,7 @@ func ExampleCollector_KeySetFetch() {
 	if err != nil {
 		panic(err)
 	}
-	// A JWKS key source calls its fetch callback after every fetch; pass
+	// A JWKS key source calls its fetch hook (jwks.WithFetchHook) after every fetch; pass
 	// m.KeySetFetch as that callback.
 	var onFetch func(error) = m.KeySetFetch
 	onFetch(nil)

@@ -10,7 +10,7 @@
 //	...
 //	auth, err := siojwt.New(io, verifier, siojwt.WithHook(m.Observe))
 //
-// and, for a JWKS key source, by its fetch callback (KeySetFetch).
+// and, for a JWKS key source, by its fetch hook (KeySetFetch, through jwks.WithFetchHook).
 //
 // # Series
 //
@@ -198,7 +198,7 @@ func WithConstLabels(labels prometheus.Labels) Option {
 }
 
 // Collector holds siojwt's metrics. Feed it with Observe (as a binding
-// hook) and KeySetFetch (as a key set's fetch callback). It is safe for
+// hook) and KeySetFetch (as a key set's fetch hook, jwks.WithFetchHook). It is safe for
 // concurrent use, and implements prometheus.Collector.
 type Collector struct {
 	attempts       *prometheus.CounterVec
@@ -342,7 +342,7 @@ func (c *Collector) Observe(e siojwt.Event) {
 }
 
 // KeySetFetch records one fetch of a JSON Web Key Set: err is nil on
-// success. Pass it as the key set's fetch callback.
+// success. Pass it to jwks.WithFetchHook.
 func (c *Collector) KeySetFetch(err error) {
 	if err != nil {
 		c.keySetFetches.WithLabelValues(ResultFailure).Inc()
