@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Implementations in the verification micro-benchmark, in column order.
@@ -50,12 +51,19 @@ type Micro struct {
 	Errors []string
 }
 
+// set records ns for alg and impl, keeping the lowest of repeated runs.
 func (m *Micro) set(alg, impl string, ns float64) {
 	if m.NS[alg] == nil {
 		m.NS[alg] = map[string]float64{}
 	}
-	m.NS[alg][impl] = ns
+	if old, ok := m.NS[alg][impl]; !ok || ns < old {
+		m.NS[alg][impl] = ns
+	}
 }
+
+// microCount is how many times each micro-benchmark runs; the lowest
+// figure is kept.
+const microCount = 3
 
 // sessionBytes reads TestTimers10k's log line "N sessions with live
 // expiry timers: B bytes each".
@@ -64,7 +72,8 @@ var sessionBytes = regexp.MustCompile(`sessions with live expiry timers: ([\d.]+
 var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op`)
 
 // parseGoBench returns benchmark name (without the -GOMAXPROCS suffix) ->
-// ns/op.
+// ns/op, the lowest of the benchmark's lines (-count): on a shared
+// machine, interference only ever adds time.
 func parseGoBench(out string) map[string]float64 {
 	res := map[string]float64{}
 	sc := bufio.NewScanner(strings.NewReader(out))
@@ -74,7 +83,9 @@ func parseGoBench(out string) map[string]float64 {
 			continue
 		}
 		if v, err := strconv.ParseFloat(m[2], 64); err == nil {
-			res[m[1]] = v
+			if old, ok := res[m[1]]; !ok || v < old {
+				res[m[1]] = v
+			}
 		}
 	}
 	return res
@@ -106,10 +117,13 @@ func nodeImpl(lib, key string) string {
 
 func (d *driver) micro(ctx context.Context, tmp string) *Micro {
 	m := &Micro{NS: map[string]map[string]float64{}, Unsupported: map[string]map[string]string{}, HS256Parts: map[string]float64{}}
-	bt := d.opt.MicroTime.String()
+	// Each benchmark runs microCount times for MicroTime in all.
+	per := max(d.opt.MicroTime/microCount, 100*time.Millisecond)
+	bt := per.String()
+	count := strconv.Itoa(microCount)
 
 	d.logf("micro: golang-jwt")
-	out, err := commandOutput(ctx, d.opt.Root, "go", "test", "-run", "^$", "-bench", "^(BenchmarkParse|BenchmarkHS256Parts)$", "-benchtime", bt, "./bench/verify/")
+	out, err := commandOutput(ctx, d.opt.Root, "go", "test", "-run", "^$", "-bench", "^(BenchmarkParse|BenchmarkHS256Parts)$", "-benchtime", bt, "-count", count, "./bench/verify/")
 	if err != nil {
 		m.Errors = append(m.Errors, err.Error())
 	}
@@ -135,7 +149,7 @@ func (d *driver) micro(ctx context.Context, tmp string) *Micro {
 
 	if coreHasBench(d.opt.Root) {
 		d.logf("micro: core")
-		out, err := commandOutput(ctx, d.opt.Root, "go", "test", "-run", "^$", "-bench", "^(BenchmarkVerify|BenchmarkVerifyCached|BenchmarkAuthenticate)$", "-benchtime", bt, "./core/")
+		out, err := commandOutput(ctx, d.opt.Root, "go", "test", "-run", "^$", "-bench", "^(BenchmarkVerify|BenchmarkVerifyCached|BenchmarkAuthenticate)$", "-benchtime", bt, "-count", count, "./core/")
 		if err != nil {
 			m.Errors = append(m.Errors, err.Error())
 		}
@@ -157,11 +171,16 @@ func (d *driver) micro(ctx context.Context, tmp string) *Micro {
 	}
 
 	d.logf("micro: jsonwebtoken")
-	out, err = commandOutput(ctx, d.opt.Root, "node", filepath.Join("bench", "node", "verify.js"), "-ms", strconv.FormatInt(d.opt.MicroTime.Milliseconds(), 10))
-	if err != nil {
-		m.Errors = append(m.Errors, err.Error())
+	var outs []string
+	for range microCount {
+		out, err := commandOutput(ctx, d.opt.Root, "node", filepath.Join("bench", "node", "verify.js"), "-ms", strconv.FormatInt(per.Milliseconds(), 10))
+		if err != nil {
+			m.Errors = append(m.Errors, err.Error())
+			break
+		}
+		outs = append(outs, out)
 	}
-	sc := bufio.NewScanner(strings.NewReader(out))
+	sc := bufio.NewScanner(strings.NewReader(strings.Join(outs, "\n")))
 	for sc.Scan() {
 		var l nodeVerifyLine
 		if json.Unmarshal(sc.Bytes(), &l) != nil {

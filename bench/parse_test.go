@@ -16,6 +16,8 @@ BenchmarkParse/HS256-2         	   13598	     17061 ns/op	    2816 B/op	      63
 BenchmarkVerify/RS256/siojwt-8 	    3354	     72906.5 ns/op
 BenchmarkAuthenticate          	    1000	      1234 ns/op
 BenchmarkHandshake-2   	    1000	   2363342 ns/op	       771.3 conn/s
+BenchmarkAuthenticate          	    1000	      1500 ns/op
+BenchmarkParse/HS256-2         	   13598	     19000 ns/op	    2816 B/op	      63 allocs/op
 PASS`
 	got := parseGoBench(out)
 	want := map[string]float64{
