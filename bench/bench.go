@@ -660,7 +660,7 @@ func (d *driver) hold(ctx context.Context, peers []peer) []*HoldStats {
 		if res != nil && res.Soak != nil {
 			s.Soak = res.Soak
 			if s.Error == "" && (s.Soak.Received < s.Soak.Sent || s.Soak.Dropped > 0) {
-				s.Error = fmt.Sprintf("%d of %d messages unanswered, %d sockets dropped", s.Soak.Sent-s.Soak.Received, s.Soak.Sent, s.Soak.Dropped)
+				s.Error = fmt.Sprintf("%d of %d messages unanswered, %d socket(s) dropped (%s)", s.Soak.Sent-s.Soak.Received, s.Soak.Sent, s.Soak.Dropped, failText(s.Soak.DropReasons, nil))
 			}
 			d.logf("hold %s: %d sockets for %s, %d/%d echoed, %.1f µs CPU/message", p.key, s.Soak.Sockets, s.Soak.Duration.Round(time.Millisecond), s.Soak.Received, s.Soak.Sent, us(s.Soak.CPUPerMessage()))
 		}

@@ -227,7 +227,12 @@ func (d *driver) soakSection(p func(string, ...any)) {
 	}
 	p("| | |\n|---|---|\n")
 	p("| sockets | %d connected of %d, failures: %s |\n", s.Connected, s.Conns, failText(s.Failures, nil))
-	p("| messages | %d sent, %d answered, %d sockets dropped |\n", s.Sent, s.Answered, s.Dropped)
+	p("| messages | %d sent, %d answered |\n", s.Sent, s.Answered)
+	p("| sockets closed by the server during the hold | %d", s.Dropped)
+	if s.Dropped > 0 {
+		p(" (%s)", failText(s.DropReasons, nil))
+	}
+	p(" |\n")
 	p("| server CPU | %.0f µs per connection, %.1f µs per message |\n", s.ConnectCPU, s.MessageCPU)
 	p("| goroutines per open socket | %.2f (the server library's reader and writer; the library adds none) |\n", s.GoroutinesPerSocket())
 	p("| whole soak | %s |\n", s.Elapsed.Round(time.Second))
@@ -235,7 +240,7 @@ func (d *driver) soakSection(p func(string, ...any)) {
 	p("| | before | during (peak) | after close | after a forced GC |\n|---|---:|---:|---:|---:|\n")
 	back := "not back"
 	if s.BackIn >= 0 {
-		back = "back in " + s.BackIn.Round(10*time.Millisecond).String()
+		back = "back in " + s.BackIn.Round(time.Millisecond).String()
 	}
 	p("| goroutines | %.0f | %.0f | %.0f (%s) | %.0f |\n", s.Before.Goroutines, s.Peak.Goroutines, s.After.Goroutines, back, s.AfterGC.Goroutines)
 	p("| RSS, /proc VmRSS | %.1f MB | %.1f MB | %.1f MB | %.1f MB |\n", mib(s.Before.RSS), mib(s.Peak.RSS), mib(s.After.RSS), mib(s.AfterGC.RSS))

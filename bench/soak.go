@@ -94,6 +94,8 @@ type SoakResult struct {
 	// Sent and Answered messages (echo / echo-response); Dropped sockets
 	// closed by the server during the hold.
 	Sent, Answered, Dropped int64
+	// DropReasons says how the dropped sockets ended (loadgen.Soak).
+	DropReasons map[string]int
 	// ConnectCPU is server CPU per connection (µs), MessageCPU per
 	// answered message (µs).
 	ConnectCPU, MessageCPU float64
@@ -270,6 +272,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	res.Connected, res.Failures, res.ConnectCPU = c.Connected, c.Failures, us(c.CPUPerConn())
 	if s := out.Soak; s != nil {
 		res.Sent, res.Answered, res.Dropped, res.MessageCPU = s.Sent, s.Received, s.Dropped, us(s.CPUPerMessage())
+		res.DropReasons = s.DropReasons
 	}
 	res.Peak.Goroutines = math.Max(res.Peak.Goroutines, res.Open.Goroutines)
 	res.Peak.RSS = max(res.Peak.RSS, res.Open.RSS, out.RSSPeak)
@@ -329,7 +332,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 		res.Problems = append(res.Problems, fmt.Sprintf("%d of %d messages unanswered", res.Sent-res.Answered, res.Sent))
 	}
 	if res.Dropped > 0 {
-		res.Problems = append(res.Problems, fmt.Sprintf("%d sockets dropped during the hold", res.Dropped))
+		res.Problems = append(res.Problems, fmt.Sprintf("%d socket(s) closed by the server during the hold (%s)", res.Dropped, failText(res.DropReasons, nil)))
 	}
 	if res.BackIn < 0 {
 		res.Problems = append(res.Problems, fmt.Sprintf("goroutines not back within %s: %.0f after close, %.0f before", cfg.Settle, res.After.Goroutines, res.Before.Goroutines))

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -273,8 +274,12 @@ type Soak struct {
 	Sockets int
 	// Sent echo messages and Received echo-response messages.
 	Sent, Received int64
-	// Dropped counts sockets that closed during the hold.
-	Dropped int64
+	// Dropped counts sockets that closed during the hold, and DropReasons
+	// says how: the websocket close status, "EOF" for a connection closed
+	// without one, the last Engine.IO or Socket.IO control packet seen
+	// before, or the error.
+	Dropped     int64
+	DropReasons map[string]int
 	// ServerCPU consumed during the hold.
 	ServerCPU time.Duration
 }
@@ -334,6 +339,9 @@ type runner struct {
 	received   atomic.Int64
 	sent       atomic.Int64
 	dropped    atomic.Int64
+	// dropMu guards dropReasons: how the sockets counted in dropped ended.
+	dropMu      sync.Mutex
+	dropReasons map[string]int
 }
 
 // request is what a connection sends for one token.
@@ -837,11 +845,12 @@ func (r *runner) read(ctx context.Context, c *conn) {
 	defer close(c.done)
 	defer func() { _ = c.ws.CloseNow() }()
 	echo := "42" + r.prefix + `["echo-response"`
+	last := "" // the last control packet seen
 	for {
 		_, msg, err := c.ws.Read(ctx)
 		if err != nil {
 			if !c.stop.Load() && ctx.Err() == nil {
-				r.dropped.Add(1)
+				r.drop(dropReason(err, last))
 			}
 			return
 		}
@@ -851,12 +860,49 @@ func (r *runner) read(ctx context.Context, c *conn) {
 			err := c.ws.Write(wctx, websocket.MessageText, []byte("3"))
 			cancel()
 			if err != nil {
+				if !c.stop.Load() && ctx.Err() == nil {
+					r.drop("pong not written: " + dropReason(err, last))
+				}
 				return
 			}
 		case strings.HasPrefix(string(msg), echo):
 			r.received.Add(1)
+		case len(msg) >= 1 && (msg[0] == '1' || msg[0] == '6') || strings.HasPrefix(string(msg), "41"):
+			last = string(msg[:min(len(msg), 2)]) // Engine.IO close or noop, Socket.IO DISCONNECT
 		}
 	}
+}
+
+// drop counts a socket that closed on its own, with how.
+func (r *runner) drop(reason string) {
+	r.dropped.Add(1)
+	r.dropMu.Lock()
+	defer r.dropMu.Unlock()
+	if r.dropReasons == nil {
+		r.dropReasons = map[string]int{}
+	}
+	r.dropReasons[reason]++
+}
+
+// dropReason names how a connection ended: its websocket close status,
+// EOF, or the error, after the last control packet seen ("" for none).
+func dropReason(err error, last string) string {
+	var why string
+	switch st := websocket.CloseStatus(err); {
+	case st != -1:
+		why = fmt.Sprintf("close status %d", int(st))
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		why = "EOF"
+	default:
+		why = err.Error()
+		if len(why) > 80 {
+			why = why[:80] + "…"
+		}
+	}
+	if last != "" {
+		why += " after packet " + last
+	}
+	return why
 }
 
 // soak holds conns open for Config.Hold, sending echo messages when
@@ -866,6 +912,9 @@ func (r *runner) soak(ctx context.Context, conns []*conn) *Soak {
 	r.sent.Store(0)
 	r.received.Store(0)
 	r.dropped.Store(0)
+	r.dropMu.Lock()
+	r.dropReasons = nil
+	r.dropMu.Unlock()
 	start := time.Now()
 	hctx, cancel := context.WithTimeout(ctx, r.cfg.Hold)
 	defer cancel()
@@ -883,6 +932,10 @@ func (r *runner) soak(ctx context.Context, conns []*conn) *Soak {
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.Sent, s.Received, s.Dropped = r.sent.Load(), r.received.Load(), r.dropped.Load()
+	r.dropMu.Lock()
+	s.DropReasons = r.dropReasons
+	r.dropReasons = nil
+	r.dropMu.Unlock()
 	return s
 }
 

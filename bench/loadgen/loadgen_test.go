@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -240,6 +241,54 @@ func TestTransports(t *testing.T) {
 				t.Fatalf("hold %+v", s)
 			}
 		})
+	}
+}
+
+// TestDropReasons holds sockets on a server that, at the first message
+// of the hold, sends a Socket.IO DISCONNECT and closes with "going away":
+// every socket is counted as dropped, with that reason.
+func TestDropReasons(t *testing.T) {
+	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := r.Context()
+		if c.Write(ctx, websocket.MessageText, []byte(`0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000}`)) != nil {
+			return
+		}
+		if _, _, err := c.Read(ctx); err != nil {
+			return
+		}
+		if c.Write(ctx, websocket.MessageText, []byte(`40{"sid":"t"}`)) != nil {
+			return
+		}
+		for {
+			_, m, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(string(m), `42["echo"`) {
+				break
+			}
+		}
+		_ = c.Write(ctx, websocket.MessageText, []byte("41"))
+		_ = c.Close(websocket.StatusGoingAway, "bye")
+	}), nil)
+	res, err := Run(context.Background(), Config{
+		URL: url, Mode: ModeAuth, Token: good, Conns: 5, Concurrency: 5, Warmup: -1,
+		Settle: time.Millisecond, CloseWait: time.Millisecond, Hold: time.Second, MessageInterval: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Soak
+	if res.Connect.Connected != 5 || s == nil || s.Dropped != 5 || s.DropReasons["close status 1001 after packet 41"] != 5 {
+		t.Fatalf("connected %d, hold %+v", res.Connect.Connected, s)
+	}
+	if got := dropReason(io.EOF, ""); got != "EOF" {
+		t.Errorf("dropReason(EOF) = %q", got)
 	}
 }
 

@@ -49,7 +49,7 @@ func main() {
 	} else {
 		mb := func(b float64) float64 { return b / (1 << 20) }
 		fmt.Printf("sockets     %d connected of %d, failures %v\n", res.Connected, res.Conns, res.Failures)
-		fmt.Printf("held        %s, a message every %s: %d sent, %d answered, %d dropped\n", res.Hold, res.Interval, res.Sent, res.Answered, res.Dropped)
+		fmt.Printf("held        %s, a message every %s: %d sent, %d answered, %d closed by the server %v\n", res.Hold, res.Interval, res.Sent, res.Answered, res.Dropped, res.DropReasons)
 		fmt.Printf("server CPU  %.0f µs per connection, %.1f µs per message\n", res.ConnectCPU, res.MessageCPU)
 		fmt.Printf("goroutines  before %.0f, peak %.0f, after close %.0f (back in %s), %.2f per open socket\n",
 			res.Before.Goroutines, res.Peak.Goroutines, res.After.Goroutines, res.BackIn.Round(time.Millisecond), res.GoroutinesPerSocket())
