@@ -1,10 +1,10 @@
 package revoke
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/siojwt/siojwt/internal/syncbuf"
 	"log/slog"
 	"strings"
 	"sync"
@@ -31,22 +31,7 @@ func (c *fakeClock) Set(t time.Time) {
 }
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // newTestMemory returns a Memory on a fake clock set to epoch, closed at the
 // end of the test.

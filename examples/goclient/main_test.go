@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"github.com/siojwt/siojwt/internal/syncbuf"
 	"io"
 	"net"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -70,22 +69,7 @@ func mint(t *testing.T, key, sub string, ttl time.Duration) string {
 }
 
 // syncBuffer collects the program's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 func TestRun(t *testing.T) {
 	base := startServer(t)

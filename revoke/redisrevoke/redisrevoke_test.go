@@ -1,10 +1,10 @@
 package redisrevoke
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/siojwt/siojwt/internal/syncbuf"
 	"log/slog"
 	"net"
 	"runtime"
@@ -27,22 +27,7 @@ func TestMain(m *testing.M) {
 }
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // newLogger returns a logger writing text to a buffer the test reads.
 func newLogger() (*slog.Logger, *syncBuffer) {
