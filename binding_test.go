@@ -32,13 +32,9 @@ func TestIsolation(t *testing.T) {
 		_ = nsp.On("connection", func(args ...any) { args[0].(*socket.Socket).Join("lobby") })
 	})
 	tok := token(t, time.Now(), time.Hour, nil)
-	a := dialConnected(t, ts.url, "/", nil, "news")
-	b := dialConnected(t, ts.url, "/", nil, "news")
+	a := authenticateOnce(t, ts.url, "/", tok, "news")
+	b := authenticateOnce(t, ts.url, "/", tok, "news")
 	p := dialConnected(t, ts.url, "/", nil, "news")
-	_ = a.s.Emit("authenticate", map[string]any{"token": tok})
-	_ = b.s.Emit("authenticate", map[string]any{"token": tok})
-	a.wait(t, "authenticated", 5*time.Second)
-	b.wait(t, "authenticated", 5*time.Second)
 
 	send := []func(){
 		func() { ts.io.Emit("news", "io.Emit") },

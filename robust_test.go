@@ -70,9 +70,7 @@ func TestPanicsReject(t *testing.T) {
 		_ = dialConnected(t, ts.url, "/hookpanics", map[string]any{"token": tok})
 	})
 	t.Run("a panicking authenticated handler cuts the socket", func(t *testing.T) {
-		c := dialConnected(t, ts.url, "/handler", nil)
-		_ = c.s.Emit("authenticate", map[string]any{"token": tok})
-		c.wait(t, "authenticated", 5*time.Second)
+		c := authenticateOnce(t, ts.url, "/handler", tok)
 		u := c.wait(t, "unauthorized", 5*time.Second)
 		if d := u.args[0].(map[string]any)["data"].(map[string]any); d["code"] != core.CodeInternal {
 			t.Fatalf("got %v", d)
