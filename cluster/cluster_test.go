@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"github.com/siojwt/siojwt/internal/syncbuf"
 	"log/slog"
 	"net"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/siojwt/siojwt/internal/redistest"
+	"github.com/siojwt/siojwt/internal/syncbuf"
 	"github.com/zishang520/socket.io/adapters/adapter/v3"
 	sioredis "github.com/zishang520/socket.io/adapters/redis/v3"
 	radapter "github.com/zishang520/socket.io/adapters/redis/v3/adapter"
@@ -19,8 +20,6 @@ import (
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/utils"
 	"go.uber.org/goleak"
-
-	"github.com/siojwt/siojwt/internal/redistest"
 )
 
 func TestMain(m *testing.M) {

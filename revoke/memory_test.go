@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/siojwt/siojwt/internal/syncbuf"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/siojwt/siojwt/internal/syncbuf"
 )
 
 // fakeClock is a clock the test moves by hand.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"github.com/siojwt/siojwt/internal/syncbuf"
 	"io"
 	"net"
 	"net/http/httptest"
@@ -13,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/siojwt/siojwt"
 	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/internal/syncbuf"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"go.uber.org/goleak"
 )

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/siojwt/siojwt/internal/syncbuf"
 	"log/slog"
 	"net"
 	"runtime"
@@ -16,10 +15,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
-
 	"github.com/siojwt/siojwt/internal/redistest"
+	"github.com/siojwt/siojwt/internal/syncbuf"
 	"github.com/siojwt/siojwt/revoke"
+	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
