@@ -41,7 +41,8 @@ type Micro struct {
 	// HS256 verification), ns per op; 0 when not measured.
 	Authenticate float64
 	// HS256Parts splits a bare HS256 verification (ns per op): "hmac",
-	// "base64", "json" (bench/verify BenchmarkHS256Parts).
+	// "base64", "json", "validate", "clock" (bench/verify
+	// BenchmarkHS256Parts).
 	HS256Parts map[string]float64
 	// SessionBytes is the binding's memory per authenticated session with
 	// its expiry timer, from the root package's TestTimers10k (0: not

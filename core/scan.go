@@ -7,48 +7,16 @@ import (
 	"unicode/utf8"
 )
 
-// readRegistered reads the registered claims from a payload that
-// encoding/json has already validated (json.Unmarshal checks the whole
-// input before it calls UnmarshalJSON). It makes one pass over the top-level
-// object, skipping the application's claims without decoding them, which is
-// what makes verification cheaper than decoding into a map. Keys match
-// exactly (JSON is case-sensitive; encoding/json's struct decoding is not),
-// and a repeated key keeps its last value, as JSON.parse does.
+// readRegistered reads the registered claims from a payload that is valid
+// JSON (json.Unmarshal checks the whole input before it calls
+// UnmarshalJSON; parse calls json.Valid). It makes one pass over the
+// top-level object, skipping the application's claims without decoding
+// them, which is what makes verification cheaper than decoding into a map.
+// Keys match exactly (JSON is case-sensitive; encoding/json's struct
+// decoding is not), and a repeated key keeps its last value, as JSON.parse
+// does.
 func readRegistered(b []byte) (r registered, ok bool) {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return r, false
-	}
-	i++
-	for {
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return r, false
-		}
-		if b[i] == '}' {
-			return r, true
-		}
-		if b[i] == ',' {
-			i = skipSpace(b, i+1)
-		}
-		if i >= len(b) || b[i] != '"' {
-			return r, false
-		}
-		kEnd := skipString(b, i)
-		if kEnd < 0 {
-			return r, false
-		}
-		key := b[i:kEnd]
-		i = skipSpace(b, kEnd)
-		if i >= len(b) || b[i] != ':' {
-			return r, false
-		}
-		i = skipSpace(b, i+1)
-		vEnd := skipValue(b, i)
-		if vEnd < 0 {
-			return r, false
-		}
-		val := json.RawMessage(b[i:vEnd])
+	ok = members(b, func(key, val []byte) {
 		switch unquoteKey(key) {
 		case "iss":
 			r.Iss = val
@@ -65,6 +33,48 @@ func readRegistered(b []byte) (r registered, ok bool) {
 		case "iat":
 			r.Iat = val
 		}
+	})
+	return r, ok
+}
+
+// members calls fn with the quoted key and the raw value of each member of
+// the top-level object in b, which must be valid JSON. It reports false
+// when b is not an object.
+func members(b []byte, fn func(key, val []byte)) bool {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return false
+		}
+		if b[i] == '}' {
+			return true
+		}
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+		if i >= len(b) || b[i] != '"' {
+			return false
+		}
+		kEnd := skipString(b, i)
+		if kEnd < 0 {
+			return false
+		}
+		key := b[i:kEnd]
+		i = skipSpace(b, kEnd)
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		i = skipSpace(b, i+1)
+		vEnd := skipValue(b, i)
+		if vEnd < 0 {
+			return false
+		}
+		fn(key, b[i:vEnd])
 		i = vEnd
 	}
 }
@@ -76,7 +86,7 @@ func unquoteKey(k []byte) string {
 	inner := k[1 : len(k)-1]
 	if len(inner) != 3 || strings.IndexByte(string(inner), '\\') >= 0 {
 		if strings.IndexByte(string(inner), '\\') < 0 {
-			return "" // not a registered claim: all have three letters
+			return "" // not a key looked for: all have three letters
 		}
 		var s string
 		if json.Unmarshal(k, &s) != nil {

@@ -9,16 +9,13 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // Verifier turns a handshake or a token into verified claims. It is safe for
 // concurrent use; build one with New and share it.
 type Verifier struct {
-	cfg    config
-	parser *jwt.Parser
-	cache  *verifiedCache // nil unless WithVerifiedCache
+	cfg   config
+	cache *verifiedCache // nil unless WithVerifiedCache
 }
 
 // Result is a successful authentication: the raw token and its verified
@@ -64,7 +61,7 @@ func New(opts ...Option) (*Verifier, error) {
 			}
 		}
 	}
-	v := &Verifier{cfg: c, parser: jwt.NewParser(jwt.WithoutClaimsValidation())}
+	v := &Verifier{cfg: c}
 	if c.cacheSize > 0 {
 		v.cache = newVerifiedCache(c.cacheSize)
 	}
@@ -142,11 +139,6 @@ func (v *Verifier) algAllowed(alg string, key any) bool {
 // Public failures, worded as jsonwebtoken words them.
 func invalid(msg string, cause error) *Error { return NewError(CodeInvalidToken, msg, cause) }
 
-var (
-	errSignatureRequired = errors.New("jwt signature is required")
-	errInvalidAlgorithm  = errors.New("invalid algorithm")
-)
-
 // Authenticate finds the token in the handshake and verifies it.
 func (v *Verifier) Authenticate(ctx context.Context, hs *Handshake) (*Result, error) {
 	tok, err := v.Extract(hs)
@@ -218,8 +210,6 @@ func (v *Verifier) verifyToken(ctx context.Context, s string, hs *Handshake) (*C
 	case strings.Count(s, ".") != 2:
 		return nil, invalid("jwt malformed", nil)
 	}
-	sigEmpty := s[strings.LastIndexByte(s, '.')+1:] == ""
-
 	var hash uint64
 	if v.cache != nil {
 		var e *cacheEntry
@@ -235,35 +225,13 @@ func (v *Verifier) verifyToken(ctx context.Context, s string, hs *Handshake) (*C
 	}
 
 	claims := new(Claims)
-	var header map[string]any
-	var usedKey any
-	var keyErr *Error
-	_, err := v.parser.ParseWithClaims(s, claims, func(t *jwt.Token) (any, error) {
-		if sigEmpty {
-			return nil, errSignatureRequired
-		}
-		alg := t.Method.Alg()
-		key := v.cfg.key
-		if v.cfg.keyFunc != nil {
-			k, err := v.callKeyFunc(ctx, &KeyRequest{Handshake: hs, Header: t.Header, claims: claims})
-			if err != nil {
-				keyErr = err
-				return nil, err
-			}
-			key = k
-		}
-		if !v.algAllowed(alg, key) {
-			return nil, errInvalidAlgorithm
-		}
-		header, usedKey = t.Header, key
-		return key, nil
-	})
-	if err != nil {
-		return nil, v.classify(err, claims, sigEmpty, keyErr)
+	t, perr := v.parse(ctx, s, hs, claims)
+	if perr != nil {
+		return nil, perr
 	}
 	if v.cache != nil {
 		// Cached before the time rules: they are checked on every use.
-		v.cache.put(hash, &cacheEntry{token: s, header: header, claims: claims, key: usedKey})
+		v.cache.put(hash, &cacheEntry{token: s, header: t.header, claims: claims, key: t.key})
 	}
 	if err := v.validate(claims); err != nil {
 		return nil, err
@@ -282,34 +250,6 @@ func (v *Verifier) cached(ctx context.Context, e *cacheEntry, hs *Handshake) (*C
 		return nil, false
 	}
 	return e.claims, true
-}
-
-// classify maps a golang-jwt failure to jsonwebtoken's wording with
-// errors.Is on golang-jwt's sentinels and ours.
-func (v *Verifier) classify(err error, claims *Claims, sigEmpty bool, keyErr *Error) *Error {
-	switch {
-	case keyErr != nil:
-		return keyErr
-	case errors.Is(err, errSignatureRequired):
-		return invalid("jwt signature is required", nil)
-	case errors.Is(err, errInvalidAlgorithm):
-		return invalid("invalid algorithm", nil)
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		if claims.raw != nil {
-			// Header and payload decoded: only the signature was not base64.
-			return invalid("invalid signature", err)
-		}
-		return invalid("invalid token", err)
-	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		// "alg" missing or unknown (including anything golang-jwt lacks).
-		if sigEmpty {
-			return invalid("jwt signature is required", nil)
-		}
-		return invalid("invalid algorithm", err)
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return invalid("invalid signature", err)
-	}
-	return invalid("invalid token", err)
 }
 
 // callKeyFunc runs the key function with a deadline, converting its panics
