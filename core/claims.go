@@ -190,8 +190,9 @@ func (c *Claims) MarshalJSON() ([]byte, error) {
 	return c.raw, nil
 }
 
-// The jwt.Claims methods let golang-jwt decode into Claims. Validation is
-// done by the Verifier, with jsonwebtoken's rules and messages.
+// The jwt.Claims methods let Claims serve as golang-jwt claims (for example
+// in jwt.ParseWithClaims). The Verifier validates them itself, with
+// jsonwebtoken's rules and messages.
 
 // GetExpirationTime implements jwt.Claims.
 func (c *Claims) GetExpirationTime() (*jwt.NumericDate, error) { return numeric(c.ExpiresAt), nil }
