@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os/exec"
 	"slices"
 	"sort"
@@ -17,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 	"github.com/zishang520/socket.io/adapters/adapter/v3"
@@ -384,47 +382,6 @@ func (p *probe) authenticate(t *testing.T, token string) {
 	p.await(t, "authenticated", 1, clusterWait)
 }
 
-// postJSON posts body to baseURL+path and returns the status.
-func postJSON(t *testing.T, baseURL, path string, body any) int {
-	t.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &http.Transport{DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: tr}
-	resp, err := hc.Post(baseURL+path, "application/json", bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
-}
-
-// revokeOn revokes through the fixture's POST /revoke at baseURL.
-func revokeOn(t *testing.T, baseURL string, body map[string]string) {
-	t.Helper()
-	if code := postJSON(t, baseURL, "/revoke", body); code != http.StatusNoContent {
-		t.Fatalf("POST %s/revoke %v: status %d, want 204", baseURL, body, code)
-	}
-}
-
-// jtiOf returns a token's jti claim, read without verification.
-func jtiOf(t *testing.T, token string) string {
-	t.Helper()
-	c := jwt.MapClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(token, c); err != nil {
-		t.Fatal(err)
-	}
-	jti, _ := c["jti"].(string)
-	if jti == "" {
-		t.Fatal("token without jti")
-	}
-	return jti
-}
-
 // TestClusterBroadcastIsolation checks that a broadcast made on one server
 // reaches the authenticated sockets of the others and never a socket that
 // has not authenticated: the Except list that keeps pending sockets out
@@ -520,8 +477,8 @@ func TestClusterRevocation(t *testing.T) {
 		awaitStderr(t, b, clusterWait, 1, append(authedLog(sub), "mode=handshake")...)
 	}
 	revoked := time.Now()
-	revokeOn(t, a.URL, map[string]string{"sub": "carol"})
-	revokeOn(t, a.URL, map[string]string{"jti": jtiOf(t, tokens["dan"])})
+	revoke(t, a.URL, map[string]string{"sub": "carol"})
+	revoke(t, a.URL, map[string]string{"jti": jtiOf(t, tokens["dan"])})
 	for sub, run := range runs {
 		r, end := run.Result(), time.Now()
 		if !r.OK {
@@ -573,7 +530,7 @@ func TestClusterRevocationLatency(t *testing.T) {
 	notice := make([]time.Duration, 0, n) // to "unauthorized"
 	for _, v := range victims {
 		start := time.Now()
-		revokeOn(t, a.URL, map[string]string{"jti": v.jti})
+		revoke(t, a.URL, map[string]string{"jti": v.jti})
 		d := v.s.await(t, "disconnect", 1, clusterWait)
 		if reason := fmt.Sprint(d.args[0]); reason != "io server disconnect" {
 			t.Fatalf("disconnect reason %q, want io server disconnect; %s", reason, v.s)
@@ -848,7 +805,7 @@ func TestClusterRedisRestart(t *testing.T) {
 		awaitStderr(t, srv, clusterWait, 1, "redisrevoke: resubscribed to revocation events")
 	}
 	// And so do revocations.
-	revokeOn(t, a.URL, map[string]string{"sub": "yvonne"})
+	revoke(t, a.URL, map[string]string{"sub": "yvonne"})
 	y.await(t, "disconnect", 1, clusterWait)
 	if x.count("disconnect") != 0 {
 		t.Fatalf("xavier was cut too; %s", x)

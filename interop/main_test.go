@@ -142,6 +142,16 @@ func claimsOf(t testing.TB, token string) jwt.MapClaims {
 	return c
 }
 
+// jtiOf returns a token's jti claim, read without verification.
+func jtiOf(t testing.TB, token string) string {
+	t.Helper()
+	jti, _ := claimsOf(t, token)["jti"].(string)
+	if jti == "" {
+		t.Fatal("token without jti")
+	}
+	return jti
+}
+
 // expOf returns a token's exp claim as a time.
 func expOf(t testing.TB, token string) time.Time {
 	t.Helper()
@@ -303,7 +313,7 @@ func post(t testing.TB, baseURL, path string, body any) int {
 func revoke(t testing.TB, baseURL string, body map[string]string) {
 	t.Helper()
 	if code := post(t, baseURL, "/revoke", body); code != http.StatusNoContent {
-		t.Fatalf("POST /revoke %v: status %d, want 204", body, code)
+		t.Fatalf("POST %s/revoke %v: status %d, want 204", baseURL, body, code)
 	}
 }
 

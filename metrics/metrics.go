@@ -235,40 +235,31 @@ func New(reg prometheus.Registerer, opts ...Option) (*Collector, error) {
 			return nil, err
 		}
 	}
-	cl := cfg.constLabels
+	desc := func(name, help string) prometheus.Opts {
+		return prometheus.Opts{Namespace: Namespace, Name: name, Help: help, ConstLabels: cfg.constLabels}
+	}
 	c := &Collector{
-		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "auth_attempts_total", ConstLabels: cl,
-			Help: "First authentications of sockets, by mode, result and error code (empty on success).",
-		}, []string{"mode", "result", "code"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts(desc("auth_attempts_total",
+			"First authentications of sockets, by mode, result and error code (empty on success).")),
+			[]string{"mode", "result", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: Namespace, Name: "verify_duration_seconds", ConstLabels: cl, Buckets: cfg.buckets,
+			Namespace: Namespace, Name: "verify_duration_seconds", ConstLabels: cfg.constLabels, Buckets: cfg.buckets,
 			Help: "Time taken to verify a token (authentications, refreshes and rejections), by mode.",
 		}, []string{"mode"}),
-		sockets: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "authenticated_sockets", ConstLabels: cl,
-			Help: "Sockets currently authenticated.",
-		}),
-		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "refreshes_total", ConstLabels: cl,
-			Help: "In-band token refreshes of authenticated sockets, by result (a failure cuts the socket).",
-		}, []string{"result"}),
-		expiryCuts: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "expiry_cuts_total", ConstLabels: cl,
-			Help: "Sockets cut because their token expired.",
-		}),
-		revocationCuts: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "revocation_cuts_total", ConstLabels: cl,
-			Help: "Sockets cut because their token was revoked.",
-		}),
-		timeouts: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "timeouts_total", ConstLabels: cl,
-			Help: "Sockets disconnected for not authenticating in time (post-connect mode).",
-		}),
-		keySetFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "keyset_fetches_total", ConstLabels: cl,
-			Help: "Fetches of the JSON Web Key Set, by result.",
-		}, []string{"result"}),
+		sockets: prometheus.NewGauge(prometheus.GaugeOpts(desc("authenticated_sockets",
+			"Sockets currently authenticated."))),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts(desc("refreshes_total",
+			"In-band token refreshes of authenticated sockets, by result (a failure cuts the socket).")),
+			[]string{"result"}),
+		expiryCuts: prometheus.NewCounter(prometheus.CounterOpts(desc("expiry_cuts_total",
+			"Sockets cut because their token expired."))),
+		revocationCuts: prometheus.NewCounter(prometheus.CounterOpts(desc("revocation_cuts_total",
+			"Sockets cut because their token was revoked."))),
+		timeouts: prometheus.NewCounter(prometheus.CounterOpts(desc("timeouts_total",
+			"Sockets disconnected for not authenticating in time (post-connect mode)."))),
+		keySetFetches: prometheus.NewCounterVec(prometheus.CounterOpts(desc("keyset_fetches_total",
+			"Fetches of the JSON Web Key Set, by result.")),
+			[]string{"result"}),
 		codes: cfg.codes,
 		live:  make(map[socketKey]struct{}),
 	}
