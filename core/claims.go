@@ -62,6 +62,11 @@ var errNotObject = errors.New("claims are not a JSON object")
 // UnmarshalJSON decodes a token payload. It keeps the payload for Map and
 // Decode and reads the registered claims.
 func (c *Claims) UnmarshalJSON(b []byte) error {
+	return c.decode(bytes.Clone(b))
+}
+
+// decode is UnmarshalJSON for a payload that c may keep.
+func (c *Claims) decode(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' {
 		return errNotObject
@@ -74,7 +79,7 @@ func (c *Claims) UnmarshalJSON(b []byte) error {
 			return err
 		}
 	}
-	c.raw = append([]byte(nil), b...)
+	c.raw = b
 	c.Issuer = stringClaim(r.Iss)
 	c.Subject = stringClaim(r.Sub)
 	c.ID = stringClaim(r.Jti)

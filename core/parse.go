@@ -32,7 +32,17 @@ func (v *Verifier) parse(ctx context.Context, s string, hs *Handshake, claims *C
 	p, sig, _ := strings.Cut(rest, ".")
 	sigEmpty := sig == ""
 
-	hb, err := base64.RawURLEncoding.DecodeString(h)
+	// One buffer for the three decoded segments.
+	enc := base64.RawURLEncoding
+	buf := make([]byte, enc.DecodedLen(len(h))+enc.DecodedLen(len(p))+enc.DecodedLen(len(sig)))
+	decode := func(seg string) ([]byte, error) {
+		n, err := enc.Decode(buf, []byte(seg))
+		out := buf[:n:n]
+		buf = buf[n:]
+		return out, err
+	}
+
+	hb, err := decode(h)
 	if err != nil {
 		return parsed{}, invalid("invalid token", err)
 	}
@@ -53,14 +63,14 @@ func (v *Verifier) parse(ctx context.Context, s string, hs *Handshake, claims *C
 		}
 	}
 
-	pb, err := base64.RawURLEncoding.DecodeString(p)
+	pb, err := decode(p)
 	if err != nil {
 		return parsed{}, invalid("invalid token", err)
 	}
 	if !json.Valid(pb) {
 		return parsed{}, invalid("invalid token", errors.New("core: claims are not valid JSON"))
 	}
-	if err := claims.UnmarshalJSON(pb); err != nil {
+	if err := claims.decode(pb); err != nil {
 		return parsed{}, invalid("invalid token", err)
 	}
 
@@ -72,7 +82,7 @@ func (v *Verifier) parse(ctx context.Context, s string, hs *Handshake, claims *C
 		}
 		return parsed{}, invalid("invalid algorithm", nil)
 	}
-	sb, err := base64.RawURLEncoding.DecodeString(sig)
+	sb, err := decode(sig)
 	if err != nil {
 		return parsed{}, invalid("invalid signature", err)
 	}

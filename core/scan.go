@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -79,22 +80,34 @@ func members(b []byte, fn func(key, val []byte)) bool {
 	}
 }
 
+// knownKeys are the member names the scanners look for, all of three
+// letters.
+var knownKeys = [...]string{"iss", "sub", "jti", "aud", "exp", "nbf", "iat", "alg"}
+
+// unquoteKey returns the name of a quoted member key when it is one of
+// knownKeys, and "" otherwise. The common case, a key without escapes,
+// allocates nothing.
 func unquoteKey(k []byte) string {
 	if len(k) < 2 {
 		return ""
 	}
 	inner := k[1 : len(k)-1]
-	if len(inner) != 3 || strings.IndexByte(string(inner), '\\') >= 0 {
-		if strings.IndexByte(string(inner), '\\') < 0 {
-			return "" // not a key looked for: all have three letters
-		}
+	if bytes.IndexByte(inner, '\\') >= 0 {
 		var s string
 		if json.Unmarshal(k, &s) != nil {
 			return ""
 		}
-		return s
+		inner = []byte(s)
 	}
-	return string(inner)
+	if len(inner) != 3 {
+		return ""
+	}
+	for _, n := range knownKeys {
+		if string(inner) == n {
+			return n
+		}
+	}
+	return ""
 }
 
 func skipSpace(b []byte, i int) int {
