@@ -395,13 +395,19 @@ func TestRecovery(t *testing.T) {
 // token it connected with expired while it was away.
 func TestRecoveryWithFreshToken(t *testing.T) {
 	t.Parallel()
-	fx := harness.StartFixture(t, "-mode", "handshake", "-recovery", "-token-ttl", "2s")
-	first := harness.Login(t, fx.URL, "rec")
+	fx := harness.StartFixture(t, "-mode", "handshake", "-recovery")
+	// The first token expires within 6 s: time enough for the client to
+	// start and connect on a loaded machine, and over before the client
+	// comes back 7 s after the drop.
+	claims := userClaims("rec")
+	exp := time.Now().Add(6 * time.Second)
+	claims["exp"] = exp.Unix()
+	first := mint(t, claims)
 	fresh := mint(t, userClaims("rec"))
 	s := harness.Scenario{
 		URL: fx.URL, Client: harness.ClientV4, Transports: []string{harness.Websocket},
 		AuthFn:       []any{map[string]any{"token": first}, map[string]any{"token": fresh}},
-		Reconnection: true, ReconnectionDelay: 3 * time.Second, ReconnectionDelayMax: 3 * time.Second,
+		Reconnection: true, ReconnectionDelay: 7 * time.Second, ReconnectionDelayMax: 7 * time.Second,
 		Steps: []harness.Step{
 			harness.Wait("connect", waitShort), harness.DropTransport(),
 			harness.WaitAny(waitLong, "connect", "connect_error"),
@@ -412,5 +418,8 @@ func TestRecoveryWithFreshToken(t *testing.T) {
 	r := harness.RunClient(t, s)
 	if !r.OK || r.Count("connect") != 2 || r.Count("connect_error") != 0 {
 		t.Fatalf("want a recovered connection with the fresh token: %s", r)
+	}
+	if time.Now().Before(exp.Add(time.Second)) {
+		t.Fatalf("the run ended before the first token expired: nothing was shown")
 	}
 }

@@ -11,16 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siojwt/siojwt/internal/leakcheck"
 	"github.com/siojwt/siojwt/internal/syncbuf"
 	client "github.com/zishang520/socket.io/clients/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 	"go.uber.org/goleak"
 )
 
-// TestMain checks for leaked goroutines. The Go client starts a network
-// monitor when its package initialises: what runs before the tests is
-// ignored.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
+// TestMain checks for leaked goroutines (see leakcheck for what is ignored).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leakcheck.Options()...) }
 
 // syncBuffer is an io.Writer the server writes to while the test reads.
 type syncBuffer = syncbuf.Buffer

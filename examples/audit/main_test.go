@@ -16,16 +16,15 @@ import (
 
 	"github.com/siojwt/siojwt"
 	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/internal/leakcheck"
 	"github.com/siojwt/siojwt/internal/syncbuf"
 	client "github.com/zishang520/socket.io/clients/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 	"go.uber.org/goleak"
 )
 
-// TestMain checks for leaked goroutines. The Go client starts a network
-// monitor when its package initialises: what runs before the tests is
-// ignored.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
+// TestMain checks for leaked goroutines (see leakcheck for what is ignored).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leakcheck.Options()...) }
 
 const testSecret = "0123456789abcdef0123456789abcdef-test"
 

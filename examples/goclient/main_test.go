@@ -12,15 +12,14 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/siojwt/siojwt"
 	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/internal/leakcheck"
 	"github.com/siojwt/siojwt/internal/syncbuf"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"go.uber.org/goleak"
 )
 
-// TestMain checks for leaked goroutines. The Go client starts a network
-// monitor when its package initialises: what runs before the tests is
-// ignored.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
+// TestMain checks for leaked goroutines (see leakcheck for what is ignored).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leakcheck.Options()...) }
 
 const secret = "goclient test secret, 32 bytes or more"
 
