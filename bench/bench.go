@@ -108,7 +108,7 @@ func (o *Options) defaults() error {
 		}
 	}
 	def(&o.Reps, 5, 1)
-	def(&o.Conns, 2000, 50)
+	def(&o.Conns, 2000, 200) // enough server CPU to read at 10 ms resolution
 	def(&o.Concurrency, 100, 10)
 	def(&o.EventConcurrency, 50, 10)
 	def(&o.HoldConns, 1000, 20)

@@ -115,13 +115,13 @@ func alignToSecond() {
 	time.Sleep(now.Truncate(time.Second).Add(time.Second + 20*time.Millisecond).Sub(now))
 }
 
-// TestExpiry checks, with -token-ttl 2s, that a socket is cut when its
+// TestExpiry checks, with -token-ttl 3s, that a socket is cut when its
 // token expires, and that a v4 client giving its auth as a callback sends a
 // fresh token when it reconnects.
 func TestExpiry(t *testing.T) {
 	// Mostly waiting on the clock: overlaps with the other lifetime tests.
 	t.Parallel()
-	fx := harness.StartFixture(t, "-mode", "handshake", "-token-ttl", "2s")
+	fx := harness.StartFixture(t, "-mode", "handshake", "-token-ttl", "3s")
 	runTimedCases(t, func() []timedCase {
 		alignToSecond()
 		var cases []timedCase
@@ -141,8 +141,8 @@ func TestExpiry(t *testing.T) {
 	// their timing is bounded tightly.
 	runTimedCases(t, func() []timedCase {
 		var cases []timedCase
-		// Reconnection after the first token's exp (at least 2 s after the
-		// drop; the token lives at most 2 s), with the auth callback giving
+		// Reconnection after the first token's exp (4 s after the drop,
+		// without jitter; the token lives at most 3 s), with the auth callback giving
 		// a fresh token, and, to show the timing makes the point, with a
 		// fixed auth.
 		for _, c := range combos[:2] {
@@ -153,6 +153,7 @@ func TestExpiry(t *testing.T) {
 					harness.DropTransport(),
 					harness.WaitAny(waitLong, "connect", "connect_error"))
 				s.Reconnection, s.ReconnectionDelay, s.ReconnectionDelayMax = true, 4*time.Second, 4*time.Second
+				s.NoReconnectionJitter = true
 				if fresh {
 					s.AuthFn = []any{tok, mint(t, userClaims("cb"))}
 					s.Steps = append(s.Steps, harness.Emit("echo", "fresh"), harness.Wait("echo-response", waitShort))
@@ -342,7 +343,7 @@ func TestRevocation(t *testing.T) {
 func TestRecovery(t *testing.T) {
 	// Mostly waiting on the clock: overlaps with the other lifetime tests.
 	t.Parallel()
-	fx := harness.StartFixture(t, "-mode", "handshake", "-recovery", "-token-ttl", "2s")
+	fx := harness.StartFixture(t, "-mode", "handshake", "-recovery", "-token-ttl", "3s")
 	runTimedCases(t, func() []timedCase {
 		alignToSecond()
 		var cases []timedCase
@@ -351,8 +352,8 @@ func TestRecovery(t *testing.T) {
 				tok, delay, name := mint(t, userClaims("rec")), 300*time.Millisecond, "valid/"
 				steps := append(echoSteps("before"), harness.DropTransport(), harness.WaitAny(waitLong, "connect", "connect_error"))
 				if expired {
-					// Reconnects at least 2 s after the drop; the token lives
-					// at most 2 s.
+					// Reconnects 4 s after the drop, without jitter; the
+					// token lives at most 3 s.
 					tok, delay, name = harness.Login(t, fx.URL, "rec"), 4*time.Second, "expired/"
 					steps = append(steps, cutSteps(waitShort)...)
 				} else {
@@ -361,6 +362,7 @@ func TestRecovery(t *testing.T) {
 				}
 				s := c.scenario(fx.URL, tok, steps...)
 				s.Reconnection, s.ReconnectionDelay, s.ReconnectionDelayMax = true, delay, delay
+				s.NoReconnectionJitter = true
 				cases = append(cases, timedCase{name: name + c.String(), s: s, check: func(t *testing.T, r timedRun) {
 					if r.Count("connect_error") != 0 || r.Count("connect") != 2 {
 						t.Fatalf("want a recovered connection, not a new handshake: %s", r.Result)
@@ -407,7 +409,7 @@ func TestRecoveryWithFreshToken(t *testing.T) {
 	s := harness.Scenario{
 		URL: fx.URL, Client: harness.ClientV4, Transports: []string{harness.Websocket},
 		AuthFn:       []any{map[string]any{"token": first}, map[string]any{"token": fresh}},
-		Reconnection: true, ReconnectionDelay: 7 * time.Second, ReconnectionDelayMax: 7 * time.Second,
+		Reconnection: true, ReconnectionDelay: 7 * time.Second, ReconnectionDelayMax: 7 * time.Second, NoReconnectionJitter: true,
 		Steps: []harness.Step{
 			harness.Wait("connect", waitShort), harness.DropTransport(),
 			harness.WaitAny(waitLong, "connect", "connect_error"),

@@ -55,6 +55,9 @@ type Scenario struct {
 	ReconnectionAttempts int
 	ReconnectionDelay    time.Duration
 	ReconnectionDelayMax time.Duration
+	// NoReconnectionJitter makes the client wait exactly its reconnection
+	// delay (randomizationFactor 0) instead of up to half less.
+	NoReconnectionJitter bool
 	// ConnectTimeout is the client's connection timeout when non-zero.
 	ConnectTimeout time.Duration
 	// Deadline bounds the whole run (default 20s); the running step fails when it is reached.
@@ -184,6 +187,7 @@ func (s Scenario) MarshalJSON() ([]byte, error) {
 		ReconnectionAttempts int               `json:"reconnectionAttempts,omitempty"`
 		ReconnectionDelay    int64             `json:"reconnectionDelay,omitempty"`
 		ReconnectionDelayMax int64             `json:"reconnectionDelayMax,omitempty"`
+		RandomizationFactor  *float64          `json:"randomizationFactor,omitempty"`
 		ConnectTimeout       int64             `json:"connectTimeout,omitempty"`
 		Deadline             int64             `json:"deadline,omitempty"`
 		Steps                []Step            `json:"steps"`
@@ -197,6 +201,10 @@ func (s Scenario) MarshalJSON() ([]byte, error) {
 	}
 	if s.Cookie != "" {
 		w.Cookie = &s.Cookie
+	}
+	if s.NoReconnectionJitter {
+		zero := 0.0
+		w.RandomizationFactor = &zero
 	}
 	if w.Steps == nil {
 		w.Steps = []Step{}
