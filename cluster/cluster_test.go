@@ -26,9 +26,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer = syncbuf.Buffer
-
 func TestBroadcastChannel(t *testing.T) {
 	for _, tc := range []struct {
 		name, key, channel, want string
@@ -116,7 +113,7 @@ func TestCheckedParser(t *testing.T) {
 			into: func() any { var r *sioredis.RedisResponse; return &r }, wantErr: "empty response"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs syncbuf.Buffer
 			p := &checkedParser{inner: utils.MsgPack(), log: slog.New(slog.NewTextHandler(&logs, nil)),
 				drops: &rateLog{every: time.Minute, burst: 10}}
 			err := p.Decode(tc.data, tc.into())
@@ -164,7 +161,7 @@ func TestNewValidates(t *testing.T) {
 func TestNewWarnsWithoutContextTimeout(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer client.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	a, err := New(context.Background(), client, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +259,7 @@ func TestReconnectDelay(t *testing.T) {
 			var dials atomic.Int64
 			client := countingClient(addr, &dials)
 			defer client.Close()
-			var logs syncBuffer
+			var logs syncbuf.Buffer
 			constructor, closeAdapter := tc.adapter(client, slog.New(slog.NewTextHandler(&logs, nil)))
 			io := socket.NewServer(nil, nil)
 			io.SetAdapter(constructor)

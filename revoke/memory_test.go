@@ -31,9 +31,6 @@ func (c *fakeClock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer = syncbuf.Buffer
-
 // newTestMemory returns a Memory on a fake clock set to epoch, closed at the
 // end of the test.
 func newTestMemory(t testing.TB, opts ...MemoryOption) (*Memory, *fakeClock) {
@@ -288,7 +285,7 @@ func TestMemoryPrune(t *testing.T) {
 
 func TestMemoryMaxEntries(t *testing.T) {
 	t0 := epoch()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	m, clock := newTestMemory(t, WithMaxEntries(2), WithSweepInterval(0),
 		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	ctx := context.Background()

@@ -21,9 +21,6 @@ import (
 // TestMain checks for leaked goroutines (see leakcheck for what is ignored).
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leakcheck.Options()...) }
 
-// syncBuffer is an io.Writer the server writes to while the test reads.
-type syncBuffer = syncbuf.Buffer
-
 // startDemo runs the demo in this process on a free port with the given
 // flags, until the test ends, and returns its base URL.
 func startDemo(t *testing.T, args ...string) string {
@@ -33,7 +30,7 @@ func startDemo(t *testing.T, args ...string) string {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, stdout, stderr) }()
 	stop := func() {

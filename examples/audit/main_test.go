@@ -28,9 +28,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leakcheck.Options()...) }
 
 const testSecret = "0123456789abcdef0123456789abcdef-test"
 
-// syncBuffer is an io.Writer the server writes to while the test reads.
-type syncBuffer = syncbuf.Buffer
-
 // record is one audit line.
 type record struct {
 	Time        time.Time `json:"time"`
@@ -64,7 +61,7 @@ func records(t *testing.T, log string) []record {
 }
 
 // waitFor polls the log until cond holds for its records.
-func waitFor(t *testing.T, log *syncBuffer, what string, cond func([]record) bool) []record {
+func waitFor(t *testing.T, log *syncbuf.Buffer, what string, cond func([]record) bool) []record {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -159,7 +156,7 @@ func dial(t *testing.T, url, token string) (o outcome, hangUp func(), attempts i
 }
 
 func TestAuditLog(t *testing.T) {
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	app, err := newServer([]byte(testSecret), log)
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +247,7 @@ func TestAuditLog(t *testing.T) {
 }
 
 func TestAuditHookFields(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	hook := auditHook(slog.New(slog.NewJSONHandler(&buf, nil)))
 	hook(siojwt.Event{Kind: siojwt.EventRevoked, Mode: siojwt.ModeConnect, Namespace: "/chat\n{\"kind\":\"forged\"}",
 		SocketID: "s1", RemoteAddr: "192.0.2.7", Code: core.CodeInvalidToken, Subject: "bob", Fingerprint: "00112233445566ff"})
@@ -297,7 +294,7 @@ func TestRunServes(t *testing.T) {
 	defer cancel()
 	r, w := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, testSecret, &syncBuffer{}, w) }()
+	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, testSecret, &syncbuf.Buffer{}, w) }()
 	line := make(chan string, 1)
 	go func() {
 		s, _ := bufio.NewReader(r).ReadString('\n')

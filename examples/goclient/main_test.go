@@ -67,9 +67,6 @@ func mint(t *testing.T, key, sub string, ttl time.Duration) string {
 	return tok
 }
 
-// syncBuffer collects the program's output while it runs.
-type syncBuffer = syncbuf.Buffer
-
 func TestRun(t *testing.T) {
 	base := startServer(t)
 	good := mint(t, secret, "gopher", time.Hour)
@@ -144,12 +141,12 @@ func TestRun(t *testing.T) {
 				tc.token = mint(t, secret, "gopher", tc.fresh)
 			}
 			var (
-				out *syncBuffer
+				out *syncbuf.Buffer
 				got Outcome
 				err error
 			)
 			for try := 1; try <= 3; try++ {
-				out = &syncBuffer{}
+				out = &syncbuf.Buffer{}
 				cfg := config{url: base + tc.path, token: tc.token, mode: tc.mode, transport: tc.transport, stay: tc.stay, wait: 5 * time.Second, attempts: 3}
 				got, err = run(context.Background(), cfg, out)
 				if err != nil {
@@ -237,7 +234,7 @@ func TestRetry(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out := &syncBuffer{}
+			out := &syncbuf.Buffer{}
 			cfg := config{url: tc.url, token: tc.token, mode: "handshake", transport: "websocket", wait: time.Second, attempts: 3}
 			got, _ := run(context.Background(), cfg, out)
 			if n := strings.Count(out.String(), "retrying"); n != tc.retries {

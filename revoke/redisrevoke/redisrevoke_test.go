@@ -25,12 +25,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer = syncbuf.Buffer
-
 // newLogger returns a logger writing text to a buffer the test reads.
-func newLogger() (*slog.Logger, *syncBuffer) {
-	var buf syncBuffer
+func newLogger() (*slog.Logger, *syncbuf.Buffer) {
+	var buf syncbuf.Buffer
 	return slog.New(slog.NewTextHandler(&buf, nil)), &buf
 }
 
