@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -489,8 +490,8 @@ func TestMemoryConcurrent(t *testing.T) {
 	defer m.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	watchDone := make(chan error, 1)
-	var seen int
-	go func() { watchDone <- m.Watch(ctx, func(Revocation) { seen++ }) }()
+	var seen atomic.Int64
+	go func() { watchDone <- m.Watch(ctx, func(Revocation) { seen.Add(1) }) }()
 	waitWatchers(t, m, 1)
 
 	const workers, rounds = 4, 500
@@ -528,9 +529,14 @@ func TestMemoryConcurrent(t *testing.T) {
 	if !ok || err != nil {
 		t.Errorf("IsRevoked(s0) = %v, %v; want true, nil", ok, err)
 	}
+	// The watcher runs on its own goroutine: give it time to be told.
+	deadline := time.Now().Add(5 * time.Second)
+	for seen.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	cancel()
 	<-watchDone
-	if seen == 0 {
+	if seen.Load() == 0 {
 		t.Error("the watcher saw no revocation")
 	}
 }
