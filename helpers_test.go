@@ -233,9 +233,10 @@ func (c *testClient) waitReason(t *testing.T, reason string) {
 }
 
 // authenticateOnce dials nsp, emits "authenticate" with tok and waits for
-// "authenticated". The Go server (v3.0.6) now and then drops a fresh
-// websocket right after it connects; when the client sees such a transport
-// disconnect before "authenticated", it dials again, up to three attempts.
+// "authenticated". With the Go client (v3.0.6) a fresh websocket now and
+// then closes right after it connects, against a bare server too; when the
+// client sees such a transport disconnect before "authenticated", it dials
+// again, up to three attempts.
 // Any other outcome fails the test.
 func authenticateOnce(t *testing.T, url, nsp, tok string, names ...string) *testClient {
 	t.Helper()

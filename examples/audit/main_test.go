@@ -105,8 +105,8 @@ type outcome struct {
 // dial connects to url with token in the handshake payload and waits for
 // "hello" or connect_error. The returned function disconnects; attempts is
 // how many connections it took. The Go client (v3.0.6) now and then never
-// sees its connection open, and the Go server now and then drops a fresh
-// websocket: either way dial tries again, up to three attempts.
+// sees its connection open, or loses it right after (against a bare server
+// too): either way dial tries again, up to three attempts.
 func dial(t *testing.T, url, token string) (o outcome, hangUp func(), attempts int) {
 	t.Helper()
 	for attempts = 1; ; attempts++ {
