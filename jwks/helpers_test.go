@@ -202,6 +202,9 @@ func newIDP(t testing.TB, set []byte) *idp {
 			case <-r.Context().Done():
 			}
 			p.waiting.Add(-1)
+			if r.Context().Err() != nil {
+				return // the client gave up: nothing to answer
+			}
 		}
 		if status != http.StatusOK {
 			http.Error(w, "key server down", status)

@@ -68,6 +68,10 @@ func (src *source) fetch(ctx context.Context) error {
 	c := src.set.cfg
 	at := c.clock.Now()
 	err := src.load(ctx)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// Canceled or timed out: say so, whatever the transport made of it.
+		err = fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
 	src.state.Store(&state{at: at, err: err})
 	if err != nil {
 		c.logger.Warn("jwks: fetching a key set failed; cached keys stay in use", "issuer", src.issuer, "err", err)
