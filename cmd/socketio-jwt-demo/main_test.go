@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -189,14 +190,16 @@ func (s *session) wait(t *testing.T, names ...string) event {
 		}
 	}
 	timeout := time.After(10 * time.Second)
+	var skipped []string
 	for {
 		select {
 		case e := <-s.events:
 			if slices.Contains(names, e.name) {
 				return e
 			}
+			skipped = append(skipped, fmt.Sprint(e.name, e.args))
 		case <-timeout:
-			t.Fatalf("none of %v within 10s", names)
+			t.Fatalf("none of %v within 10s; saw %v", names, skipped)
 			return event{}
 		}
 	}
