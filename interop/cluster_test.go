@@ -768,13 +768,24 @@ func TestClusterRedisRestart(t *testing.T) {
 		{name: "fail open", srv: open, want: "authenticated"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			z := dialProbe(t, tc.srv.URL, nil)
-			z.await(t, "connect", 1, clusterWait)
-			start := time.Now()
-			z.emit(t, "authenticate", map[string]any{"token": tok})
-			deadline := time.Now().Add(clusterShortWait)
-			for z.count("authenticated")+z.count("unauthorized") == 0 && time.Now().Before(deadline) {
-				time.Sleep(5 * time.Millisecond)
+			// Once in many runs the probe's connection was closed under it
+			// before any answer, with nothing in the server's log: that
+			// case, and only that, is tried again once.
+			var z *probe
+			var start time.Time
+			for attempt := 1; ; attempt++ {
+				z = dialProbe(t, tc.srv.URL, nil)
+				z.await(t, "connect", 1, clusterWait)
+				start = time.Now()
+				z.emit(t, "authenticate", map[string]any{"token": tok})
+				deadline := time.Now().Add(clusterShortWait)
+				for z.count("authenticated")+z.count("unauthorized")+z.count("disconnect") == 0 && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				if z.count("disconnect") == 0 || z.count("authenticated")+z.count("unauthorized") > 0 || attempt == 2 {
+					break
+				}
+				t.Logf("the connection closed before an answer; trying again: %s", z)
 			}
 			if z.count(tc.want) != 1 {
 				t.Fatalf("want %s; %s", tc.want, z)
