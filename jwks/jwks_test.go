@@ -310,6 +310,10 @@ func TestSlowKeyServer(t *testing.T) {
 		if d := time.Since(start); d > 3*time.Second {
 			t.Fatalf("refused after %v", d)
 		}
+		// The cause tells a timeout from a key server's own failure.
+		if _, err := v.Verify(context.Background(), cur.sign(t, "RS256"), nil); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("cause %v, want one that wraps context.DeadlineExceeded", err)
+		}
 		check(t, v, old.sign(t, "RS256"), "", "")
 	})
 	// Through a verifier, the verifier's own key timeout answers first
