@@ -29,35 +29,6 @@ import (
 	"github.com/siojwt/siojwt/interop/harness"
 )
 
-// Generous bounds for a loaded 2-core machine.
-const (
-	clusterWait      = 10 * time.Second
-	clusterShortWait = 5 * time.Second
-)
-
-// clientKind is a client version over a transport.
-type clientKind struct {
-	client    string
-	transport string
-}
-
-func (k clientKind) String() string { return k.client + "/" + k.transport }
-
-// scenario is a Scenario for k against url, with token (when not "") in the
-// handshake the way such a client sends it: the auth payload for v4, the
-// query string for v2.
-func (k clientKind) scenario(url, token string, steps ...harness.Step) harness.Scenario {
-	s := harness.Scenario{URL: url, Client: k.client, Transports: []string{k.transport}, Steps: steps}
-	if token != "" {
-		if k.client == harness.ClientV2 {
-			s.Query = map[string]string{"token": token}
-		} else {
-			s.Auth = map[string]any{"token": token}
-		}
-	}
-	return s
-}
-
 // testCluster is a redis-server and fixtures that share it (-redis).
 type testCluster struct {
 	redisAddr    string
@@ -188,7 +159,7 @@ type probe struct {
 func dialProbe(t *testing.T, url string, auth map[string]any) *probe {
 	t.Helper()
 	wsURL := "ws" + strings.TrimPrefix(url, "http") + "/socket.io/?EIO=4&transport=websocket"
-	d := websocket.Dialer{HandshakeTimeout: clusterWait}
+	d := websocket.Dialer{HandshakeTimeout: waitLong}
 	conn, resp, err := d.Dial(wsURL, nil)
 	if err != nil {
 		t.Fatalf("dialing %s: %v", wsURL, err)
@@ -219,10 +190,10 @@ func dialProbe(t *testing.T, url string, auth map[string]any) *probe {
 	return p
 }
 
-// read returns the next text message, failing the test after clusterWait.
+// read returns the next text message, failing the test after waitLong.
 func (p *probe) read(t *testing.T) string {
 	t.Helper()
-	_ = p.conn.SetReadDeadline(time.Now().Add(clusterWait))
+	_ = p.conn.SetReadDeadline(time.Now().Add(waitLong))
 	_, b, err := p.conn.ReadMessage()
 	if err != nil {
 		t.Fatalf("probe: reading: %v", err)
@@ -241,7 +212,7 @@ func (p *probe) write(t *testing.T, msg string) {
 func (p *probe) send(msg string) error {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	_ = p.conn.SetWriteDeadline(time.Now().Add(clusterWait))
+	_ = p.conn.SetWriteDeadline(time.Now().Add(waitLong))
 	return p.conn.WriteMessage(websocket.TextMessage, []byte(msg))
 }
 
@@ -306,7 +277,7 @@ func (p *probe) close() {
 	_ = p.conn.Close()
 	select {
 	case <-p.done:
-	case <-time.After(clusterWait):
+	case <-time.After(waitLong):
 	}
 }
 
@@ -377,9 +348,9 @@ func (p *probe) emit(t *testing.T, ev string, args ...any) {
 // "authenticated".
 func (p *probe) authenticate(t *testing.T, token string) {
 	t.Helper()
-	p.await(t, "connect", 1, clusterWait)
+	p.await(t, "connect", 1, waitLong)
 	p.emit(t, "authenticate", map[string]any{"token": token})
-	p.await(t, "authenticated", 1, clusterWait)
+	p.await(t, "authenticated", 1, waitLong)
 }
 
 // TestClusterBroadcastIsolation checks that a broadcast made on one server
@@ -402,27 +373,27 @@ func TestClusterBroadcastIsolation(t *testing.T) {
 	}
 
 	pending := dialProbe(t, b.URL, nil)
-	pending.await(t, "connect", 1, clusterWait)
+	pending.await(t, "connect", 1, waitLong)
 
 	alice, bob := harness.Login(t, a.URL, "alice"), harness.Login(t, b.URL, "bob")
 	ws := []string{harness.Websocket}
 	onB := harness.StartClient(t, harness.Scenario{URL: b.URL, Transports: ws, Deadline: 60 * time.Second,
 		Steps: []harness.Step{
-			harness.Wait("connect", clusterWait),
+			harness.Wait("connect", waitLong),
 			harness.Authenticate(bob),
-			harness.Wait("authenticated", clusterWait),
+			harness.Wait("authenticated", waitLong),
 			harness.Wait("shout", 30*time.Second),
 			harness.Emit("shout", "from-b"),
-			harness.Wait("shout", clusterWait),
+			harness.Wait("shout", waitLong),
 		}})
-	awaitStderr(t, b, clusterWait, 1, authedLog("bob")...)
+	awaitStderr(t, b, waitLong, 1, authedLog("bob")...)
 	onA := harness.StartClient(t, harness.Scenario{URL: a.URL, Transports: ws, Deadline: 60 * time.Second,
 		Steps: []harness.Step{
-			harness.Wait("connect", clusterWait),
+			harness.Wait("connect", waitLong),
 			harness.Authenticate(alice),
-			harness.Wait("authenticated", clusterWait),
+			harness.Wait("authenticated", waitLong),
 			harness.Emit("shout", "from-a"),
-			harness.Wait("shout", clusterWait),
+			harness.Wait("shout", waitLong),
 			harness.Wait("shout", 30*time.Second),
 		}})
 	for _, r := range []struct {
@@ -451,7 +422,7 @@ func TestClusterBroadcastIsolation(t *testing.T) {
 	// not.
 	inject(t, rc, clusterChannel, "guarded", siojwt.PendingRoom)
 	inject(t, rc, clusterChannel, "injected")
-	pending.await(t, "injected", 1, clusterWait)
+	pending.await(t, "injected", 1, waitLong)
 	if n := pending.count("shout") + pending.count("guarded"); n != 0 {
 		t.Fatalf("the pending socket heard %d broadcasts that exclude %q; %s", n, siojwt.PendingRoom, pending)
 	}
@@ -468,13 +439,13 @@ func TestClusterRevocation(t *testing.T) {
 		tokens[sub] = harness.Login(t, a.URL, sub)
 	}
 	runs := map[string]*harness.ClientRun{}
-	for sub, kind := range map[string]clientKind{"carol": {harness.ClientV4, harness.Websocket}, "dan": {harness.ClientV2, harness.Polling}} {
-		s := kind.scenario(b.URL, tokens[sub], harness.Wait("connect", clusterWait), harness.Wait("disconnect", 30*time.Second))
+	for sub, kind := range map[string]combo{"carol": {harness.ClientV4, harness.Websocket}, "dan": {harness.ClientV2, harness.Polling}} {
+		s := kind.scenario(b.URL, tokens[sub], harness.Wait("connect", waitLong), harness.Wait("disconnect", 30*time.Second))
 		s.Deadline = 45 * time.Second
 		runs[sub] = harness.StartClient(t, s)
 	}
 	for sub := range runs {
-		awaitStderr(t, b, clusterWait, 1, append(authedLog(sub), "mode=handshake")...)
+		awaitStderr(t, b, waitLong, 1, append(authedLog(sub), "mode=handshake")...)
 	}
 	revoked := time.Now()
 	revoke(t, a.URL, map[string]string{"sub": "carol"})
@@ -496,11 +467,11 @@ func TestClusterRevocation(t *testing.T) {
 			t.Fatalf("%s was cut up to %v after the revocation, want under 3s", sub, d)
 		}
 	}
-	awaitStderr(t, b, clusterWait, 2, `kind=revoked`)
+	awaitStderr(t, b, waitLong, 2, `kind=revoked`)
 	for _, srv := range []*harness.Process{a, b} {
 		for _, tok := range tokens {
-			r := harness.RunClient(t, clientKind{harness.ClientV4, harness.Websocket}.scenario(srv.URL, tok,
-				harness.WaitAny(clusterWait, "connect", "connect_error")))
+			r := harness.RunClient(t, combo{harness.ClientV4, harness.Websocket}.scenario(srv.URL, tok,
+				harness.WaitAny(waitLong, "connect", "connect_error")))
 			if d, ok := r.Rejection(); !ok || d.Code != "invalid_token" || d.Message != "jwt revoked" {
 				t.Fatalf("%s: want a rejection invalid_token \"jwt revoked\": %s", srv.URL, r)
 			}
@@ -531,7 +502,7 @@ func TestClusterRevocationLatency(t *testing.T) {
 	for _, v := range victims {
 		start := time.Now()
 		revoke(t, a.URL, map[string]string{"jti": v.jti})
-		d := v.s.await(t, "disconnect", 1, clusterWait)
+		d := v.s.await(t, "disconnect", 1, waitLong)
 		if reason := fmt.Sprint(d.args[0]); reason != "io server disconnect" {
 			t.Fatalf("disconnect reason %q, want io server disconnect; %s", reason, v.s)
 		}
@@ -667,24 +638,24 @@ func TestClusterFailover(t *testing.T) {
 	witness := dialProbe(t, b.URL, nil)
 	witness.authenticate(t, harness.Login(t, b.URL, "witness"))
 
-	combos := []struct {
+	clients := []struct {
 		sub string
-		clientKind
+		combo
 	}{
-		{"erin", clientKind{harness.ClientV4, harness.Websocket}},
-		{"frank", clientKind{harness.ClientV2, harness.Polling}},
+		{"erin", combo{harness.ClientV4, harness.Websocket}},
+		{"frank", combo{harness.ClientV2, harness.Polling}},
 	}
-	runs := make([]*harness.ClientRun, len(combos))
-	for i, cb := range combos {
+	runs := make([]*harness.ClientRun, len(clients))
+	for i, cb := range clients {
 		tok := harness.Login(t, a.URL, cb.sub)
 		s := cb.scenario(lb.URL(), "",
-			harness.Wait("connect", clusterWait),
+			harness.Wait("connect", waitLong),
 			harness.Authenticate(tok),
-			harness.Wait("authenticated", clusterWait),
+			harness.Wait("authenticated", waitLong),
 			harness.Wait("disconnect", 60*time.Second),
 			harness.Wait("connect", 30*time.Second),
 			harness.Authenticate(tok),
-			harness.Wait("authenticated", clusterWait),
+			harness.Wait("authenticated", waitLong),
 			harness.Wait("shout", 30*time.Second),
 		)
 		s.Reconnection = true
@@ -696,12 +667,12 @@ func TestClusterFailover(t *testing.T) {
 	defer func() {
 		if t.Failed() { // what the clients saw
 			for i, run := range runs {
-				t.Logf("%s (%s): %s", combos[i].sub, combos[i].clientKind, run.Result())
+				t.Logf("%s (%s): %s", clients[i].sub, clients[i].combo, run.Result())
 			}
 		}
 	}()
-	for _, cb := range combos {
-		awaitStderr(t, a, clusterWait, 1, authedLog(cb.sub)...)
+	for _, cb := range clients {
+		awaitStderr(t, a, waitLong, 1, authedLog(cb.sub)...)
 	}
 	killed := time.Now()
 	if err := a.Kill(); err != nil {
@@ -710,7 +681,7 @@ func TestClusterFailover(t *testing.T) {
 	// Usually a second or two. A client that was not told of the closed
 	// connection finds out by its heartbeat: an Engine.IO v3 (v2) client
 	// after up to 45 s (ping interval plus ping timeout).
-	for _, cb := range combos {
+	for _, cb := range clients {
 		awaitStderr(t, b, 60*time.Second, 1, authedLog(cb.sub)...)
 	}
 	t.Logf("both clients authenticated on B %v after A was killed", time.Since(killed).Round(time.Millisecond))
@@ -718,13 +689,13 @@ func TestClusterFailover(t *testing.T) {
 	for i, run := range runs {
 		r := run.Result()
 		if !r.OK {
-			t.Fatalf("%s (%s): %s", combos[i].sub, combos[i].clientKind, r)
+			t.Fatalf("%s (%s): %s", clients[i].sub, clients[i].combo, r)
 		}
 		if got := r.DisconnectReason(); got != "transport close" && got != "transport error" {
-			t.Fatalf("%s: disconnect reason %q, want the transport's: %s", combos[i].sub, got, r)
+			t.Fatalf("%s: disconnect reason %q, want the transport's: %s", clients[i].sub, got, r)
 		}
 		if e, _ := r.Last("shout"); e.ArgString(0) != "after failover" {
-			t.Fatalf("%s heard %s, want the witness's shout", combos[i].sub, e)
+			t.Fatalf("%s heard %s, want the witness's shout", clients[i].sub, e)
 		}
 	}
 }
@@ -741,26 +712,26 @@ func TestClusterRedisRestart(t *testing.T) {
 	x.authenticate(t, harness.Login(t, a.URL, "xavier"))
 	y.authenticate(t, harness.Login(t, b.URL, "yvonne"))
 	x.emit(t, "shout", "before")
-	y.await(t, "shout", 1, clusterWait)
+	y.await(t, "shout", 1, waitLong)
 
 	c.stopRedis()
 	// Local service goes on: echo at once, a broadcast after at most the
 	// publish timeout (1s).
 	start := time.Now()
 	x.emit(t, "echo", "during")
-	x.await(t, "echo-response", 1, clusterShortWait)
+	x.await(t, "echo-response", 1, waitShort)
 	x.emit(t, "shout", "during")
-	x.await(t, "shout", 2, clusterShortWait)
+	x.await(t, "shout", 2, waitShort)
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("local echo and broadcast took %v with Redis down, want under 3s", d)
 	} else {
 		t.Logf("Redis just stopped: local echo and broadcast in %v", d.Round(time.Millisecond))
 	}
 	// Once the server knows (it has logged it), broadcasts skip Redis.
-	awaitStderr(t, a, clusterWait, 1, "cluster: Redis error")
+	awaitStderr(t, a, waitLong, 1, "cluster: Redis error")
 	start = time.Now()
 	x.emit(t, "shout", "during, known")
-	x.await(t, "shout", 3, clusterShortWait)
+	x.await(t, "shout", 3, waitShort)
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Fatalf("a local broadcast took %v with Redis known to be down, want under 0.5s", d)
 	} else {
@@ -785,10 +756,10 @@ func TestClusterRedisRestart(t *testing.T) {
 			var start time.Time
 			for attempt := 1; ; attempt++ {
 				z = dialProbe(t, tc.srv.URL, nil)
-				z.await(t, "connect", 1, clusterWait)
+				z.await(t, "connect", 1, waitLong)
 				start = time.Now()
 				z.emit(t, "authenticate", map[string]any{"token": tok})
-				deadline := time.Now().Add(clusterShortWait)
+				deadline := time.Now().Add(waitShort)
 				for z.count("authenticated")+z.count("unauthorized")+z.count("disconnect") == 0 && time.Now().Before(deadline) {
 					time.Sleep(5 * time.Millisecond)
 				}
@@ -822,12 +793,12 @@ func TestClusterRedisRestart(t *testing.T) {
 	}
 	t.Logf("broadcasts crossed again %v after Redis was back", time.Since(back).Round(10*time.Millisecond))
 	for _, srv := range []*harness.Process{a, b} {
-		awaitStderr(t, srv, clusterWait, 1, "cluster: reconnected to Redis")
-		awaitStderr(t, srv, clusterWait, 1, "redisrevoke: resubscribed to revocation events")
+		awaitStderr(t, srv, waitLong, 1, "cluster: reconnected to Redis")
+		awaitStderr(t, srv, waitLong, 1, "redisrevoke: resubscribed to revocation events")
 	}
 	// And so do revocations.
 	revoke(t, a.URL, map[string]string{"sub": "yvonne"})
-	y.await(t, "disconnect", 1, clusterWait)
+	y.await(t, "disconnect", 1, waitLong)
 	if x.count("disconnect") != 0 {
 		t.Fatalf("xavier was cut too; %s", x)
 	}
@@ -872,13 +843,13 @@ func TestClusterGarbage(t *testing.T) {
 			}
 			if m.logged != "" {
 				for _, srv := range []*harness.Process{a, b} {
-					awaitStderr(t, srv, clusterWait, 1, m.logged)
+					awaitStderr(t, srv, waitLong, 1, m.logged)
 				}
 			}
 		})
 	}
 	x.emit(t, "shout", "still relayed")
-	if e := y.await(t, "shout", 1, clusterWait); fmt.Sprint(e.args...) != "still relayed" {
+	if e := y.await(t, "shout", 1, waitLong); fmt.Sprint(e.args...) != "still relayed" {
 		t.Fatalf("yvonne heard %v", e.args)
 	}
 	if n := x.count("disconnect") + y.count("disconnect"); n != 0 {
