@@ -2,7 +2,7 @@
 #   make demo   runs the demo server (http://127.0.0.1:3000)
 #   make test   runs every test: vet, unit, interop with real clients,
 #               browser, cluster, short fuzzing
-.PHONY: demo test setup test-setup vet unit fuzz bench soak
+.PHONY: demo test setup test-setup vet unit fuzz flake bench soak
 
 GO ?= go
 FUZZTIME ?= 10s
@@ -28,6 +28,12 @@ unit:
 # Every fuzz target, for FUZZTIME each.
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
+
+# Not part of `make test`: the socket-level packages RUNS times under -race
+# with a CPU burner beside them, and a pass count per test.
+RUNS ?= 5
+flake: test-setup
+	./scripts/flake.sh -n $(RUNS)
 
 # Not part of `make test`: the full benchmark run that writes BENCHMARKS.md.
 bench: setup
