@@ -304,6 +304,10 @@ func (v *Verifier) callKeyFunc(ctx context.Context, req *KeyRequest) (any, *Erro
 func (v *Verifier) validate(c *Claims) error {
 	now := float64(v.cfg.now().Unix())
 	tol := v.cfg.clockTolerance.Seconds()
+	if c.farIat {
+		// Not a jsonwebtoken rule: it would accept the token.
+		return invalid("invalid token", nil)
+	}
 	if c.hasNbf {
 		if c.badNbf {
 			return invalid("invalid nbf value", nil)
