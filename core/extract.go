@@ -20,7 +20,7 @@ func (v *Verifier) Extract(hs *Handshake) (any, error) {
 		if h := hs.Header.Get("Authorization"); h != "" {
 			scheme, tok, ok := strings.Cut(h, " ")
 			if !ok || strings.Contains(tok, " ") {
-				return nil, NewError(CodeCredentialsBadFormat, "Format is Authorization: Bearer [token]", nil)
+				return nil, fail(ErrCredentialsBadFormat, CodeCredentialsBadFormat, "Format is Authorization: Bearer [token]", nil)
 			}
 			if strings.EqualFold(scheme, "bearer") {
 				bearer = tok
@@ -29,7 +29,7 @@ func (v *Verifier) Extract(hs *Handshake) (any, error) {
 	}
 	if c.headerRequired {
 		if bearer == "" {
-			return nil, NewError(CodeMissingAuthorizationHeader, "Server requires Authorization Header", nil)
+			return nil, fail(ErrCredentialsRequired, CodeMissingAuthorizationHeader, "Server requires Authorization Header", nil)
 		}
 		return bearer, nil
 	}
@@ -62,7 +62,7 @@ func (v *Verifier) Extract(hs *Handshake) (any, error) {
 			return t, nil
 		}
 	}
-	return nil, NewError(CodeCredentialsRequired, "no token provided", nil)
+	return nil, fail(ErrCredentialsRequired, CodeCredentialsRequired, "no token provided", nil)
 }
 
 // ExtractCookie returns the configured cookie's value from a handshake, or

@@ -47,56 +47,56 @@ func (v *Verifier) parse(ctx context.Context, s string, hs *Handshake, claims *C
 
 	hb, err := decode(h)
 	if err != nil {
-		return parsed{}, invalid("invalid token", err)
+		return parsed{}, invalid(ErrTokenMalformed, "invalid token", err)
 	}
 	var header map[string]any
 	var alg string
 	if v.cfg.keyFunc != nil {
 		if err := json.Unmarshal(hb, &header); err != nil {
-			return parsed{}, invalid("invalid token", err)
+			return parsed{}, invalid(ErrTokenMalformed, "invalid token", err)
 		}
 		if header == nil { // "null"
-			return parsed{}, invalid("invalid token", errNotObject)
+			return parsed{}, invalid(ErrTokenMalformed, "invalid token", errNotObject)
 		}
 		if _, ok := header["crit"]; ok {
-			return parsed{}, invalid("invalid token", errCrit)
+			return parsed{}, invalid(ErrTokenMalformed, "invalid token", errCrit)
 		}
 		alg, _ = header["alg"].(string)
 	} else {
 		var ok, crit bool
 		if alg, crit, ok = headerAlg(hb); !ok {
-			return parsed{}, invalid("invalid token", errors.New("core: header is not a JSON object"))
+			return parsed{}, invalid(ErrTokenMalformed, "invalid token", errors.New("core: header is not a JSON object"))
 		}
 		if crit {
-			return parsed{}, invalid("invalid token", errCrit)
+			return parsed{}, invalid(ErrTokenMalformed, "invalid token", errCrit)
 		}
 	}
 
 	pb, err := decode(p)
 	if err != nil {
-		return parsed{}, invalid("invalid token", err)
+		return parsed{}, invalid(ErrTokenMalformed, "invalid token", err)
 	}
 	if !json.Valid(pb) {
-		return parsed{}, invalid("invalid token", errors.New("core: claims are not valid JSON"))
+		return parsed{}, invalid(ErrTokenMalformed, "invalid token", errors.New("core: claims are not valid JSON"))
 	}
 	if err := claims.decode(pb); err != nil {
-		return parsed{}, invalid("invalid token", err)
+		return parsed{}, invalid(ErrTokenMalformed, "invalid token", err)
 	}
 
 	method := jwt.GetSigningMethod(alg)
 	if method == nil {
 		// "alg" missing, not a string or unknown (including "none").
 		if sigEmpty {
-			return parsed{}, invalid("jwt signature is required", nil)
+			return parsed{}, invalid(ErrTokenSignatureInvalid, "jwt signature is required", nil)
 		}
-		return parsed{}, invalid("invalid algorithm", nil)
+		return parsed{}, invalid(ErrTokenSignatureInvalid, "invalid algorithm", nil)
 	}
 	sb, err := decode(sig)
 	if err != nil {
-		return parsed{}, invalid("invalid signature", err)
+		return parsed{}, invalid(ErrTokenSignatureInvalid, "invalid signature", err)
 	}
 	if sigEmpty {
-		return parsed{}, invalid("jwt signature is required", nil)
+		return parsed{}, invalid(ErrTokenSignatureInvalid, "jwt signature is required", nil)
 	}
 
 	key := v.cfg.key
@@ -108,10 +108,10 @@ func (v *Verifier) parse(ctx context.Context, s string, hs *Handshake, claims *C
 		key = k
 	}
 	if !v.algAllowed(alg, key) {
-		return parsed{}, invalid("invalid algorithm", nil)
+		return parsed{}, invalid(ErrTokenSignatureInvalid, "invalid algorithm", nil)
 	}
 	if err := method.Verify(s[:len(h)+1+len(p)], sb, key); err != nil {
-		return parsed{}, invalid("invalid signature", err)
+		return parsed{}, invalid(ErrTokenSignatureInvalid, "invalid signature", err)
 	}
 	return parsed{claims: claims, header: header, key: key}, nil
 }
