@@ -6,10 +6,10 @@ import (
 )
 
 // Extract finds the token in a handshake, in the order and with the errors
-// of socketio-jwt (see the package documentation). The value returned is the
-// token as the client sent it: usually a string, but a client may send a
-// number or an object in the handshake payload, which Verify refuses with
-// "jwt must be a string".
+// of socketio-jwt (see "Token sources and their order" in the package
+// documentation). The value returned is the token as the client sent it:
+// usually a string, but a client may send a number or an object in the
+// handshake payload, which Verify refuses with "jwt must be a string".
 //
 // Precedence: the handshake payload's "token", then the "token" query
 // parameter, then the Authorization header, then the cookie.
