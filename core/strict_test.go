@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -201,6 +202,51 @@ func TestNumericDateRange(t *testing.T) {
 		at, ok := v.ExpiresAt(res.Claims)
 		if !ok || at.Unix() != 8_640_000_000_000 || time.Until(at) < 100*365*24*time.Hour {
 			t.Fatalf("ExpiresAt %v %v", at, ok)
+		}
+	})
+}
+
+// FuzzSignedPayload verifies validly signed tokens of any payload: a token
+// accepted is not expired by the expiry the binding's timer uses
+// (ExpiresAt), its dates survived the trip to time.Time, and every refusal
+// is an *Error with a known code.
+func FuzzSignedPayload(f *testing.F) {
+	for _, s := range []string{
+		`{"sub":"x","exp":1e19}`, `{"exp":9223372036854775000}`, `{"exp":1e308}`, `{"nbf":-1e19}`,
+		`{"iat":1e400}`, `{"exp":1700000000.5}`, `{"exp":8640000000000,"nbf":-8640000000000,"iat":0}`,
+		`{"exp":"1e19"}`, `{"exp":null}`, `{"exp":1700003600,"aud":["a",1]}`,
+	} {
+		f.Add(s)
+	}
+	v, err := core.New(core.WithSecretString(secret), core.WithClock(clock))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, payload string) {
+		h := b64(`{"alg":"HS256"}`)
+		p := b64(payload)
+		sig, err := jwt.SigningMethodHS256.Sign(h+"."+p, []byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := v.Verify(context.Background(), h+"."+p+"."+b64(string(sig)), nil)
+		if err != nil {
+			if e := core.AsError(err); e.Code != core.CodeInvalidToken || e.Message == "" || e.Kind() == core.KindRejected {
+				t.Fatalf("bad error %v (kind %s)", err, e.Kind())
+			}
+			return
+		}
+		c := res.Claims
+		if at, ok := v.ExpiresAt(c); ok && !at.After(now) {
+			t.Fatalf("accepted, but ExpiresAt %v is not after now (%s)", at, payload)
+		}
+		for name, tm := range map[string]time.Time{"exp": c.ExpiresAt, "nbf": c.NotBefore, "iat": c.IssuedAt} {
+			if !tm.IsZero() && math.Abs(float64(tm.Unix())) > core.MaxNumericDate {
+				t.Fatalf("%s %v beyond the bound (%s)", name, tm, payload)
+			}
+		}
+		if !c.NotBefore.IsZero() && c.NotBefore.After(now) {
+			t.Fatalf("accepted before nbf %v (%s)", c.NotBefore, payload)
 		}
 	})
 }
