@@ -216,7 +216,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // errors.Is(err, &core.Error{Code: core.CodeInvalidToken}) classify.
 func (e *Error) Is(target error) bool {
 	if t, ok := target.(*Error); ok {
-		return t.Code == e.Code && (t.Message == "" || t.Message == e.Message)
+		return t != nil && t.Code == e.Code && (t.Message == "" || t.Message == e.Message)
 	}
 	r := e.sentinel()
 	if target == r {

@@ -199,4 +199,7 @@ func TestErrorsIsEveryFailure(t *testing.T) {
 	if core.KindOf(nil) != "" {
 		t.Error("KindOf(nil)")
 	}
+	if errors.Is(tests[0].err, (*core.Error)(nil)) {
+		t.Error("matched a nil *Error")
+	}
 }
