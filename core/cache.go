@@ -17,7 +17,9 @@ import (
 // audience, issuer, the claims transform, the checks, and, in the binding,
 // revocation. An entry is used only when the token is byte-for-byte the same
 // and the key that verified it is still the key the verifier (or the key
-// function, for a key set) returns for it: a rotated key set drops it.
+// function, for a key set) returns for it: a rotated key set drops it. Only
+// a token's canonical spelling verifies, so a token has one entry, never one
+// per spelling.
 // When full, an arbitrary entry is evicted. Off by default.
 func WithVerifiedCache(n int) Option {
 	return func(c *config) error {

@@ -34,10 +34,13 @@ type Claims struct {
 	raw []byte // the payload JSON as received (or as rebuilt by a transform)
 
 	// Numeric forms kept for jsonwebtoken-exact comparisons; present tells
-	// which claims the payload had, and bad which were not numbers.
+	// which claims the payload had, and bad which were not numbers or were
+	// numbers beyond MaxNumericDate (farIat tells the latter for "iat",
+	// which jsonwebtoken does not otherwise check).
 	exp, nbf, iat          float64
 	hasExp, hasNbf, hasIat bool
 	badExp, badNbf, badIat bool
+	farIat                 bool
 	badAud                 bool
 
 	once sync.Once
@@ -84,9 +87,9 @@ func (c *Claims) decode(b []byte) error {
 	c.Subject = stringClaim(r.Sub)
 	c.ID = stringClaim(r.Jti)
 	c.Audience, c.badAud = audienceClaim(r.Aud)
-	c.exp, c.hasExp, c.badExp = numberClaim(r.Exp)
-	c.nbf, c.hasNbf, c.badNbf = numberClaim(r.Nbf)
-	c.iat, c.hasIat, c.badIat = numberClaim(r.Iat)
+	c.exp, c.hasExp, c.badExp, _ = numberClaim(r.Exp)
+	c.nbf, c.hasNbf, c.badNbf, _ = numberClaim(r.Nbf)
+	c.iat, c.hasIat, c.badIat, c.farIat = numberClaim(r.Iat)
 	c.ExpiresAt = secondsTime(c.exp, c.hasExp && !c.badExp)
 	c.NotBefore = secondsTime(c.nbf, c.hasNbf && !c.badNbf)
 	c.IssuedAt = secondsTime(c.iat, c.hasIat && !c.badIat)
@@ -134,18 +137,34 @@ func audienceClaim(r json.RawMessage) (aud []string, bad bool) {
 	return nil, true
 }
 
-func numberClaim(r json.RawMessage) (v float64, present, bad bool) {
+// MaxNumericDate bounds "exp", "nbf" and "iat", in seconds either side of
+// 1970: the range of a JavaScript Date (±8.64e15 ms, years -271821 to
+// 275760), well inside what a time.Time holds. A token whose "exp" or
+// "nbf" lies beyond is refused with "invalid exp value" or "invalid nbf
+// value", one whose "iat" does with "invalid token": such a value is no
+// date, and as a float64 beyond int64 it would wrap around on its way to a
+// time.Time (an "exp" of 1e19 never expiring by one check and expired by
+// another).
+const MaxNumericDate = 8.64e12
+
+// numberClaim reads a NumericDate claim: present when the payload has it,
+// bad when it is not a number or lies beyond MaxNumericDate, far for the
+// latter alone.
+func numberClaim(r json.RawMessage) (v float64, present, bad, far bool) {
 	if len(r) == 0 {
-		return 0, false, false
+		return 0, false, false, false
 	}
 	if string(r) == "null" {
-		return 0, true, true
+		return 0, true, true, false
 	}
 	v, ok := numberValue(r)
-	if !ok || math.IsInf(v, 0) || math.IsNaN(v) {
-		return 0, true, true
+	if !ok || math.IsNaN(v) {
+		return 0, true, true, false
 	}
-	return v, true, false
+	if math.Abs(v) > MaxNumericDate { // ±Inf included
+		return 0, true, true, true
+	}
+	return v, true, false, false
 }
 
 func secondsTime(v float64, ok bool) time.Time {

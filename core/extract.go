@@ -6,10 +6,10 @@ import (
 )
 
 // Extract finds the token in a handshake, in the order and with the errors
-// of socketio-jwt (see the package documentation). The value returned is the
-// token as the client sent it: usually a string, but a client may send a
-// number or an object in the handshake payload, which Verify refuses with
-// "jwt must be a string".
+// of socketio-jwt (see "Token sources and their order" in the package
+// documentation). The value returned is the token as the client sent it:
+// usually a string, but a client may send a number or an object in the
+// handshake payload, which Verify refuses with "jwt must be a string".
 //
 // Precedence: the handshake payload's "token", then the "token" query
 // parameter, then the Authorization header, then the cookie.
@@ -20,7 +20,7 @@ func (v *Verifier) Extract(hs *Handshake) (any, error) {
 		if h := hs.Header.Get("Authorization"); h != "" {
 			scheme, tok, ok := strings.Cut(h, " ")
 			if !ok || strings.Contains(tok, " ") {
-				return nil, NewError(CodeCredentialsBadFormat, "Format is Authorization: Bearer [token]", nil)
+				return nil, fail(ErrCredentialsBadFormat, CodeCredentialsBadFormat, "Format is Authorization: Bearer [token]", nil)
 			}
 			if strings.EqualFold(scheme, "bearer") {
 				bearer = tok
@@ -29,7 +29,7 @@ func (v *Verifier) Extract(hs *Handshake) (any, error) {
 	}
 	if c.headerRequired {
 		if bearer == "" {
-			return nil, NewError(CodeMissingAuthorizationHeader, "Server requires Authorization Header", nil)
+			return nil, fail(ErrCredentialsRequired, CodeMissingAuthorizationHeader, "Server requires Authorization Header", nil)
 		}
 		return bearer, nil
 	}
@@ -62,7 +62,7 @@ func (v *Verifier) Extract(hs *Handshake) (any, error) {
 			return t, nil
 		}
 	}
-	return nil, NewError(CodeCredentialsRequired, "no token provided", nil)
+	return nil, fail(ErrCredentialsRequired, CodeCredentialsRequired, "no token provided", nil)
 }
 
 // ExtractCookie returns the configured cookie's value from a handshake, or

@@ -25,6 +25,11 @@ type parsed struct {
 // cryptography, was most of the cost. The header is decoded into a map
 // only when a key function will see it. s has exactly two dots.
 //
+// Each segment must be canonical base64url without padding (strictDecode):
+// a token has one spelling, so one fingerprint and one cache entry. A
+// header with a "crit" member is refused (RFC 7515 §4.1.11: this verifier
+// implements no extension).
+//
 // Failures are worded as jsonwebtoken words them; claims is filled as far
 // as decoding got.
 func (v *Verifier) parse(ctx context.Context, s string, hs *Handshake, claims *Claims) (parsed, *Error) {
@@ -33,61 +38,65 @@ func (v *Verifier) parse(ctx context.Context, s string, hs *Handshake, claims *C
 	sigEmpty := sig == ""
 
 	// One buffer for the three decoded segments.
-	enc := base64.RawURLEncoding
-	buf := make([]byte, enc.DecodedLen(len(h))+enc.DecodedLen(len(p))+enc.DecodedLen(len(sig)))
+	buf := make([]byte, strict.DecodedLen(len(h))+strict.DecodedLen(len(p))+strict.DecodedLen(len(sig)))
 	decode := func(seg string) ([]byte, error) {
-		n, err := enc.Decode(buf, []byte(seg))
-		out := buf[:n:n]
-		buf = buf[n:]
+		out, err := strictDecode(buf, seg)
+		buf = buf[len(out):]
 		return out, err
 	}
 
 	hb, err := decode(h)
 	if err != nil {
-		return parsed{}, invalid("invalid token", err)
+		return parsed{}, invalid(ErrTokenMalformed, "invalid token", err)
 	}
 	var header map[string]any
 	var alg string
 	if v.cfg.keyFunc != nil {
 		if err := json.Unmarshal(hb, &header); err != nil {
-			return parsed{}, invalid("invalid token", err)
+			return parsed{}, invalid(ErrTokenMalformed, "invalid token", err)
 		}
 		if header == nil { // "null"
-			return parsed{}, invalid("invalid token", errNotObject)
+			return parsed{}, invalid(ErrTokenMalformed, "invalid token", errNotObject)
+		}
+		if _, ok := header["crit"]; ok {
+			return parsed{}, invalid(ErrTokenMalformed, "invalid token", errCrit)
 		}
 		alg, _ = header["alg"].(string)
 	} else {
-		var ok bool
-		if alg, ok = headerAlg(hb); !ok {
-			return parsed{}, invalid("invalid token", errors.New("core: header is not a JSON object"))
+		var ok, crit bool
+		if alg, crit, ok = headerAlg(hb); !ok {
+			return parsed{}, invalid(ErrTokenMalformed, "invalid token", errors.New("core: header is not a JSON object"))
+		}
+		if crit {
+			return parsed{}, invalid(ErrTokenMalformed, "invalid token", errCrit)
 		}
 	}
 
 	pb, err := decode(p)
 	if err != nil {
-		return parsed{}, invalid("invalid token", err)
+		return parsed{}, invalid(ErrTokenMalformed, "invalid token", err)
 	}
 	if !json.Valid(pb) {
-		return parsed{}, invalid("invalid token", errors.New("core: claims are not valid JSON"))
+		return parsed{}, invalid(ErrTokenMalformed, "invalid token", errors.New("core: claims are not valid JSON"))
 	}
 	if err := claims.decode(pb); err != nil {
-		return parsed{}, invalid("invalid token", err)
+		return parsed{}, invalid(ErrTokenMalformed, "invalid token", err)
 	}
 
 	method := jwt.GetSigningMethod(alg)
 	if method == nil {
 		// "alg" missing, not a string or unknown (including "none").
 		if sigEmpty {
-			return parsed{}, invalid("jwt signature is required", nil)
+			return parsed{}, invalid(ErrTokenSignatureInvalid, "jwt signature is required", nil)
 		}
-		return parsed{}, invalid("invalid algorithm", nil)
+		return parsed{}, invalid(ErrTokenSignatureInvalid, "invalid algorithm", nil)
 	}
 	sb, err := decode(sig)
 	if err != nil {
-		return parsed{}, invalid("invalid signature", err)
+		return parsed{}, invalid(ErrTokenSignatureInvalid, "invalid signature", err)
 	}
 	if sigEmpty {
-		return parsed{}, invalid("jwt signature is required", nil)
+		return parsed{}, invalid(ErrTokenSignatureInvalid, "jwt signature is required", nil)
 	}
 
 	key := v.cfg.key
@@ -99,29 +108,53 @@ func (v *Verifier) parse(ctx context.Context, s string, hs *Handshake, claims *C
 		key = k
 	}
 	if !v.algAllowed(alg, key) {
-		return parsed{}, invalid("invalid algorithm", nil)
+		return parsed{}, invalid(ErrTokenSignatureInvalid, "invalid algorithm", nil)
 	}
 	if err := method.Verify(s[:len(h)+1+len(p)], sb, key); err != nil {
-		return parsed{}, invalid("invalid signature", err)
+		return parsed{}, invalid(ErrTokenSignatureInvalid, "invalid signature", err)
 	}
 	return parsed{claims: claims, header: header, key: key}, nil
 }
 
+var errCrit = errors.New(`core: the header has a "crit" member, and no extension is implemented`)
+
+// strict is the only encoding of a segment: base64url, no padding, unused
+// bits zero.
+var strict = base64.RawURLEncoding.Strict()
+
+// strictDecode decodes a segment into buf, which has room for
+// strict.DecodedLen(len(seg)) bytes. Go's decoder skips CR and LF even in
+// strict mode (golang-jwt's WithStrictDecoding too): they are refused
+// here.
+func strictDecode(buf []byte, seg string) ([]byte, error) {
+	if strings.IndexByte(seg, '\n') >= 0 || strings.IndexByte(seg, '\r') >= 0 {
+		return buf[:0:0], errLineBreak
+	}
+	n, err := strict.Decode(buf, []byte(seg))
+	return buf[:n:n], err
+}
+
+var errLineBreak = errors.New("core: line break in a token segment")
+
 // headerAlg validates a JOSE header and returns its "alg" when that is a
-// string ("" otherwise). ok is false when the header is not a JSON object.
-func headerAlg(b []byte) (alg string, ok bool) {
+// string ("" otherwise), and whether it has a "crit" member. ok is false
+// when the header is not a JSON object.
+func headerAlg(b []byte) (alg string, crit, ok bool) {
 	if !json.Valid(b) {
-		return "", false
+		return "", false, false
 	}
 	var raw json.RawMessage
 	ok = members(b, func(key, val []byte) {
-		if unquoteKey(key) == "alg" {
+		switch unquoteKey(key) {
+		case "alg":
 			raw = val
+		case "crit":
+			crit = true
 		}
 	})
 	if !ok {
-		return "", false
+		return "", false, false
 	}
 	alg, _ = stringValue(raw)
-	return alg, true
+	return alg, crit, true
 }

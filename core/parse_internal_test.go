@@ -14,11 +14,14 @@ import (
 const parseSecret = "a secret of thirty-two bytes, at least"
 
 // FuzzParseMatchesGolangJWT checks parse against golang-jwt's own
-// Parser.ParseWithClaims, which it replaces: for any header, payload and
-// signature, both accept or both refuse, and what they accept decodes to
-// the same claims. The token is signed with the header's HMAC algorithm
-// when sign is set, so that the JSON paths are reached with valid
-// signatures; raw, when not empty, is tried as a whole token instead.
+// Parser.ParseWithClaims with strict decoding, which it replaces: for any
+// header, payload and signature, both accept or both refuse, and what they
+// accept decodes to the same claims. parse goes further in two ways, both
+// refusals: a segment with a line break (Go's base64 decoder skips CR and
+// LF even in strict mode) and a header with a "crit" member. The token is
+// signed with the header's HMAC algorithm when sign is set, so that the
+// JSON paths are reached with valid signatures; raw, when not empty, is
+// tried as a whole token instead.
 func FuzzParseMatchesGolangJWT(f *testing.F) {
 	f.Add(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","exp":1,"aud":["x"],"n":{"k":[1,2]}}`, true, "")
 	f.Add(`{"alg":"HS384"}`, `{}`, true, "")
@@ -35,6 +38,14 @@ func FuzzParseMatchesGolangJWT(f *testing.F) {
 	f.Add("", "", false, "eyJhbGciOiJIUzI1NiJ9.e30.!!")
 	f.Add("", "", false, "eyJhbGciOiJIUzI1NiJ9.e30=.AAAA")
 	f.Add("", "", false, "eyJhbGciOiJIUzI1NiJ9.e30.")
+	f.Add(`{"alg":"HS256","crit":["exp"],"exp":1}`, `{"sub":"a"}`, true, "")
+	f.Add(`{"alg":"HS256","\u0063rit":[]}`, `{"sub":"a"}`, true, "")
+	// Line breaks and unused bits: the HS256 signature of {"alg":"HS256"}.{}.
+	good := fuzzToken(`{"alg":"HS256"}`, `{}`, true)
+	f.Add("", "", false, good[:len(good)-5]+"\r\n"+good[len(good)-5:])
+	f.Add("", "", false, good[:len(good)-1]+string(good[len(good)-1]^1))
+	f.Add("", "", false, "eyJhbGciOiJIUzI1NiJ9.e31.AAAA")
+	f.Add("", "", false, "eyJhbGciOiJIUz\nI1NiJ9.e30.AAAA")
 
 	static, err := New(WithSecretString(parseSecret))
 	if err != nil {
@@ -45,7 +56,8 @@ func FuzzParseMatchesGolangJWT(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	reference := jwt.NewParser(jwt.WithValidMethods([]string{"HS256", "HS384", "HS512"}), jwt.WithoutClaimsValidation())
+	reference := jwt.NewParser(jwt.WithValidMethods([]string{"HS256", "HS384", "HS512"}), jwt.WithoutClaimsValidation(),
+		jwt.WithStrictDecoding())
 
 	f.Fuzz(func(t *testing.T, header, payload string, sign bool, raw string) {
 		tok := raw
@@ -62,6 +74,12 @@ func FuzzParseMatchesGolangJWT(f *testing.F) {
 			_, e := v.parse(context.Background(), tok, nil, claims)
 			if e != nil && (e.Code != CodeInvalidToken || e.Message == "") {
 				t.Fatalf("%s: error %+v", name, e)
+			}
+			if refErr == nil && (strings.ContainsAny(tok, "\r\n") || hasCrit(tok)) {
+				if e == nil {
+					t.Fatalf("%s: accepted %q", name, tok)
+				}
+				continue
 			}
 			if refErr == nil && !payloadIsObject(tok) {
 				// golang-jwt takes a "null" payload for no claims;
@@ -105,6 +123,22 @@ func fuzzToken(header, payload string, sign bool) string {
 		return input + "."
 	}
 	return input + "." + enc.EncodeToString(sig)
+}
+
+// hasCrit reports whether tok's header, with line breaks removed, has a
+// "crit" member.
+func hasCrit(tok string) bool {
+	h, _, _ := strings.Cut(strings.NewReplacer("\r", "", "\n", "").Replace(tok), ".")
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil {
+		return false
+	}
+	_, ok := m["crit"]
+	return ok
 }
 
 // payloadIsObject reports whether tok's payload decodes to a JSON object.

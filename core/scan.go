@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -80,9 +81,9 @@ func members(b []byte, fn func(key, val []byte)) bool {
 	}
 }
 
-// knownKeys are the member names the scanners look for, all of three
-// letters.
-var knownKeys = [...]string{"iss", "sub", "jti", "aud", "exp", "nbf", "iat", "alg"}
+// knownKeys are the member names the scanners look for, all of three or
+// four letters.
+var knownKeys = [...]string{"iss", "sub", "jti", "aud", "exp", "nbf", "iat", "alg", "crit"}
 
 // unquoteKey returns the name of a quoted member key when it is one of
 // knownKeys, and "" otherwise. The common case, a key without escapes,
@@ -99,7 +100,7 @@ func unquoteKey(k []byte) string {
 		}
 		inner = []byte(s)
 	}
-	if len(inner) != 3 {
+	if len(inner) != 3 && len(inner) != 4 {
 		return ""
 	}
 	for _, n := range knownKeys {
@@ -185,11 +186,12 @@ func stringValue(r json.RawMessage) (string, bool) {
 	return s, true
 }
 
-// numberValue decodes a JSON number value.
+// numberValue decodes a JSON number value; one beyond float64's range is
+// ±Inf.
 func numberValue(r json.RawMessage) (float64, bool) {
 	if len(r) == 0 || !(r[0] == '-' || r[0] >= '0' && r[0] <= '9') {
 		return 0, false
 	}
 	v, err := strconv.ParseFloat(string(r), 64)
-	return v, err == nil
+	return v, err == nil || errors.Is(err, strconv.ErrRange)
 }

@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"testing"
 )
 
@@ -59,6 +60,7 @@ func TestNumberAndStringValues(t *testing.T) {
 		{in: `1700000000`, num: 1700000000, isN: true},
 		{in: `1.7e9`, num: 1.7e9, isN: true},
 		{in: `-5`, num: -5, isN: true},
+		{in: `1e309`, num: math.Inf(1), isN: true},
 		{in: `"5"`, str: "5", isS: true},
 		{in: `"a\"b"`, str: `a"b`, isS: true},
 		{in: `true`},

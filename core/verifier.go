@@ -136,8 +136,19 @@ func (v *Verifier) algAllowed(alg string, key any) bool {
 	return false
 }
 
-// Public failures, worded as jsonwebtoken words them.
-func invalid(msg string, cause error) *Error { return NewError(CodeInvalidToken, msg, cause) }
+// invalid is a CodeInvalidToken failure, worded as jsonwebtoken words it,
+// with its sentinel.
+func invalid(reason error, msg string, cause error) *Error {
+	return fail(reason, CodeInvalidToken, msg, cause)
+}
+
+// keyUnavailable is the failure of a key function that gave no key.
+func keyUnavailable(cause error) *Error {
+	return fail(ErrKeyUnavailable, CodeInvalidSecret, "secret or public key could not be obtained", cause)
+}
+
+// internal is a failure of the server's own.
+func internal(cause error) *Error { return fail(ErrInternal, CodeInternal, "internal error", cause) }
 
 // Authenticate finds the token in the handshake and verifies it.
 func (v *Verifier) Authenticate(ctx context.Context, hs *Handshake) (*Result, error) {
@@ -155,7 +166,7 @@ func (v *Verifier) Authenticate(ctx context.Context, hs *Handshake) (*Result, er
 func (v *Verifier) Verify(ctx context.Context, token any, hs *Handshake) (res *Result, err error) {
 	s, ok := token.(string)
 	if !ok {
-		return nil, invalid("jwt must be a string", nil)
+		return nil, invalid(ErrTokenMalformed, "jwt must be a string", nil)
 	}
 	claims, err := v.verifyToken(ctx, s, hs)
 	if err != nil {
@@ -167,7 +178,7 @@ func (v *Verifier) Verify(ctx context.Context, token any, hs *Handshake) (res *R
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			res, err = nil, NewError(CodeInternal, "internal error", fmt.Errorf("core: hook panicked: %v", p))
+			res, err = nil, internal(fmt.Errorf("core: hook panicked: %v", p))
 		}
 	}()
 	if v.cfg.transform != nil {
@@ -176,7 +187,7 @@ func (v *Verifier) Verify(ctx context.Context, token any, hs *Handshake) (res *R
 			return nil, hookError(err)
 		}
 		if c == nil {
-			return nil, NewError(CodeInternal, "internal error", errors.New("core: claims transform returned nil claims"))
+			return nil, internal(errors.New("core: claims transform returned nil claims"))
 		}
 		res.Claims = c
 	}
@@ -193,7 +204,7 @@ func hookError(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return NewError(CodeUnknown, "authentication rejected", err)
+	return fail(ErrRejected, CodeUnknown, "authentication rejected", err)
 }
 
 // VerifyClaims checks already verified claims again against the time-based
@@ -204,11 +215,11 @@ func (v *Verifier) VerifyClaims(c *Claims) error { return v.validate(c) }
 func (v *Verifier) verifyToken(ctx context.Context, s string, hs *Handshake) (*Claims, error) {
 	switch {
 	case s == "":
-		return nil, invalid("jwt must be provided", nil)
+		return nil, invalid(ErrTokenMalformed, "jwt must be provided", nil)
 	case len(s) > v.cfg.maxTokenSize:
-		return nil, invalid("jwt too large", fmt.Errorf("token of %d bytes, limit %d", len(s), v.cfg.maxTokenSize))
+		return nil, invalid(ErrTokenTooLarge, "jwt too large", fmt.Errorf("token of %d bytes, limit %d", len(s), v.cfg.maxTokenSize))
 	case strings.Count(s, ".") != 2:
-		return nil, invalid("jwt malformed", nil)
+		return nil, invalid(ErrTokenMalformed, "jwt malformed", nil)
 	}
 	var hash uint64
 	if v.cache != nil {
@@ -279,7 +290,7 @@ func (v *Verifier) callKeyFunc(ctx context.Context, req *KeyRequest) (any, *Erro
 		select {
 		case a = <-ch:
 		case <-ctx.Done():
-			return nil, NewError(CodeInvalidSecret, "secret or public key could not be obtained", ctx.Err())
+			return nil, keyUnavailable(ctx.Err())
 		}
 	}
 	if a.err != nil {
@@ -287,15 +298,13 @@ func (v *Verifier) callKeyFunc(ctx context.Context, req *KeyRequest) (any, *Erro
 		if errors.As(a.err, &e) {
 			return nil, e
 		}
-		return nil, NewError(CodeInvalidSecret, "secret or public key could not be obtained", a.err)
+		return nil, keyUnavailable(a.err)
 	}
 	if a.key == nil || kindOfKey(a.key) == kindNone {
-		return nil, NewError(CodeInvalidSecret, "secret or public key could not be obtained",
-			fmt.Errorf("core: key function returned %T", a.key))
+		return nil, keyUnavailable(fmt.Errorf("core: key function returned %T", a.key))
 	}
 	if b, ok := a.key.([]byte); ok && (len(b) == 0 || looksLikePEM(b)) {
-		return nil, NewError(CodeInvalidSecret, "secret or public key could not be obtained",
-			errors.New("core: key function returned an empty secret or PEM text as an HMAC secret"))
+		return nil, keyUnavailable(errors.New("core: key function returned an empty secret or PEM text as an HMAC secret"))
 	}
 	return a.key, nil
 }
@@ -304,42 +313,46 @@ func (v *Verifier) callKeyFunc(ctx context.Context, req *KeyRequest) (any, *Erro
 func (v *Verifier) validate(c *Claims) error {
 	now := float64(v.cfg.now().Unix())
 	tol := v.cfg.clockTolerance.Seconds()
+	if c.farIat {
+		// Not a jsonwebtoken rule: it would accept the token.
+		return invalid(ErrTokenMalformed, "invalid token", nil)
+	}
 	if c.hasNbf {
 		if c.badNbf {
-			return invalid("invalid nbf value", nil)
+			return invalid(ErrTokenMalformed, "invalid nbf value", nil)
 		}
 		if c.nbf > now+tol {
-			return invalid("jwt not active", nil)
+			return invalid(ErrTokenNotValidYet, "jwt not active", nil)
 		}
 	}
 	if c.hasExp {
 		if c.badExp {
-			return invalid("invalid exp value", nil)
+			return invalid(ErrTokenMalformed, "invalid exp value", nil)
 		}
 		if now >= c.exp+tol {
-			return invalid("jwt expired", nil)
+			return invalid(ErrTokenExpired, "jwt expired", nil)
 		}
 	} else if v.cfg.requireExp {
-		return invalid("jwt exp required", nil)
+		return invalid(ErrTokenRequiredClaimMissing, "jwt exp required", nil)
 	}
 	if v.cfg.audience != nil && !anyIn(c.Audience, v.cfg.audience) {
-		return invalid("jwt audience invalid. expected: "+strings.Join(v.cfg.audience, " or "), nil)
+		return invalid(ErrTokenInvalidAudience, "jwt audience invalid. expected: "+strings.Join(v.cfg.audience, " or "), nil)
 	}
 	if v.cfg.issuer != nil && !anyIn([]string{c.Issuer}, v.cfg.issuer) {
-		return invalid("jwt issuer invalid. expected: "+strings.Join(v.cfg.issuer, ","), nil)
+		return invalid(ErrTokenInvalidIssuer, "jwt issuer invalid. expected: "+strings.Join(v.cfg.issuer, ","), nil)
 	}
 	if v.cfg.subject != "" && c.Subject != v.cfg.subject {
-		return invalid("jwt subject invalid. expected: "+v.cfg.subject, nil)
+		return invalid(ErrTokenInvalidSubject, "jwt subject invalid. expected: "+v.cfg.subject, nil)
 	}
 	if v.cfg.jwtID != "" && c.ID != v.cfg.jwtID {
-		return invalid("jwt jwtid invalid. expected: "+v.cfg.jwtID, nil)
+		return invalid(ErrTokenInvalidID, "jwt jwtid invalid. expected: "+v.cfg.jwtID, nil)
 	}
 	if v.cfg.maxAge > 0 {
 		if !c.hasIat || c.badIat {
-			return invalid("iat required when maxAge is specified", nil)
+			return invalid(ErrTokenRequiredClaimMissing, "iat required when maxAge is specified", nil)
 		}
 		if now >= c.iat+v.cfg.maxAge.Seconds()+tol {
-			return invalid("maxAge exceeded", nil)
+			return invalid(ErrTokenExpired, "maxAge exceeded", nil)
 		}
 	}
 	return nil
