@@ -7,7 +7,9 @@
 // With the default prefix "siojwt:revoked:", a revoked token ID is the key
 // "siojwt:revoked:jti:<jti>" (value "1") and a revoked subject the key
 // "siojwt:revoked:sub:<sub>", whose value is Before in Unix microseconds,
-// rounded up. Each key expires at its Revocation's Expires. Recording is
+// rounded up. Each key expires at its Revocation's Expires, which a JTI
+// revocation must carry (see revoke.ForToken); a revoke.Forever revocation
+// gets the longest TTL a Go duration holds, about 292 years. Recording is
 // done by a Lua script so that a key only ever grows: a subject keeps the
 // latest Before and every key the latest expiry, whatever the order in which
 // revocations arrive.
