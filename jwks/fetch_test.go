@@ -272,13 +272,14 @@ func TestDiscoverBackground(t *testing.T) {
 	defer s.Close()
 	v := verifier(t, s)
 	settle(t, s)
+	// The first token retries at once, and fails the same way.
 	check(t, v, k.signIss(t, "RS256", p.issuer()), core.CodeKeySetUnavailable, unavailableMsg)
 	p.setDiscovery(nil)
 	clk.Advance(DefaultCooldown)
 	settle(t, s)
 	check(t, v, k.signIss(t, "RS256", p.issuer()), "", "")
-	if n := p.discovers.Load(); n != 2 {
-		t.Fatalf("%d discoveries, want 2", n)
+	if n := p.discovers.Load(); n != 3 {
+		t.Fatalf("%d discoveries, want 3 (the start, the first token, the retry)", n)
 	}
 }
 
