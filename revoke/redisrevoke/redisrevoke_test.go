@@ -291,6 +291,39 @@ func TestSubjectEntryOnlyGrows(t *testing.T) {
 	}
 }
 
+// TestForeverEntryStays: a revocation kept for ever (a token without exp)
+// removes the key's TTL, and a later, shorter one does not bring it back.
+func TestForeverEntryStays(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	client := newClient(t, addr)
+	s := newStore(t, client)
+	ctx := context.Background()
+	key := DefaultPrefix + "jti:a"
+	for _, st := range []struct {
+		name    string
+		until   time.Time
+		wantTTL time.Duration // -1: none
+	}{
+		{name: "an hour", until: time.Now().Add(time.Hour), wantTTL: time.Hour},
+		{name: "for ever", until: revoke.Forever, wantTTL: -1},
+		{name: "two hours", until: time.Now().Add(2 * time.Hour), wantTTL: -1},
+	} {
+		if err := s.Revoke(ctx, revoke.JTI("a", st.until)); err != nil {
+			t.Fatal(err)
+		}
+		ttl, err := client.PTTL(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.wantTTL == -1 && ttl != -1 || st.wantTTL > 0 && (ttl > st.wantTTL || ttl < st.wantTTL-10*time.Second) {
+			t.Errorf("%s: PTTL = %v, want %v", st.name, ttl, st.wantTTL)
+		}
+		if ok, err := s.IsRevoked(ctx, revoke.Token{JTI: "a"}); !ok || err != nil {
+			t.Errorf("%s: IsRevoked = %v, %v; want true", st.name, ok, err)
+		}
+	}
+}
+
 func TestTTL(t *testing.T) {
 	addr, _, _ := redistest.Start(t)
 	client := newClient(t, addr)
@@ -302,13 +335,13 @@ func TestTTL(t *testing.T) {
 		name    string
 		r       revoke.Revocation
 		key     string
-		wantTTL time.Duration // 0: no key
+		wantTTL time.Duration // 0: no key; -1: no TTL
 	}{
 		{name: "jti Expires", r: revoke.Revocation{JTI: "a", Expires: now.Add(time.Hour)}, key: "jti:a", wantTTL: time.Hour},
 		// A token valid for longer than the maximum lifetime: its
 		// revocation lasts as long as the token can verify.
 		{name: "jti for a long-lived token", r: revoke.ForToken(revoke.Token{JTI: "b", ExpiresAt: now.Add(48 * time.Hour)}, 5*time.Second), key: "jti:b", wantTTL: 48*time.Hour + 5*time.Second},
-		{name: "jti for a token without exp", r: revoke.ForToken(revoke.Token{JTI: "d"}, 0), key: "jti:d", wantTTL: time.Duration(1<<63 - 1).Truncate(time.Millisecond)},
+		{name: "jti for a token without exp", r: revoke.ForToken(revoke.Token{JTI: "d"}, 0), key: "jti:d", wantTTL: -1},
 		{name: "jti expired", r: revoke.Revocation{JTI: "c", Expires: now.Add(-time.Second)}, key: "jti:c"},
 		{name: "subject Expires", r: revoke.Revocation{Subject: "s", Expires: now.Add(time.Hour)}, key: "sub:s", wantTTL: time.Hour},
 		{name: "subject default", r: revoke.Revocation{Subject: "t", Before: now.Add(-time.Hour)}, key: "sub:t", wantTTL: life - time.Hour},
@@ -323,9 +356,15 @@ func TestTTL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tt.wantTTL == 0 {
+			switch tt.wantTTL {
+			case 0:
 				if ttl != -2 {
 					t.Errorf("PTTL = %v, want no key (-2ns)", ttl)
+				}
+				return
+			case -1:
+				if ttl != -1 {
+					t.Errorf("PTTL = %v, want a key without TTL (-1ns)", ttl)
 				}
 				return
 			}
