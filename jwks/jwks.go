@@ -282,13 +282,19 @@ func (s *Set) Key(ctx context.Context, req *core.KeyRequest) (any, error) {
 	if k, m := lookup(ctx, src.kf, req.Header, alg); m != notFound {
 		return answer(k, m, req)
 	}
-	st, err := src.refetch(ctx)
-	if err != nil {
-		return nil, core.NewError(core.CodeKeySetUnavailable, msgUnavailable,
-			fmt.Errorf("jwks: waiting for the key set: %w", err))
-	}
-	if k, m := lookup(ctx, src.kf, req.Header, alg); m != notFound {
-		return answer(k, m, req)
+	var st *state
+	// At most twice: a background fetch joined may have started before
+	// the key was published; then one refetch of its own.
+	for try, again := 0, true; try < 2 && again; try++ {
+		var err error
+		st, again, err = src.refetch(ctx)
+		if err != nil {
+			return nil, core.NewError(core.CodeKeySetUnavailable, msgUnavailable,
+				fmt.Errorf("jwks: waiting for the key set: %w", err))
+		}
+		if k, m := lookup(ctx, src.kf, req.Header, alg); m != notFound {
+			return answer(k, m, req)
+		}
 	}
 	if st.err != nil {
 		return nil, core.NewError(core.CodeKeySetUnavailable, msgUnavailable, st.err)

@@ -231,6 +231,38 @@ func TestRotationRightAfterAFetch(t *testing.T) {
 	fetches(7)
 }
 
+// TestRotationDuringABackgroundFetch: a token whose key is published while
+// a background fetch is in flight waits for that fetch, then, the key not
+// being in it, makes one refetch of its own and is accepted.
+func TestRotationDuringABackgroundFetch(t *testing.T) {
+	old, cur := newRSA(0, "old"), newRSA(1, "new")
+	p := newIDP(t, keySet(t, old.jwk(t, nil)))
+	clk := clock.NewFake(t0)
+	s := newSetFor(t, p, clk, WithRefreshInterval(time.Hour))
+	v := verifier(t, s)
+
+	release := p.holdRequests()
+	defer release()
+	clk.Advance(time.Hour) // the background fetch starts, and gets the old set
+	eventually(t, "the background fetch to reach the server", func() bool { return p.waiting.Load() == 1 })
+	p.serve(keySet(t, old.jwk(t, nil), cur.jwk(t, nil)))
+	got := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(context.Background(), cur.sign(t, "RS256"), nil)
+		got <- err
+	}()
+	// The token joins the background fetch, which is then let go; it
+	// gets no key from it, and a fetch of its own follows.
+	eventually(t, "the token to wait for the background fetch", func() bool { return s.sources[0].waiting.Load() == 1 })
+	release()
+	if err := <-got; err != nil {
+		t.Fatalf("the new key's token was refused: %v", err)
+	}
+	if n := p.hits.Load(); n != 3 {
+		t.Fatalf("%d fetches, want 3 (the first, the background one, one for the token)", n)
+	}
+}
+
 // TestCooldown: tokens with made-up kids cause at most one fetch per
 // cooldown, however many arrive, and known keys are unaffected.
 func TestCooldown(t *testing.T) {

@@ -47,6 +47,8 @@ type source struct {
 
 	mu       sync.Mutex
 	inflight chan struct{} // closed when the fetch in progress ends; nil when none
+	forKID   bool          // the fetch in progress was started for an unknown kid
+	waiting  atomic.Int32  // callers of refetch waiting for a fetch (for tests)
 	timer    clock.Timer   // next background fetch
 	closed   bool
 }
@@ -129,23 +131,28 @@ func (src *source) report(err error) {
 // refetch fetches the key set for a token whose key is not cached, unless
 // another such refetch started less than the cooldown ago, and returns the
 // state after it. It joins the fetch in progress, if any, and waits for it
-// no longer than ctx allows.
-func (src *source) refetch(ctx context.Context) (*state, error) {
+// no longer than ctx allows. again reports that the fetch joined was not
+// started for an unknown kid (a background one, Refresh): it may have
+// started before the key was published, so the caller may try once more.
+func (src *source) refetch(ctx context.Context) (st *state, again bool, err error) {
 	src.mu.Lock()
 	if src.inflight == nil {
 		if src.closed || !src.unknownKID.AllowN(src.set.cfg.clock.Now(), 1) {
 			src.mu.Unlock()
-			return src.state.Load(), nil
+			return src.state.Load(), false, nil
 		}
 		src.startFetchLocked()
+		src.forKID = true
 	}
-	done := src.inflight
+	done, again := src.inflight, !src.forKID
 	src.mu.Unlock()
+	src.waiting.Add(1)
+	defer src.waiting.Add(-1)
 	select {
 	case <-done:
-		return src.state.Load(), nil
+		return src.state.Load(), again, nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, false, ctx.Err()
 	}
 }
 
@@ -179,7 +186,7 @@ func (src *source) tick() {
 func (src *source) startFetchLocked() {
 	s := src.set
 	done := make(chan struct{})
-	src.inflight = done
+	src.inflight, src.forKID = done, false
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
