@@ -52,8 +52,10 @@
 // only (the first fetch, the background ones and Refresh do not delay
 // them), as jwkset's limiter does. Concurrent connections share one
 // request: they all wait for it, each no longer than its own context
-// allows. Within the cooldown of a refetch, a token whose key is still not
-// cached is refused at once. A key the issuer withdraws stops
+// allows. A token that finds another fetch in flight waits for it, and if
+// that fetch succeeded without its key (it may have started before the
+// key was published), makes one refetch of its own. Within the cooldown of
+// a refetch, a token whose key is still not cached is refused at once. A key the issuer withdraws stops
 // verifying at the next fetch: every WithRefreshInterval in the
 // background, or sooner when a refetch happens. Each successful fetch
 // replaces the whole set. A fetch that yields no usable key counts as a

@@ -263,6 +263,36 @@ func TestRotationDuringABackgroundFetch(t *testing.T) {
 	}
 }
 
+// TestNoSecondFetchAfterAFailedOne: a token that joins a background fetch
+// which fails is refused with keyset_unavailable at once, without a second
+// fetch that would double its wait.
+func TestNoSecondFetchAfterAFailedOne(t *testing.T) {
+	old, cur := newRSA(0, "old"), newRSA(1, "new")
+	p := newIDP(t, keySet(t, old.jwk(t, nil)))
+	clk := clock.NewFake(t0)
+	s := newSetFor(t, p, clk, WithRefreshInterval(time.Hour))
+	v := verifier(t, s)
+
+	p.setStatus(http.StatusInternalServerError)
+	release := p.holdRequests()
+	defer release()
+	clk.Advance(time.Hour)
+	eventually(t, "the background fetch to reach the server", func() bool { return p.waiting.Load() == 1 })
+	got := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(context.Background(), cur.sign(t, "RS256"), nil)
+		got <- err
+	}()
+	eventually(t, "the token to wait for the background fetch", func() bool { return s.sources[0].waiting.Load() == 1 })
+	release()
+	if e := core.AsError(<-got); e == nil || e.Code != core.CodeKeySetUnavailable {
+		t.Fatalf("got %v, want keyset_unavailable", e)
+	}
+	if n := p.hits.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2 (the first, the background one)", n)
+	}
+}
+
 // TestCooldown: tokens with made-up kids cause at most one fetch per
 // cooldown, however many arrive, and known keys are unaffected.
 func TestCooldown(t *testing.T) {

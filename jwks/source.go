@@ -132,8 +132,9 @@ func (src *source) report(err error) {
 // another such refetch started less than the cooldown ago, and returns the
 // state after it. It joins the fetch in progress, if any, and waits for it
 // no longer than ctx allows. again reports that the fetch joined was not
-// started for an unknown kid (a background one, Refresh): it may have
-// started before the key was published, so the caller may try once more.
+// started for an unknown kid (the first, a background one, Refresh) and
+// succeeded: it may have started before the key was published, so the
+// caller may try once more.
 func (src *source) refetch(ctx context.Context) (st *state, again bool, err error) {
 	src.mu.Lock()
 	if src.inflight == nil {
@@ -150,7 +151,9 @@ func (src *source) refetch(ctx context.Context) (st *state, again bool, err erro
 	defer src.waiting.Add(-1)
 	select {
 	case <-done:
-		return src.state.Load(), again, nil
+		st := src.state.Load()
+		// After a failure, a second fetch now would only double the wait.
+		return st, again && st.err == nil, nil
 	case <-ctx.Done():
 		return nil, false, ctx.Err()
 	}
