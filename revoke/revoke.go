@@ -62,7 +62,9 @@ type Revocation struct {
 	// it names stops verifying. For a JTI revocation it is required: the
 	// token's exp plus the verifier's clock tolerance (see ForToken and
 	// JTI), or Forever for a token without exp. For a subject revocation,
-	// zero means Before plus the store's maximum token lifetime.
+	// zero means Before plus the store's maximum token lifetime; give
+	// Forever when the verifier accepts tokens without exp, which the
+	// maximum lifetime does not bound.
 	Expires time.Time
 }
 
