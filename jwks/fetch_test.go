@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -49,7 +50,7 @@ func TestFetchFailures(t *testing.T) {
 			opts: []Option{WithMaxResponseSize(int64(len(set) - 1))}, is: errTooLarge},
 		{name: "no usable key", handler: func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(keySet(t)) }, is: errNoKeys},
 		{name: "redirect to http", handler: func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, plain.URL+"/keys", http.StatusFound)
+			http.Redirect(w, r, "http://idp.example/keys", http.StatusFound)
 		}, want: "is not https"},
 	}
 	for _, tt := range tests {
@@ -83,6 +84,26 @@ func TestFetchFailures(t *testing.T) {
 		}
 		_ = s.Close()
 	})
+	// A key server on loopback over plain http (Keycloak during
+	// development) needs no option.
+	t.Run("http on loopback", func(t *testing.T) {
+		s, err := New(context.Background(), plain.URL+"/keys")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Close()
+	})
+	t.Run("redirect to http on loopback", func(t *testing.T) {
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, plain.URL+"/keys", http.StatusFound)
+		}))
+		defer srv.Close()
+		s, err := New(context.Background(), srv.URL+"/keys", WithHTTPClient(srv.Client()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Close()
+	})
 	t.Run("unreachable", func(t *testing.T) {
 		srv := httptest.NewTLSServer(http.NotFoundHandler())
 		u := srv.URL
@@ -91,6 +112,45 @@ func TestFetchFailures(t *testing.T) {
 			t.Fatal("New succeeded")
 		}
 	})
+}
+
+// TestCheckScheme: https anywhere; http to loopback hosts, or anywhere with
+// WithInsecureHTTP; no other scheme.
+func TestCheckScheme(t *testing.T) {
+	tests := []struct {
+		url             string
+		plain, insecure bool // allowed without and with WithInsecureHTTP
+	}{
+		{url: "https://idp.example/keys", plain: true, insecure: true},
+		{url: "http://127.0.0.1:8080/keys", plain: true, insecure: true},
+		{url: "http://127.1.2.3/keys", plain: true, insecure: true},
+		{url: "http://[::1]:8080/keys", plain: true, insecure: true},
+		{url: "http://[::ffff:127.0.0.1]/keys", plain: true, insecure: true},
+		{url: "http://localhost:8080/realms/dev", plain: true, insecure: true},
+		{url: "http://LocalHost/keys", plain: true, insecure: true},
+		{url: "http://idp.example/keys", insecure: true},
+		{url: "http://10.0.0.1/keys", insecure: true},
+		{url: "http://0.0.0.0/keys", insecure: true},
+		{url: "http://[::]/keys", insecure: true},
+		{url: "http://[::2]/keys", insecure: true},
+		{url: "http://localhost.idp.example/keys", insecure: true},
+		{url: "http://127.0.0.1.nip.io/keys", insecure: true},
+		{url: "http://app.localhost/keys", insecure: true},
+		{url: "ftp://127.0.0.1/keys"},
+		{url: "ws://localhost/keys"},
+	}
+	for _, tt := range tests {
+		u, err := url.Parse(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkScheme(u, false); (err == nil) != tt.plain {
+			t.Errorf("%s: error %v, want allowed %v", tt.url, err, tt.plain)
+		}
+		if err := checkScheme(u, true); (err == nil) != tt.insecure {
+			t.Errorf("%s with WithInsecureHTTP: error %v, want allowed %v", tt.url, err, tt.insecure)
+		}
+	}
 }
 
 // TestHTTPClient: by default a Set has a client of its own with a timeout;
@@ -272,13 +332,14 @@ func TestDiscoverBackground(t *testing.T) {
 	defer s.Close()
 	v := verifier(t, s)
 	settle(t, s)
+	// The first token retries at once, and fails the same way.
 	check(t, v, k.signIss(t, "RS256", p.issuer()), core.CodeKeySetUnavailable, unavailableMsg)
 	p.setDiscovery(nil)
 	clk.Advance(DefaultCooldown)
 	settle(t, s)
 	check(t, v, k.signIss(t, "RS256", p.issuer()), "", "")
-	if n := p.discovers.Load(); n != 2 {
-		t.Fatalf("%d discoveries, want 2", n)
+	if n := p.discovers.Load(); n != 3 {
+		t.Fatalf("%d discoveries, want 3 (the start, the first token, the retry)", n)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -16,8 +17,8 @@ var errTooLarge = errors.New("answer over the size limit")
 
 // guard is the transport of the Set's HTTP client. It adds what jwkset's
 // fetch lacks: a bound on the size of an answer (jwkset decodes the body
-// without one) and the https rule, checked on every request, redirects
-// included.
+// without one) and the https rule (http to loopback hosts only, unless
+// WithInsecureHTTP), checked on every request, redirects included.
 type guard struct {
 	base     http.RoundTripper
 	max      int64
@@ -87,17 +88,30 @@ func newClient(c *config) (*http.Client, *http.Transport) {
 	return &client, own
 }
 
-// checkScheme refuses any URL but https (or http with WithInsecureHTTP).
+// checkScheme refuses any URL but https, or http to a loopback host, or
+// http to any host with WithInsecureHTTP.
 func checkScheme(u *url.URL, insecure bool) error {
 	switch {
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && insecure:
+	case u.Scheme == "http" && (insecure || loopback(u.Hostname())):
 		return nil
 	case u.Scheme == "http":
-		return fmt.Errorf("jwks: %q is not https (WithInsecureHTTP allows http for development)", u.Redacted())
+		return fmt.Errorf("jwks: %q is not https (http is allowed to loopback hosts only; WithInsecureHTTP allows it to others)", u.Redacted())
 	}
 	return fmt.Errorf("jwks: %q: scheme %q is not https", u.Redacted(), u.Scheme)
+}
+
+// loopback reports whether host, as url.URL.Hostname returns it, names the
+// machine itself: "localhost", or a loopback address (127.0.0.0/8, ::1,
+// IPv4-mapped ones included). Traffic to it never leaves the host, so
+// nobody off the host can alter it in transit.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
 }
 
 // parseURL parses a configured URL: absolute, with a host, https.

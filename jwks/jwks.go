@@ -47,9 +47,15 @@
 //
 // A token whose "kid" is not cached makes the Set fetch its key set again
 // at once, so a key the issuer starts using is picked up on its first
-// token. Such fetches are rate-limited (at most one per WithCooldown), and
-// concurrent connections share one request: they all wait for it, each no
-// longer than its own context allows. A key the issuer withdraws stops
+// token, however recent the last fetch. Such refetches are rate-limited:
+// at most one per WithCooldown, counted between refetches for unknown kids
+// only (the first fetch, the background ones and Refresh do not delay
+// them), as jwkset's limiter does. Concurrent connections share one
+// request: they all wait for it, each no longer than its own context
+// allows. A token that finds another fetch in flight waits for it, and if
+// that fetch succeeded without its key (it may have started before the
+// key was published), makes one refetch of its own. Within the cooldown of
+// a refetch, a token whose key is still not cached is refused at once. A key the issuer withdraws stops
 // verifying at the next fetch: every WithRefreshInterval in the
 // background, or sooner when a refetch happens. Each successful fetch
 // replaces the whole set. A fetch that yields no usable key counts as a
@@ -71,7 +77,9 @@
 //
 // Answers over WithMaxResponseSize (1 MiB) are refused. Every fetch is
 // bounded by WithFetchTimeout (3 s), below the verifier's key timeout. URLs
-// must be https (WithInsecureHTTP for development), also after redirects.
+// must be https, also after redirects, except on a loopback host
+// ("localhost", 127.0.0.0/8, [::1]), whose traffic never leaves the
+// machine: http is allowed there. WithInsecureHTTP allows http to any host.
 package jwks
 
 import (
@@ -118,11 +126,13 @@ type Issuer struct {
 	Issuer string
 	// JWKSURL is the URL of the issuer's key set. When it is empty, the
 	// Set finds it by OpenID Connect discovery: Issuer must then be an
-	// https URL, and its discovery document must name Issuer exactly.
+	// https URL (or http, as for JWKSURL), and its discovery document must
+	// name Issuer exactly.
 	JWKSURL string
 }
 
-// New returns a Set for the key set at jwksURL, which must be https. It
+// New returns a Set for the key set at jwksURL, which must be https (or
+// http on a loopback host, or anywhere with WithInsecureHTTP). It
 // serves every token, whatever its "iss": check the issuer with
 // core.WithIssuer. Unless WithBackgroundStart is given, New fetches the key
 // set before returning, bounded by ctx and WithFetchTimeout, and fails if
@@ -274,13 +284,19 @@ func (s *Set) Key(ctx context.Context, req *core.KeyRequest) (any, error) {
 	if k, m := lookup(ctx, src.kf, req.Header, alg); m != notFound {
 		return answer(k, m, req)
 	}
-	st, err := src.refetch(ctx)
-	if err != nil {
-		return nil, core.NewError(core.CodeKeySetUnavailable, msgUnavailable,
-			fmt.Errorf("jwks: waiting for the key set: %w", err))
-	}
-	if k, m := lookup(ctx, src.kf, req.Header, alg); m != notFound {
-		return answer(k, m, req)
+	var st *state
+	// At most twice: a background fetch joined may have started before
+	// the key was published; then one refetch of its own.
+	for try, again := 0, true; try < 2 && again; try++ {
+		var err error
+		st, again, err = src.refetch(ctx)
+		if err != nil {
+			return nil, core.NewError(core.CodeKeySetUnavailable, msgUnavailable,
+				fmt.Errorf("jwks: waiting for the key set: %w", err))
+		}
+		if k, m := lookup(ctx, src.kf, req.Header, alg); m != notFound {
+			return answer(k, m, req)
+		}
 	}
 	if st.err != nil {
 		return nil, core.NewError(core.CodeKeySetUnavailable, msgUnavailable, st.err)
@@ -298,7 +314,8 @@ func answer(k any, m match, req *core.KeyRequest) (any, error) {
 }
 
 // Refresh fetches every key set now, whatever the cooldown, or waits for
-// the fetches in progress, and returns their errors. A key set whose fetch
+// the fetches in progress, and returns their errors. It does not delay the
+// next refetch for an unknown kid. A key set whose fetch
 // fails keeps its previous keys. Use it after learning that an issuer
 // rotated its keys, or as a readiness check.
 func (s *Set) Refresh(ctx context.Context) error {

@@ -117,8 +117,15 @@ func TestKeySelection(t *testing.T) {
 			p := newIDP(t, keySet(t, tt.set...))
 			v := verifier(t, newSetFor(t, p, clock.NewFake(t0)))
 			check(t, v, tt.token(t), tt.code, tt.msg)
-			if n := p.hits.Load(); n != 1 {
-				t.Fatalf("%d fetches, want 1 (the first: the cooldown holds the others)", n)
+			// The first fetch, and one more for a token whose key is
+			// not in it; then the cooldown holds the others.
+			n := p.hits.Load()
+			if n > 2 {
+				t.Fatalf("%d fetches, want at most 2", n)
+			}
+			check(t, v, tt.token(t), tt.code, tt.msg)
+			if again := p.hits.Load(); again != n {
+				t.Fatalf("%d fetches after the same token again, want %d", again, n)
 			}
 		})
 	}
@@ -164,6 +171,128 @@ func TestRotation(t *testing.T) {
 	check(t, v, cur.sign(t, "RS256"), core.CodeInvalidSecret, notFoundMsg)
 }
 
+// TestRotationRightAfterAFetch: a key the issuer starts using is picked up
+// on its first token, however recent the last fetch that was not for an
+// unknown kid (the first, a background refresh, Refresh); the cooldown
+// spaces the refetches for unknown kids only.
+func TestRotationRightAfterAFetch(t *testing.T) {
+	keys := []signer{newRSA(0, "k0"), newRSA(1, "k1"), newRSA(2, "k2"), newEd(t, "k3")}
+	var published []map[string]any
+	p := newIDP(t, nil)
+	publish := func(i int) {
+		published = append(published, keys[i].jwk(t, nil))
+		p.serve(keySet(t, published...))
+	}
+	publish(0)
+	clk := clock.NewFake(t0)
+	s := newSetFor(t, p, clk, WithRefreshInterval(time.Hour))
+	v := verifier(t, s)
+	fetches := func(want int32) {
+		t.Helper()
+		if n := p.hits.Load(); n != want {
+			t.Fatalf("%d fetches, want %d", n, want)
+		}
+	}
+	fetches(1)
+
+	// 2 s after the first fetch, the issuer rotates: its first token is
+	// accepted at once.
+	clk.Advance(2 * time.Second)
+	publish(1)
+	check(t, v, keys[1].sign(t, "RS256"), "", "")
+	fetches(2)
+	// A made-up kid within the cooldown of that refetch: refused, no fetch.
+	clk.Advance(time.Second)
+	check(t, v, keys[0].sign(t, "RS256", "made-up"), core.CodeInvalidSecret, notFoundMsg)
+	fetches(2)
+
+	// Right after a background refresh, due an interval after the last
+	// fetch.
+	clk.Advance(time.Hour - time.Second)
+	settle(t, s)
+	fetches(3)
+	clk.Advance(time.Second)
+	publish(2)
+	check(t, v, keys[2].sign(t, "RS256"), "", "")
+	fetches(4)
+
+	// Right after Refresh.
+	if err := s.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fetches(5)
+	clk.Advance(DefaultCooldown) // the refetch for keys[2] no longer holds
+	if err := s.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fetches(6)
+	publish(3)
+	check(t, v, keys[3].sign(t, "EdDSA"), "", "")
+	fetches(7)
+}
+
+// TestRotationDuringABackgroundFetch: a token whose key is published while
+// a background fetch is in flight waits for that fetch, then, the key not
+// being in it, makes one refetch of its own and is accepted.
+func TestRotationDuringABackgroundFetch(t *testing.T) {
+	old, cur := newRSA(0, "old"), newRSA(1, "new")
+	p := newIDP(t, keySet(t, old.jwk(t, nil)))
+	clk := clock.NewFake(t0)
+	s := newSetFor(t, p, clk, WithRefreshInterval(time.Hour))
+	v := verifier(t, s)
+
+	release := p.holdRequests()
+	defer release()
+	clk.Advance(time.Hour) // the background fetch starts, and gets the old set
+	eventually(t, "the background fetch to reach the server", func() bool { return p.waiting.Load() == 1 })
+	p.serve(keySet(t, old.jwk(t, nil), cur.jwk(t, nil)))
+	got := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(context.Background(), cur.sign(t, "RS256"), nil)
+		got <- err
+	}()
+	// The token joins the background fetch, which is then let go; it
+	// gets no key from it, and a fetch of its own follows.
+	eventually(t, "the token to wait for the background fetch", func() bool { return s.sources[0].waiting.Load() == 1 })
+	release()
+	if err := <-got; err != nil {
+		t.Fatalf("the new key's token was refused: %v", err)
+	}
+	if n := p.hits.Load(); n != 3 {
+		t.Fatalf("%d fetches, want 3 (the first, the background one, one for the token)", n)
+	}
+}
+
+// TestNoSecondFetchAfterAFailedOne: a token that joins a background fetch
+// which fails is refused with keyset_unavailable at once, without a second
+// fetch that would double its wait.
+func TestNoSecondFetchAfterAFailedOne(t *testing.T) {
+	old, cur := newRSA(0, "old"), newRSA(1, "new")
+	p := newIDP(t, keySet(t, old.jwk(t, nil)))
+	clk := clock.NewFake(t0)
+	s := newSetFor(t, p, clk, WithRefreshInterval(time.Hour))
+	v := verifier(t, s)
+
+	p.setStatus(http.StatusInternalServerError)
+	release := p.holdRequests()
+	defer release()
+	clk.Advance(time.Hour)
+	eventually(t, "the background fetch to reach the server", func() bool { return p.waiting.Load() == 1 })
+	got := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(context.Background(), cur.sign(t, "RS256"), nil)
+		got <- err
+	}()
+	eventually(t, "the token to wait for the background fetch", func() bool { return s.sources[0].waiting.Load() == 1 })
+	release()
+	if e := core.AsError(<-got); e == nil || e.Code != core.CodeKeySetUnavailable {
+		t.Fatalf("got %v, want keyset_unavailable", e)
+	}
+	if n := p.hits.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2 (the first, the background one)", n)
+	}
+}
+
 // TestCooldown: tokens with made-up kids cause at most one fetch per
 // cooldown, however many arrive, and known keys are unaffected.
 func TestCooldown(t *testing.T) {
@@ -186,11 +315,11 @@ func TestCooldown(t *testing.T) {
 		advance time.Duration
 		hits    int32
 	}{
-		{0, 1},                // within a minute of the first fetch: no fetch at all
-		{59 * time.Second, 1}, // still within
-		{time.Second, 2},      // one fetch for the whole flood
-		{30 * time.Second, 2}, // within the cooldown of that one
-		{30 * time.Second, 3},
+		{0, 2},                // one refetch for the whole flood, right after the first fetch
+		{59 * time.Second, 2}, // within the cooldown of that refetch
+		{time.Second, 3},      // one fetch for the whole flood
+		{30 * time.Second, 3}, // within the cooldown of that one
+		{30 * time.Second, 4},
 	} {
 		clk.Advance(step.advance)
 		flood()
@@ -364,8 +493,11 @@ func TestBackgroundRefresh(t *testing.T) {
 	if n := p.hits.Load(); n != 2 {
 		t.Fatalf("%d fetches, want 2", n)
 	}
-	check(t, v, old.sign(t, "EdDSA"), core.CodeInvalidSecret, notFoundMsg)
+	check(t, v, old.sign(t, "EdDSA"), core.CodeInvalidSecret, notFoundMsg) // after one refetch
 	check(t, v, cur.sign(t, "EdDSA"), "", "")
+	if n := p.hits.Load(); n != 3 {
+		t.Fatalf("%d fetches, want 3", n)
+	}
 
 	p.setStatus(http.StatusInternalServerError)
 	clk.Advance(time.Hour)
@@ -377,8 +509,8 @@ func TestBackgroundRefresh(t *testing.T) {
 	p.setStatus(http.StatusOK)
 	clk.Advance(time.Minute)
 	settle(t, s)
-	if n := p.hits.Load(); n != 4 || lastErr(s) != nil {
-		t.Fatalf("%d fetches, last error %v; want 4, nil", n, lastErr(s))
+	if n := p.hits.Load(); n != 5 || lastErr(s) != nil {
+		t.Fatalf("%d fetches, last error %v; want 5, nil", n, lastErr(s))
 	}
 }
 

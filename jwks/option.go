@@ -16,8 +16,8 @@ const (
 	// background. It bounds how long a key the issuer has withdrawn (after
 	// a compromise, say) keeps verifying.
 	DefaultRefreshInterval = 15 * time.Minute
-	// DefaultCooldown is the shortest time between two fetches of a key set
-	// started by tokens whose key is not cached, and the delay before a
+	// DefaultCooldown is the shortest time between two refetches of a key
+	// set started by tokens whose key is not cached, and the delay before a
 	// failed fetch is retried in the background.
 	DefaultCooldown = 30 * time.Second
 	// DefaultFetchTimeout bounds one fetch (discovery included), and is the
@@ -99,13 +99,17 @@ func WithRefreshInterval(d time.Duration) Option {
 	}
 }
 
-// WithCooldown sets the shortest time between two fetches of a key set
+// WithCooldown sets the shortest time between two refetches of a key set
 // started by tokens whose key is not cached (DefaultCooldown by default).
+// Only those refetches count: the first unknown "kid" after the first
+// fetch, a background refresh or Refresh makes the Set fetch at once, so a
+// key the issuer has just started using is picked up on its first token.
 // Anyone can send a token with a made-up "kid": the cooldown is what keeps
-// them from making the server hammer the key server. Within it such a
-// token is refused at once, with "signing key not found", or with
-// "keyset_unavailable" if the last fetch failed. A failed fetch is retried
-// in the background after the same delay.
+// them from making the server hammer the key server. Within the cooldown
+// of a refetch, a token whose key is not cached is refused at once, with
+// "signing key not found", or with "keyset_unavailable" if the last fetch
+// failed. A failed fetch is retried in the background after the same
+// delay.
 func WithCooldown(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
@@ -187,11 +191,13 @@ func WithBackgroundStart() Option {
 	}
 }
 
-// WithInsecureHTTP allows http:// URLs for key sets, issuers, the jwks_uri
-// of a discovery document, and redirects to them. Whoever can alter a key
-// set in transit can sign any token the server will accept: use it only for
-// a key server on loopback during development (Keycloak on
-// http://localhost:8080, for example).
+// WithInsecureHTTP allows http:// URLs to any host for key sets, issuers,
+// the jwks_uri of a discovery document, and redirects to them. Without it,
+// http is allowed only to a loopback host ("localhost", 127.0.0.0/8,
+// [::1]): a key server on the same machine, such as Keycloak on
+// http://localhost:8080 during development, needs no option. Whoever can
+// alter a key set in transit can sign any token the server will accept: use
+// it only on a network nobody else can reach, never in production.
 func WithInsecureHTTP() Option {
 	return func(c *config) error {
 		c.insecureHTTP = true

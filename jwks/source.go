@@ -7,10 +7,10 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
+	"golang.org/x/time/rate"
 
 	"github.com/siojwt/siojwt/internal/clock"
 )
@@ -24,7 +24,10 @@ import (
 // while the fetch that would bring their key is in flight. source keeps
 // jwkset's fetch and parser, and keyfunc's lookup, and schedules fetches
 // itself: one at a time, shared by every caller, on a timer that Close
-// stops.
+// stops. Refetches for an unknown kid are spaced as jwkset spaces them: by
+// a rate limiter of one fetch per cooldown, which the other fetches (the
+// first, the background ones, Refresh) do not draw on, so that the first
+// unknown kid after any of them fetches at once.
 type source struct {
 	set    *Set
 	issuer string // the "iss" it serves; "" for New
@@ -38,20 +41,26 @@ type source struct {
 	kf    keyfunc.Keyfunc      // lookups in store
 	state atomic.Pointer[state]
 
+	// unknownKID spaces the fetches started for unknown kids, and only
+	// those: one per cooldown, read on the Set's clock under mu.
+	unknownKID *rate.Limiter
+
 	mu       sync.Mutex
 	inflight chan struct{} // closed when the fetch in progress ends; nil when none
+	forKID   bool          // the fetch in progress was started for an unknown kid
+	waiting  atomic.Int32  // callers of refetch waiting for a fetch (for tests)
 	timer    clock.Timer   // next background fetch
 	closed   bool
 }
 
 // state is the outcome of a source's last fetch.
 type state struct {
-	at  time.Time // when it started; zero before the first
-	err error     // why it failed; nil if it succeeded
+	err error // why it failed; nil if it succeeded (or before the first)
 }
 
 func newSource(s *Set, issuer, jwksURL string) (*source, error) {
-	src := &source{set: s, issuer: issuer, jwksURL: jwksURL, store: jwkset.NewMemoryStorage()}
+	src := &source{set: s, issuer: issuer, jwksURL: jwksURL, store: jwkset.NewMemoryStorage(),
+		unknownKID: rate.NewLimiter(rate.Every(s.cfg.cooldown), 1)}
 	// keyfunc refuses keys whose "use" is not "sig", or absent.
 	kf, err := keyfunc.New(keyfunc.Options{Storage: src.store, UseWhitelist: []jwkset.USE{jwkset.UseSig, ""}})
 	if err != nil {
@@ -66,13 +75,12 @@ func newSource(s *Set, issuer, jwksURL string) (*source, error) {
 // records the outcome. A failed fetch keeps the keys of the last good one.
 func (src *source) fetch(ctx context.Context) error {
 	c := src.set.cfg
-	at := c.clock.Now()
 	err := src.load(ctx)
 	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		// Canceled or timed out: say so, whatever the transport made of it.
 		err = fmt.Errorf("%w: %w", ctx.Err(), err)
 	}
-	src.state.Store(&state{at: at, err: err})
+	src.state.Store(&state{err: err})
 	if err != nil {
 		c.logger.Warn("jwks: fetching a key set failed; cached keys stay in use", "issuer", src.issuer, "err", err)
 	} else {
@@ -121,26 +129,33 @@ func (src *source) report(err error) {
 }
 
 // refetch fetches the key set for a token whose key is not cached, unless
-// a fetch started less than the cooldown ago, and returns the state after
-// it. It joins the fetch in progress, if any, and waits for it no longer
-// than ctx allows.
-func (src *source) refetch(ctx context.Context) (*state, error) {
+// another such refetch started less than the cooldown ago, and returns the
+// state after it. It joins the fetch in progress, if any, and waits for it
+// no longer than ctx allows. again reports that the fetch joined was not
+// started for an unknown kid (the first, a background one, Refresh) and
+// succeeded: it may have started before the key was published, so the
+// caller may try once more.
+func (src *source) refetch(ctx context.Context) (st *state, again bool, err error) {
 	src.mu.Lock()
 	if src.inflight == nil {
-		st := src.state.Load()
-		if src.closed || (!st.at.IsZero() && src.set.cfg.clock.Now().Sub(st.at) < src.set.cfg.cooldown) {
+		if src.closed || !src.unknownKID.AllowN(src.set.cfg.clock.Now(), 1) {
 			src.mu.Unlock()
-			return st, nil
+			return src.state.Load(), false, nil
 		}
 		src.startFetchLocked()
+		src.forKID = true
 	}
-	done := src.inflight
+	done, again := src.inflight, !src.forKID
 	src.mu.Unlock()
+	src.waiting.Add(1)
+	defer src.waiting.Add(-1)
 	select {
 	case <-done:
-		return src.state.Load(), nil
+		st := src.state.Load()
+		// After a failure, a second fetch now would only double the wait.
+		return st, again && st.err == nil, nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, false, ctx.Err()
 	}
 }
 
@@ -174,7 +189,7 @@ func (src *source) tick() {
 func (src *source) startFetchLocked() {
 	s := src.set
 	done := make(chan struct{})
-	src.inflight = done
+	src.inflight, src.forKID = done, false
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

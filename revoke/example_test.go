@@ -24,8 +24,10 @@ func ExampleMemory() {
 		{JTI: "t-3", Subject: "carol", IssuedAt: issued},
 	}
 
-	// One token, kept until it would have expired anyway.
-	if err := store.Revoke(ctx, revoke.Revocation{JTI: "t-1", Expires: issued.Add(5 * time.Hour)}); err != nil {
+	// One token, kept until it stops verifying: its exp plus the
+	// verifier's clock tolerance (here none).
+	t1 := revoke.Token{JTI: "t-1", ExpiresAt: issued.Add(5 * time.Hour)}
+	if err := store.Revoke(ctx, revoke.ForToken(t1, 0)); err != nil {
 		log.Fatal(err)
 	}
 	// Every token bob holds now ("log out everywhere").

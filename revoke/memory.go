@@ -48,8 +48,9 @@ type entry struct {
 	index   int       // position in byExpiry
 }
 
-// NewMemory returns an empty Memory. Without options it keeps an entry with
-// no Expires for DefaultMaxTokenLifetime, sweeps expired entries every
+// NewMemory returns an empty Memory. Without options it keeps a subject
+// revocation with no Expires for DefaultMaxTokenLifetime after its Before,
+// sweeps expired entries every
 // minute, reads time.Now and holds any number of entries. It returns an
 // error for an invalid option.
 func NewMemory(opts ...MemoryOption) (*Memory, error) {

@@ -23,11 +23,12 @@ func WithClock(now func() time.Time) MemoryOption {
 	}
 }
 
-// WithMaxTokenLifetime sets how long an entry is kept when its Revocation
-// has no Expires (DefaultMaxTokenLifetime by default): a subject entry until
-// Before+d, a JTI entry until now+d. Set it to the longest lifetime
-// (exp - iat) of the tokens the application accepts: shorter, and a subject
-// revocation is forgotten while tokens it covers are still valid.
+// WithMaxTokenLifetime sets how long a subject revocation without Expires is
+// kept (DefaultMaxTokenLifetime by default): until Before+d. Set it to the
+// longest lifetime (exp - iat) of the tokens the application accepts, clock
+// tolerance included: shorter, and a subject revocation is forgotten while
+// tokens it covers are still valid. JTI revocations carry their own Expires
+// (see ForToken).
 func WithMaxTokenLifetime(d time.Duration) MemoryOption {
 	return func(m *Memory) error {
 		if d <= 0 {

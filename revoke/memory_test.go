@@ -73,11 +73,28 @@ func TestMemoryIsRevoked(t *testing.T) {
 			},
 		},
 		{
-			name:   "jti default expiry",
-			revoke: []Revocation{{JTI: "a"}},
+			// A JTI revocation without a horizon used to be kept for the
+			// maximum token lifetime, and forgotten while a longer-lived
+			// token still verified: it is refused, and nothing is recorded.
+			name:    "jti without expiry is refused",
+			revoke:  []Revocation{{JTI: "a"}},
+			checks:  []check{{at: 0, token: Token{JTI: "a"}, want: false}},
+			wantErr: ErrInvalid,
+		},
+		{
+			name:   "jti for a token longer-lived than the maximum lifetime",
+			revoke: []Revocation{ForToken(Token{JTI: "a", ExpiresAt: t0.Add(2 * life)}, 5*time.Second)},
 			checks: []check{
-				{at: life - time.Second, token: Token{JTI: "a"}, want: true},
-				{at: life, token: Token{JTI: "a"}, want: false},
+				{at: life + time.Hour, token: Token{JTI: "a"}, want: true},
+				{at: 2*life + 5*time.Second - time.Nanosecond, token: Token{JTI: "a"}, want: true},
+				{at: 2*life + 5*time.Second, token: Token{JTI: "a"}, want: false},
+			},
+		},
+		{
+			name:   "jti for a token without exp",
+			revoke: []Revocation{ForToken(Token{JTI: "a"}, 0)},
+			checks: []check{
+				{at: 100 * 365 * life, token: Token{JTI: "a"}, want: true},
 			},
 		},
 		{
@@ -397,6 +414,7 @@ func TestMemoryWatch(t *testing.T) {
 }
 
 func TestMemoryWatchSlowFunctionDoesNotBlockRevoke(t *testing.T) {
+	t0 := epoch()
 	m, _ := newTestMemory(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	release := make(chan struct{})
@@ -414,7 +432,7 @@ func TestMemoryWatchSlowFunctionDoesNotBlockRevoke(t *testing.T) {
 		})
 	}()
 	waitWatchers(t, m, 1)
-	if err := m.Revoke(ctx, Revocation{JTI: "first"}); err != nil {
+	if err := m.Revoke(ctx, JTI("first", t0.Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	calls.Wait() // fn is now blocked
@@ -422,7 +440,7 @@ func TestMemoryWatchSlowFunctionDoesNotBlockRevoke(t *testing.T) {
 	go func() {
 		defer close(finished)
 		for i := range 1000 {
-			if err := m.Revoke(ctx, Revocation{JTI: fmt.Sprint(i)}); err != nil {
+			if err := m.Revoke(ctx, JTI(fmt.Sprint(i), t0.Add(time.Hour))); err != nil {
 				t.Error(err)
 			}
 		}
@@ -464,7 +482,7 @@ func TestMemoryClose(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if err := m.Revoke(ctx, Revocation{JTI: "b"}); !errors.Is(err, ErrClosed) {
+	if err := m.Revoke(ctx, JTI("b", t0.Add(time.Hour))); !errors.Is(err, ErrClosed) {
 		t.Errorf("Revoke after Close = %v, want ErrClosed", err)
 	}
 	if err := m.Watch(ctx, func(Revocation) {}); !errors.Is(err, ErrClosed) {

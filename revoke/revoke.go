@@ -8,10 +8,14 @@
 // subject: without iat there is no way to tell that it was issued later.
 //
 // Entries are bounded in time: each one carries an expiry after which it is
-// forgotten, so that stores do not grow forever. For a revoked token ID it is
-// the token's own expiry (exp), after which the token is refused anyway; for
-// a subject it is Before plus the longest lifetime of the tokens the
-// application issues.
+// forgotten, so that stores do not grow forever. A revocation must outlive
+// every token it names, or the token verifies again once it is forgotten.
+// For a revoked token ID the expiry is given by the caller and required: the
+// moment the token stops verifying, its exp plus the verifier's clock
+// tolerance, which ForToken and JTI compute; Forever for a token without exp.
+// A JTI revocation without one is refused (ErrInvalid) rather than kept for a
+// guessed time. For a subject it defaults to Before plus the longest lifetime
+// of the tokens the application issues (WithMaxTokenLifetime).
 //
 // Memory is the in-process store. Package redisrevoke holds one that shares
 // revocations between servers through Redis.
@@ -25,15 +29,22 @@ import (
 )
 
 // ErrInvalid is returned (wrapped) for a Revocation that cannot be recorded:
-// neither or both of JTI and Subject set, or Before set on a JTI revocation.
+// neither or both of JTI and Subject set, Before set on a JTI revocation, or
+// a JTI revocation without Expires.
 var ErrInvalid = errors.New("revoke: invalid revocation")
+
+// Forever is the Expires of a revocation that must never be forgotten: that
+// of a token without exp, which verifies for ever unless the verifier
+// requires exp. Stores keep such an entry until it is deleted by hand, so
+// prefer tokens that expire. Do not modify it.
+var Forever = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 
 // ErrClosed is returned by a store's methods after its Close.
 var ErrClosed = errors.New("revoke: store closed")
 
-// DefaultMaxTokenLifetime is how long stores keep an entry whose Revocation
-// has no Expires, unless configured otherwise: the longest lifetime
-// (exp - iat) the application is assumed to give its tokens.
+// DefaultMaxTokenLifetime is how long after Before stores keep a subject
+// revocation that has no Expires, unless configured otherwise: the longest
+// lifetime (exp - iat) the application is assumed to give its tokens.
 const DefaultMaxTokenLifetime = 24 * time.Hour
 
 // Revocation describes one revoke call. Exactly one of JTI and Subject is
@@ -47,12 +58,39 @@ type Revocation struct {
 	// before it are revoked. Zero means the time of the revoke call. A
 	// Before in the future also refuses the tokens issued until then.
 	Before time.Time
-	// Expires is when the entry may be forgotten. For a JTI revocation it
-	// should be the token's exp; for a subject revocation, the moment the
-	// last token issued before Before expires. Zero means the store's
-	// default: Before plus the maximum token lifetime for a subject, now
-	// plus the maximum token lifetime for a JTI.
+	// Expires is when the entry may be forgotten: the moment the last token
+	// it names stops verifying. For a JTI revocation it is required: the
+	// token's exp plus the verifier's clock tolerance (see ForToken and
+	// JTI), or Forever for a token without exp. For a subject revocation,
+	// zero means Before plus the store's maximum token lifetime; give
+	// Forever when the verifier accepts tokens without exp, which the
+	// maximum lifetime does not bound.
 	Expires time.Time
+}
+
+// JTI returns the revocation of the one token whose ID is jti, kept until
+// until: the moment that token stops verifying, its exp plus the verifier's
+// clock tolerance (core.Verifier.ExpiresAt gives it), or Forever when the
+// token has no exp. An until at or before the time of the Revoke call
+// records nothing, since the token is refused anyway; a zero until makes
+// Revoke fail with ErrInvalid.
+func JTI(jti string, until time.Time) Revocation {
+	return Revocation{JTI: jti, Expires: until}
+}
+
+// ForToken returns the revocation of the one token t names by its ID, kept
+// for as long as t can verify: until t.ExpiresAt plus leeway, the verifier's
+// clock tolerance (core.WithClockTolerance, 0 by default), or Forever when t
+// has no exp (zero ExpiresAt). A t without JTI makes Revoke fail with
+// ErrInvalid: such a token can only be revoked through its subject.
+func ForToken(t Token, leeway time.Duration) Revocation {
+	if t.ExpiresAt.IsZero() {
+		return JTI(t.JTI, Forever)
+	}
+	if leeway < 0 {
+		leeway = 0
+	}
+	return JTI(t.JTI, t.ExpiresAt.Add(leeway))
 }
 
 // Token is what a store checks: the identifiers of a verified token.
@@ -63,6 +101,9 @@ type Token struct {
 	Subject string
 	// IssuedAt is the token's iat claim, or the zero time when it has none.
 	IssuedAt time.Time
+	// ExpiresAt is the token's exp claim, or the zero time when it has none.
+	// Stores do not read it; ForToken does.
+	ExpiresAt time.Time
 }
 
 // Store records revocations and answers whether a token is revoked. Its
@@ -102,12 +143,13 @@ func (r Revocation) Matches(t Token) bool {
 }
 
 // Normalize checks r and returns it with its defaults filled, as a store
-// records it at time now: Before defaults to now for a subject revocation;
-// Expires defaults to Before+maxLifetime for a subject (the last moment a
-// token issued before Before may still be valid) and to now+maxLifetime for
-// a JTI. It returns an error wrapping ErrInvalid unless exactly one of JTI
-// and Subject is set, when Before is set on a JTI revocation, or when
-// maxLifetime is not positive.
+// records it at time now: Before defaults to now for a subject revocation,
+// and Expires to Before+maxLifetime (the last moment a token issued before
+// Before may still be valid). It returns an error wrapping ErrInvalid unless
+// exactly one of JTI and Subject is set, when Before is set on a JTI
+// revocation, when a JTI revocation has no Expires (only the caller knows
+// how long that token verifies: see ForToken), or when maxLifetime is not
+// positive.
 func (r Revocation) Normalize(now time.Time, maxLifetime time.Duration) (Revocation, error) {
 	switch {
 	case maxLifetime <= 0:
@@ -118,6 +160,9 @@ func (r Revocation) Normalize(now time.Time, maxLifetime time.Duration) (Revocat
 		return r, fmt.Errorf("%w: both JTI and Subject are set; revoke them separately", ErrInvalid)
 	case r.JTI != "" && !r.Before.IsZero():
 		return r, fmt.Errorf("%w: Before applies to subject revocations only", ErrInvalid)
+	case r.JTI != "" && r.Expires.IsZero():
+		return r, fmt.Errorf("%w: a JTI revocation needs Expires, the moment the token stops verifying "+
+			"(its exp plus the clock tolerance, or revoke.Forever without exp); build it with revoke.ForToken or revoke.JTI", ErrInvalid)
 	}
 	if r.Subject != "" {
 		if r.Before.IsZero() {
@@ -126,10 +171,6 @@ func (r Revocation) Normalize(now time.Time, maxLifetime time.Duration) (Revocat
 		if r.Expires.IsZero() {
 			r.Expires = r.Before.Add(maxLifetime)
 		}
-		return r, nil
-	}
-	if r.Expires.IsZero() {
-		r.Expires = now.Add(maxLifetime)
 	}
 	return r, nil
 }

@@ -51,7 +51,8 @@ func TestRevocationNormalize(t *testing.T) {
 		want     Revocation
 		wantErr  bool
 	}{
-		{name: "jti default expiry", r: Revocation{JTI: "a"}, lifetime: life, want: Revocation{JTI: "a", Expires: t0.Add(life)}},
+		{name: "jti without expiry", r: Revocation{JTI: "a"}, lifetime: life, wantErr: true},
+		{name: "jti forever", r: JTI("a", Forever), lifetime: life, want: Revocation{JTI: "a", Expires: Forever}},
 		{name: "jti explicit expiry", r: Revocation{JTI: "a", Expires: t0.Add(time.Minute)}, lifetime: life, want: Revocation{JTI: "a", Expires: t0.Add(time.Minute)}},
 		{name: "subject defaults", r: Revocation{Subject: "s"}, lifetime: life, want: Revocation{Subject: "s", Before: t0, Expires: t0.Add(life)}},
 		{name: "subject past Before", r: Revocation{Subject: "s", Before: t0.Add(-time.Hour)}, lifetime: life, want: Revocation{Subject: "s", Before: t0.Add(-time.Hour), Expires: t0.Add(life - time.Hour)}},
@@ -59,7 +60,7 @@ func TestRevocationNormalize(t *testing.T) {
 		{name: "neither", r: Revocation{}, lifetime: life, wantErr: true},
 		{name: "both", r: Revocation{JTI: "a", Subject: "s"}, lifetime: life, wantErr: true},
 		{name: "jti with Before", r: Revocation{JTI: "a", Before: t0}, lifetime: life, wantErr: true},
-		{name: "zero lifetime", r: Revocation{JTI: "a"}, lifetime: 0, wantErr: true},
+		{name: "zero lifetime", r: Revocation{Subject: "s"}, lifetime: 0, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,5 +78,30 @@ func TestRevocationNormalize(t *testing.T) {
 				t.Errorf("Normalize(%+v) = %+v, want %+v", tt.r, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestForToken(t *testing.T) {
+	t0 := epoch()
+	tests := []struct {
+		name   string
+		token  Token
+		leeway time.Duration
+		want   Revocation
+	}{
+		{name: "exp plus leeway", token: Token{JTI: "a", Subject: "s", IssuedAt: t0, ExpiresAt: t0.Add(72 * time.Hour)}, leeway: time.Minute, want: Revocation{JTI: "a", Expires: t0.Add(72*time.Hour + time.Minute)}},
+		{name: "no leeway", token: Token{JTI: "a", ExpiresAt: t0}, want: Revocation{JTI: "a", Expires: t0}},
+		{name: "negative leeway ignored", token: Token{JTI: "a", ExpiresAt: t0}, leeway: -time.Hour, want: Revocation{JTI: "a", Expires: t0}},
+		{name: "no exp", token: Token{JTI: "a", Subject: "s"}, leeway: time.Minute, want: Revocation{JTI: "a", Expires: Forever}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ForToken(tt.token, tt.leeway); got != tt.want {
+				t.Errorf("ForToken(%+v, %v) = %+v, want %+v", tt.token, tt.leeway, got, tt.want)
+			}
+		})
+	}
+	if _, err := ForToken(Token{Subject: "s", ExpiresAt: t0}, 0).Normalize(t0, time.Hour); !errors.Is(err, ErrInvalid) {
+		t.Errorf("revocation of a token without jti: error = %v, want ErrInvalid", err)
 	}
 }

@@ -122,7 +122,12 @@ func (d *demo) logout(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	err := d.revoked.Revoke(r.Context(), revoke.Revocation{JTI: res.Claims.ID, Expires: res.Claims.ExpiresAt})
+	// Kept for as long as the token verifies: exp plus the clock tolerance.
+	until, expires := d.verifier.ExpiresAt(res.Claims)
+	if !expires {
+		until = revoke.Forever
+	}
+	err := d.revoked.Revoke(r.Context(), revoke.JTI(res.Claims.ID, until))
 	if err != nil {
 		d.log.Error("revoke failed", "err", err)
 		writeError(w, http.StatusInternalServerError, "revocation failed")

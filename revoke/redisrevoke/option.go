@@ -78,10 +78,11 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithMaxTokenLifetime sets how long an entry is kept when its Revocation
-// has no Expires (revoke.DefaultMaxTokenLifetime by default): see
+// WithMaxTokenLifetime sets how long after its Before a subject revocation
+// without Expires is kept (revoke.DefaultMaxTokenLifetime by default): see
 // revoke.Revocation.Normalize. Set it to the longest lifetime (exp - iat) of
-// the tokens the application accepts.
+// the tokens the application accepts, clock tolerance included. JTI
+// revocations carry their own Expires (see revoke.ForToken).
 func WithMaxTokenLifetime(d time.Duration) Option {
 	return func(s *Store) error {
 		if d <= 0 {

@@ -7,7 +7,9 @@
 // With the default prefix "siojwt:revoked:", a revoked token ID is the key
 // "siojwt:revoked:jti:<jti>" (value "1") and a revoked subject the key
 // "siojwt:revoked:sub:<sub>", whose value is Before in Unix microseconds,
-// rounded up. Each key expires at its Revocation's Expires. Recording is
+// rounded up. Each key expires at its Revocation's Expires, which a JTI
+// revocation must carry (see revoke.ForToken); the key of a revoke.Forever
+// revocation has no TTL, and stays until deleted by hand. Recording is
 // done by a Lua script so that a key only ever grows: a subject keeps the
 // latest Before and every key the latest expiry, whatever the order in which
 // revocations arrive.
@@ -135,7 +137,11 @@ func (s *Store) Revoke(ctx context.Context, r revoke.Revocation) error {
 	if r.Subject != "" {
 		key, value = s.subjectKey(r.Subject), strconv.FormatInt(ceilMicro(r.Before), 10)
 	}
-	if ttl := ceilMilli(r.Expires.Sub(now)); ttl > 0 {
+	ttl := ceilMilli(r.Expires.Sub(now))
+	if !r.Expires.Before(revoke.Forever) {
+		ttl = persistent
+	}
+	if ttl > 0 || ttl == persistent {
 		if err := s.record.Run(ctx, s.client, []string{key}, value, ttl).Err(); err != nil {
 			return fmt.Errorf("redisrevoke: recording the revocation: %w", err)
 		}
@@ -294,9 +300,14 @@ func (s *Store) Watch(ctx context.Context, fn func(revoke.Revocation)) error {
 func (s *Store) jtiKey(jti string) string         { return s.prefix + "jti:" + jti }
 func (s *Store) subjectKey(subject string) string { return s.prefix + "sub:" + subject }
 
+// persistent is the TTL given to recordScript for a key that never
+// expires.
+const persistent = -1
+
 // recordScript sets KEYS[1] to ARGV[1] with a TTL of ARGV[2] milliseconds,
-// keeping the larger value and the longer TTL when the key exists. Values
-// are integers below 2^53, exact in Lua numbers, and written back as the
+// or none when ARGV[2] is -1 (persistent), keeping the larger value and the
+// longer TTL when the key exists (no TTL being the longest). Values are
+// integers below 2^53, exact in Lua numbers, and written back as the
 // strings received.
 const recordScript = `
 local value, ttl = ARGV[1], tonumber(ARGV[2])
@@ -307,11 +318,17 @@ if current then
     value = current
   end
   local left = redis.call('PTTL', KEYS[1])
-  if left > ttl then
+  if left == -1 then
+    ttl = -1
+  elseif ttl ~= -1 and left > ttl then
     ttl = left
   end
 end
-redis.call('SET', KEYS[1], value, 'PX', string.format('%d', ttl))
+if ttl == -1 then
+  redis.call('SET', KEYS[1], value)
+else
+  redis.call('SET', KEYS[1], value, 'PX', string.format('%d', ttl))
+end
 return 1
 `
 

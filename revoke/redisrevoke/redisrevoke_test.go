@@ -125,10 +125,10 @@ func TestRevokeIsRevoked(t *testing.T) {
 		token  revoke.Token
 		want   bool
 	}{
-		{name: "jti", revoke: []revoke.Revocation{{JTI: "a"}}, token: revoke.Token{JTI: "a"}, want: true},
-		{name: "jti with subject", revoke: []revoke.Revocation{{JTI: "a"}}, token: revoke.Token{JTI: "a", Subject: "s", IssuedAt: now}, want: true},
-		{name: "other jti", revoke: []revoke.Revocation{{JTI: "a"}}, token: revoke.Token{JTI: "b", Subject: "s", IssuedAt: now}, want: false},
-		{name: "token without identifiers", revoke: []revoke.Revocation{{JTI: "a"}}, token: revoke.Token{IssuedAt: now}, want: false},
+		{name: "jti", revoke: []revoke.Revocation{revoke.JTI("a", now.Add(time.Hour))}, token: revoke.Token{JTI: "a"}, want: true},
+		{name: "jti with subject", revoke: []revoke.Revocation{revoke.JTI("a", now.Add(time.Hour))}, token: revoke.Token{JTI: "a", Subject: "s", IssuedAt: now}, want: true},
+		{name: "other jti", revoke: []revoke.Revocation{revoke.JTI("a", now.Add(time.Hour))}, token: revoke.Token{JTI: "b", Subject: "s", IssuedAt: now}, want: false},
+		{name: "token without identifiers", revoke: []revoke.Revocation{revoke.JTI("a", now.Add(time.Hour))}, token: revoke.Token{IssuedAt: now}, want: false},
 		{name: "jti already expired", revoke: []revoke.Revocation{{JTI: "a", Expires: now.Add(-time.Second)}}, token: revoke.Token{JTI: "a"}, want: false},
 		{name: "subject issued before", revoke: []revoke.Revocation{{Subject: "s", Before: now}}, token: revoke.Token{Subject: "s", IssuedAt: now.Add(-time.Second)}, want: true},
 		{name: "subject issued a microsecond before", revoke: []revoke.Revocation{{Subject: "s", Before: now}}, token: revoke.Token{Subject: "s", IssuedAt: now.Add(-time.Microsecond)}, want: true},
@@ -233,11 +233,19 @@ func TestIsRevokedOneRoundTrip(t *testing.T) {
 
 func TestRevokeInvalid(t *testing.T) {
 	addr, _, _ := redistest.Start(t)
-	s := newStore(t, newClient(t, addr))
-	for _, r := range []revoke.Revocation{{}, {JTI: "a", Subject: "s"}, {JTI: "a", Before: time.Now()}} {
-		if err := s.Revoke(context.Background(), r); !errors.Is(err, revoke.ErrInvalid) {
+	client := newClient(t, addr)
+	s := newStore(t, client)
+	ctx := context.Background()
+	// A JTI revocation without Expires used to be kept for the maximum
+	// token lifetime, and forgotten while a longer-lived token still
+	// verified: it is refused, and nothing is recorded.
+	for _, r := range []revoke.Revocation{{}, {JTI: "a", Subject: "s"}, {JTI: "a", Before: time.Now()}, {JTI: "a"}} {
+		if err := s.Revoke(ctx, r); !errors.Is(err, revoke.ErrInvalid) {
 			t.Errorf("Revoke(%+v) = %v, want ErrInvalid", r, err)
 		}
+	}
+	if n, err := client.DBSize(ctx).Result(); err != nil || n != 0 {
+		t.Errorf("%d keys recorded (error %v), want none", n, err)
 	}
 }
 
@@ -283,6 +291,39 @@ func TestSubjectEntryOnlyGrows(t *testing.T) {
 	}
 }
 
+// TestForeverEntryStays: a revocation kept for ever (a token without exp)
+// removes the key's TTL, and a later, shorter one does not bring it back.
+func TestForeverEntryStays(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	client := newClient(t, addr)
+	s := newStore(t, client)
+	ctx := context.Background()
+	key := DefaultPrefix + "jti:a"
+	for _, st := range []struct {
+		name    string
+		until   time.Time
+		wantTTL time.Duration // -1: none
+	}{
+		{name: "an hour", until: time.Now().Add(time.Hour), wantTTL: time.Hour},
+		{name: "for ever", until: revoke.Forever, wantTTL: -1},
+		{name: "two hours", until: time.Now().Add(2 * time.Hour), wantTTL: -1},
+	} {
+		if err := s.Revoke(ctx, revoke.JTI("a", st.until)); err != nil {
+			t.Fatal(err)
+		}
+		ttl, err := client.PTTL(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.wantTTL == -1 && ttl != -1 || st.wantTTL > 0 && (ttl > st.wantTTL || ttl < st.wantTTL-10*time.Second) {
+			t.Errorf("%s: PTTL = %v, want %v", st.name, ttl, st.wantTTL)
+		}
+		if ok, err := s.IsRevoked(ctx, revoke.Token{JTI: "a"}); !ok || err != nil {
+			t.Errorf("%s: IsRevoked = %v, %v; want true", st.name, ok, err)
+		}
+	}
+}
+
 func TestTTL(t *testing.T) {
 	addr, _, _ := redistest.Start(t)
 	client := newClient(t, addr)
@@ -294,10 +335,13 @@ func TestTTL(t *testing.T) {
 		name    string
 		r       revoke.Revocation
 		key     string
-		wantTTL time.Duration // 0: no key
+		wantTTL time.Duration // 0: no key; -1: no TTL
 	}{
 		{name: "jti Expires", r: revoke.Revocation{JTI: "a", Expires: now.Add(time.Hour)}, key: "jti:a", wantTTL: time.Hour},
-		{name: "jti default", r: revoke.Revocation{JTI: "b"}, key: "jti:b", wantTTL: life},
+		// A token valid for longer than the maximum lifetime: its
+		// revocation lasts as long as the token can verify.
+		{name: "jti for a long-lived token", r: revoke.ForToken(revoke.Token{JTI: "b", ExpiresAt: now.Add(48 * time.Hour)}, 5*time.Second), key: "jti:b", wantTTL: 48*time.Hour + 5*time.Second},
+		{name: "jti for a token without exp", r: revoke.ForToken(revoke.Token{JTI: "d"}, 0), key: "jti:d", wantTTL: -1},
 		{name: "jti expired", r: revoke.Revocation{JTI: "c", Expires: now.Add(-time.Second)}, key: "jti:c"},
 		{name: "subject Expires", r: revoke.Revocation{Subject: "s", Expires: now.Add(time.Hour)}, key: "sub:s", wantTTL: time.Hour},
 		{name: "subject default", r: revoke.Revocation{Subject: "t", Before: now.Add(-time.Hour)}, key: "sub:t", wantTTL: life - time.Hour},
@@ -312,9 +356,15 @@ func TestTTL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tt.wantTTL == 0 {
+			switch tt.wantTTL {
+			case 0:
 				if ttl != -2 {
 					t.Errorf("PTTL = %v, want no key (-2ns)", ttl)
+				}
+				return
+			case -1:
+				if ttl != -1 {
+					t.Errorf("PTTL = %v, want a key without TTL (-1ns)", ttl)
 				}
 				return
 			}
@@ -361,7 +411,7 @@ func TestWatchAcrossStores(t *testing.T) {
 		})
 	}
 	t.Run("other prefix", func(t *testing.T) {
-		if err := other.Revoke(ctx, revoke.Revocation{JTI: "mine"}); err != nil {
+		if err := other.Revoke(ctx, revoke.JTI("mine", time.Now().Add(time.Hour))); err != nil {
 			t.Fatal(err)
 		}
 		if g := receive(t, gotOther); g.JTI != "mine" {
@@ -380,7 +430,7 @@ func TestWatchRecoversAfterRestart(t *testing.T) {
 	waitSubscribers(t, clientA, channel, 1)
 
 	ctx := context.Background()
-	if err := a.Revoke(ctx, revoke.Revocation{JTI: "before-restart"}); err != nil {
+	if err := a.Revoke(ctx, revoke.JTI("before-restart", time.Now().Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	if r := receive(t, got); r.JTI != "before-restart" {
@@ -392,7 +442,7 @@ func TestWatchRecoversAfterRestart(t *testing.T) {
 	waitSubscribers(t, clientA, channel, 1)
 	t.Logf("Watch resubscribed %v after the server came back", time.Since(start))
 
-	if err := a.Revoke(ctx, revoke.Revocation{JTI: "after-restart"}); err != nil {
+	if err := a.Revoke(ctx, revoke.JTI("after-restart", time.Now().Add(time.Hour))); err != nil {
 		t.Fatalf("Revoke after restart: %v", err)
 	}
 	if r := receive(t, got); r.JTI != "after-restart" {
@@ -426,7 +476,7 @@ func TestWatchStartsAndStopsDuringOutage(t *testing.T) {
 	}
 	restart()
 	waitSubscribers(t, client, DefaultPrefix+"events", 1)
-	if err := s.Revoke(context.Background(), revoke.Revocation{JTI: "back"}); err != nil {
+	if err := s.Revoke(context.Background(), revoke.JTI("back", time.Now().Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	if r := receive(t, second); r.JTI != "back" {
@@ -462,7 +512,7 @@ func TestWatchDropsMalformedEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Revoke(ctx, revoke.Revocation{JTI: "valid"}); err != nil {
+	if err := s.Revoke(ctx, revoke.JTI("valid", time.Now().Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	if r := receive(t, got); r.JTI != "valid" {
