@@ -14,9 +14,9 @@ const (
 	// ModeHandshake: the token comes with the handshake and is checked
 	// before the connection is accepted (one round trip).
 	ModeHandshake Mode = "handshake"
-	// ModeConnect: the client connects, then emits "authenticate" (two
+	// ModePostConnect: the client connects, then emits "authenticate" (two
 	// round trips).
-	ModeConnect Mode = "connect"
+	ModePostConnect Mode = "connect"
 )
 
 // EventKind says what happened to a socket.

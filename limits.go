@@ -16,10 +16,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Revocation is a revocation store (package revoke and its Redis
+// RevocationStore answers whether a token is revoked (package revoke and its Redis
 // implementation). When it also implements RevocationWatcher, revocations
 // made anywhere cut this server's live sockets.
-type Revocation interface {
+type RevocationStore interface {
 	IsRevoked(ctx context.Context, t revoke.Token) (bool, error)
 }
 
@@ -28,11 +28,11 @@ type RevocationWatcher interface {
 	Watch(ctx context.Context, fn func(revoke.Revocation)) error
 }
 
-// WithRevocation refuses revoked tokens at handshake, "authenticate" and
+// WithRevocationStore refuses revoked tokens at handshake, "authenticate" and
 // refresh, and cuts live sockets when the store announces a revocation. A
 // store that cannot answer makes the check fail (code internal_error)
 // unless the store itself is configured to fail open.
-func WithRevocation(store Revocation) Option {
+func WithRevocationStore(store RevocationStore) Option {
 	return func(a *Auth) error {
 		if store == nil {
 			return errors.New("siojwt: nil revocation store")
@@ -42,9 +42,9 @@ func WithRevocation(store Revocation) Option {
 	}
 }
 
-// Revoked cuts this server's live sockets that r matches, as a watching
+// DisconnectRevoked cuts this server's live sockets that r matches, as a watching
 // store does. Use it with stores that do not watch.
-func (a *Auth) Revoked(r revoke.Revocation) { a.onRevocation(r) }
+func (a *Auth) DisconnectRevoked(r revoke.Revocation) { a.onRevocation(r) }
 
 // WithTrustedProxies takes the client address from the last
 // X-Forwarded-For hop added by one of the given proxies (CIDR prefixes or

@@ -27,9 +27,9 @@ type nsConfig struct {
 // NamespaceOption configures one namespace.
 type NamespaceOption func(*nsConfig) error
 
-// UseVerifier verifies this namespace's tokens with v instead of the Auth's
+// NamespaceVerifier verifies this namespace's tokens with v instead of the Auth's
 // default verifier (another key, audience or issuer).
-func UseVerifier(v *core.Verifier) NamespaceOption {
+func NamespaceVerifier(v *core.Verifier) NamespaceOption {
 	return func(c *nsConfig) error {
 		if v == nil {
 			return errors.New("siojwt: nil verifier")
@@ -39,10 +39,10 @@ func UseVerifier(v *core.Verifier) NamespaceOption {
 	}
 }
 
-// Timeout sets how long a socket may stay unauthenticated in post-connect
+// NamespaceAuthenticateTimeout sets how long a socket may stay unauthenticated in post-connect
 // mode before it is disconnected (socketio-jwt's timeout; default
 // DefaultAuthenticateTimeout).
-func Timeout(d time.Duration) NamespaceOption {
+func NamespaceAuthenticateTimeout(d time.Duration) NamespaceOption {
 	return func(c *nsConfig) error {
 		if d <= 0 {
 			return errors.New("siojwt: timeout must be positive")
@@ -52,17 +52,19 @@ func Timeout(d time.Duration) NamespaceOption {
 	}
 }
 
-// Optional lets sockets stay connected without authenticating, with no
+// NamespaceOptional lets sockets stay connected without authenticating, with no
 // timeout (socketio-jwt's required: false). They remain isolated (no
 // broadcasts, no events but "authenticate") until they authenticate, unless
 // the application treats them itself in its connection handler.
-func Optional() NamespaceOption { return func(c *nsConfig) error { c.optional = true; return nil } }
+func NamespaceOptional() NamespaceOption {
+	return func(c *nsConfig) error { c.optional = true; return nil }
+}
 
-// UnauthorizedWait sets how long after "unauthorized" the socket is
+// NamespaceUnauthorizedWait sets how long after "unauthorized" the socket is
 // disconnected if the client does not acknowledge it first (socketio-jwt's
 // callback: N). 0 disconnects at once (callback: false). Default
 // DefaultUnauthorizedWait; there is no "wait forever".
-func UnauthorizedWait(d time.Duration) NamespaceOption {
+func NamespaceUnauthorizedWait(d time.Duration) NamespaceOption {
 	return func(c *nsConfig) error {
 		if d < 0 {
 			return errors.New("siojwt: negative wait")
@@ -72,10 +74,10 @@ func UnauthorizedWait(d time.Duration) NamespaceOption {
 	}
 }
 
-// OnRefresh is called when an authenticated socket presents a new, valid
+// NamespaceOnRefresh is called when an authenticated socket presents a new, valid
 // token for the same subject; returning an error refuses the refresh and
 // cuts the socket (an *core.Error chooses the code).
-func OnRefresh(fn func(s *socket.Socket, old, new *core.Result) error) NamespaceOption {
+func NamespaceOnRefresh(fn func(s *socket.Socket, old, new *core.Result) error) NamespaceOption {
 	return func(c *nsConfig) error {
 		if fn == nil {
 			return errors.New("siojwt: nil refresh hook")
@@ -85,9 +87,9 @@ func OnRefresh(fn func(s *socket.Socket, old, new *core.Result) error) Namespace
 	}
 }
 
-// WithoutRefresh ignores "authenticate" from sockets that are already
+// NamespaceNoRefresh ignores "authenticate" from sockets that are already
 // authenticated.
-func WithoutRefresh() NamespaceOption {
+func NamespaceNoRefresh() NamespaceOption {
 	return func(c *nsConfig) error { c.noRefresh = true; return nil }
 }
 
@@ -128,14 +130,14 @@ func (a *Auth) Protect(nsp socket.Namespace, opts ...NamespaceOption) error {
 	})
 }
 
-// Connect runs the post-connect flow on nsp (two round trips): a socket
+// ProtectPostConnect runs the post-connect flow on nsp (two round trips): a socket
 // connects, hears nothing and reaches no handler until it emits
 // "authenticate" with {token}; then the server answers "authenticated" and
 // calls onAuthenticated, or answers "unauthorized" and disconnects it.
-// Without Optional, a socket that does not authenticate within the timeout
+// Without NamespaceOptional, a socket that does not authenticate within the timeout
 // is disconnected.
-func (a *Auth) Connect(nsp socket.Namespace, onAuthenticated func(*socket.Socket), opts ...NamespaceOption) error {
-	c, err := a.namespace(ModeConnect, nsp, opts)
+func (a *Auth) ProtectPostConnect(nsp socket.Namespace, onAuthenticated func(*socket.Socket), opts ...NamespaceOption) error {
+	c, err := a.namespace(ModePostConnect, nsp, opts)
 	if err != nil {
 		return err
 	}
@@ -147,7 +149,7 @@ func (a *Auth) Connect(nsp socket.Namespace, onAuthenticated func(*socket.Socket
 			a.logError("namespace adapter is not wrapped: create the Auth after SetAdapter", "namespace", s.Nsp().Name())
 			return
 		}
-		ss := &session{a: a, s: s, ns: c, mode: ModeConnect, hs: a.handshakeOf(s)}
+		ss := &session{a: a, s: s, ns: c, mode: ModePostConnect, hs: a.handshakeOf(s)}
 		if e := a.admitPending(s); e != nil {
 			a.emit(ss.event(EventRejected, e.Code, nil, 0, nil))
 			next(extended(e))
@@ -242,7 +244,7 @@ func remoteOf(hs *core.Handshake) string {
 }
 
 // connected runs on the namespace's "connection" event, before the
-// application's own handlers when Protect or Connect was called first.
+// application's own handlers when Protect or ProtectPostConnect was called first.
 func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 	var ss *session
 	if v, ok := a.sessions.Load(s); ok {
@@ -263,7 +265,7 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 		ss.cleanup(reason)
 	})
 	_ = s.On(AuthenticateEvent, func(args ...any) { ss.onAuthenticate(args) })
-	if c.mode == ModeConnect && s.Recovered() {
+	if c.mode == ModePostConnect && s.Recovered() {
 		// A recovered socket skipped the middleware that registers this.
 		s.Use(func(args []any, next func(error)) {
 			if ev, _ := firstString(args); ev == AuthenticateEvent || a.Authenticated(s) {

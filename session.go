@@ -164,7 +164,7 @@ func (ss *session) accept(res *core.Result, refresh bool) bool {
 	if pend != "" {
 		a.releasePending(pend)
 	}
-	if ss.mode == ModeConnect || refresh {
+	if ss.mode == ModePostConnect || refresh {
 		ss.s.Leave(PendingRoom)
 		_ = ss.s.Emit("authenticated")
 	}

@@ -4,7 +4,7 @@
 //
 // The token checks live in package core, which knows nothing of Socket.IO;
 // this package binds them to the server: handshake mode (Protect), the
-// "authenticate" event mode (Connect), token expiry on live sockets,
+// "authenticate" event mode (ProtectPostConnect), token expiry on live sockets,
 // in-band refresh, revocation and isolation of sockets that have not
 // authenticated yet.
 package siojwt
@@ -43,8 +43,8 @@ const (
 )
 
 // Auth binds a core.Verifier to a Socket.IO server. Build it with New,
-// then protect namespaces with Protect (handshake mode) or Connect
-// (post-connect mode). It is safe for concurrent use.
+// then protect namespaces with Protect (handshake mode) or
+// ProtectPostConnect (post-connect mode). It is safe for concurrent use.
 type Auth struct {
 	server   *socket.Server
 	verifier *core.Verifier
@@ -58,7 +58,7 @@ type Auth struct {
 	warnEvent      string
 	closeGrace     time.Duration
 	remoteAddr     func(*http.Request, string) string
-	revocation     Revocation
+	revocation     RevocationStore
 	limiter        *limiter
 	pendingPerAddr int
 	pendingMu      sync.Mutex
