@@ -69,18 +69,18 @@ func NamespaceAuthenticateTimeout(d time.Duration) NamespaceOption {
 	}
 }
 
-// NamespaceOptional lets sockets stay connected without authenticating, with no
-// timeout (socketio-jwt's required: false). They remain isolated (no
-// broadcasts, no events but "authenticate") until they authenticate, unless
-// the application treats them itself in its connection handler.
+// NamespaceOptional lets sockets stay connected without authenticating,
+// with no timeout (socketio-jwt's required: false). They remain isolated
+// (no broadcasts, no events but "authenticate") until they authenticate,
+// unless the application treats them itself in its connection handler.
 func NamespaceOptional() NamespaceOption {
 	return func(c *nsConfig) error { c.optional = true; return nil }
 }
 
-// NamespaceUnauthorizedWait sets how long after "unauthorized" the socket is
-// disconnected if the client does not acknowledge it first (socketio-jwt's
-// callback: N). 0 disconnects at once (callback: false). Default
-// DefaultUnauthorizedWait; there is no "wait forever".
+// NamespaceUnauthorizedWait sets how long after "unauthorized" the socket
+// is disconnected if the client does not acknowledge it first
+// (socketio-jwt's callback: N). 0 disconnects at once (callback: false).
+// Default DefaultUnauthorizedWait; there is no "wait forever".
 func NamespaceUnauthorizedWait(d time.Duration) NamespaceOption {
 	return func(c *nsConfig) error {
 		if d < 0 {
@@ -91,9 +91,9 @@ func NamespaceUnauthorizedWait(d time.Duration) NamespaceOption {
 	}
 }
 
-// NamespaceOnRefresh is called when an authenticated socket presents a new, valid
-// token for the same subject; returning an error refuses the refresh and
-// cuts the socket (an *core.Error chooses the code).
+// NamespaceOnRefresh calls fn when an authenticated socket presents a new,
+// valid token for the same subject; returning an error refuses the refresh
+// and cuts the socket (an *core.Error chooses the code).
 func NamespaceOnRefresh(fn func(s *socket.Socket, old, new *core.Result) error) NamespaceOption {
 	return func(c *nsConfig) error {
 		if fn == nil {
@@ -141,12 +141,12 @@ func (a *Auth) Protect(nsp socket.Namespace, opts ...NamespaceOption) error {
 	})
 }
 
-// ProtectPostConnect runs the post-connect flow on nsp (two round trips): a socket
-// connects, hears nothing and reaches no handler until it emits
+// ProtectPostConnect runs the post-connect flow on nsp (two round trips): a
+// socket connects, hears nothing and reaches no handler until it emits
 // "authenticate" with {token}; then the server answers "authenticated" and
 // calls onAuthenticated, or answers "unauthorized" and disconnects it.
-// Without NamespaceOptional, a socket that does not authenticate within the timeout
-// is disconnected.
+// Without NamespaceOptional, a socket that does not authenticate within
+// the timeout (NamespaceAuthenticateTimeout) is disconnected.
 func (a *Auth) ProtectPostConnect(nsp socket.Namespace, onAuthenticated func(*socket.Socket), opts ...NamespaceOption) error {
 	c, err := a.namespace(ModePostConnect, nsp, opts)
 	if err != nil {
@@ -238,7 +238,8 @@ func (a *Auth) dropPendingEvents(s *socket.Socket) {
 }
 
 // connected runs on the namespace's "connection" event, before the
-// application's own handlers when Protect or ProtectPostConnect was called first.
+// application's own handlers when Protect or ProtectPostConnect was called
+// first.
 func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 	var ss *session
 	if v, ok := a.sessions.Load(s); ok {

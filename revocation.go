@@ -8,9 +8,9 @@ import (
 	"github.com/siojwt/siojwt/revoke"
 )
 
-// RevocationStore answers whether a token is revoked (package revoke and its Redis
-// implementation). When it also implements RevocationWatcher, revocations
-// made anywhere cut this server's live sockets.
+// RevocationStore answers whether a token is revoked (package revoke and
+// its Redis implementation). When it also implements RevocationWatcher,
+// revocations made anywhere cut this server's live sockets.
 type RevocationStore interface {
 	IsRevoked(ctx context.Context, t revoke.Token) (bool, error)
 }
@@ -20,10 +20,10 @@ type RevocationWatcher interface {
 	Watch(ctx context.Context, fn func(revoke.Revocation)) error
 }
 
-// WithRevocationStore refuses revoked tokens at handshake, "authenticate" and
-// refresh, and cuts live sockets when the store announces a revocation. A
-// store that cannot answer makes the check fail (code internal_error)
-// unless the store itself is configured to fail open.
+// WithRevocationStore refuses revoked tokens at handshake, "authenticate"
+// and refresh, and cuts live sockets when the store announces a
+// revocation. A store that cannot answer makes the check fail (code
+// internal_error) unless the store itself is configured to fail open.
 func WithRevocationStore(store RevocationStore) Option {
 	return func(a *Auth) error {
 		if store == nil {
@@ -34,8 +34,8 @@ func WithRevocationStore(store RevocationStore) Option {
 	}
 }
 
-// DisconnectRevoked cuts this server's live sockets that r matches, as a watching
-// store does. Use it with stores that do not watch.
+// DisconnectRevoked cuts this server's live sockets that r matches, as a
+// watching store does. Use it with stores that do not watch.
 func (a *Auth) DisconnectRevoked(r revoke.Revocation) { a.onRevocation(r) }
 
 // watchRevocations follows a watching store until Close.

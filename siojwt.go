@@ -4,9 +4,12 @@
 //
 // The token checks live in package core, which knows nothing of Socket.IO;
 // this package binds them to the server: handshake mode (Protect), the
-// "authenticate" event mode (ProtectPostConnect), token expiry on live sockets,
-// in-band refresh, revocation and isolation of sockets that have not
-// authenticated yet.
+// "authenticate" event mode (ProtectPostConnect), token expiry on live
+// sockets, in-band refresh, revocation and isolation of sockets that have
+// not authenticated yet.
+//
+// Options of the Auth as a whole are named With* and Without*; options of
+// one protected namespace are named Namespace*.
 package siojwt
 
 import (
