@@ -20,12 +20,12 @@ func TestIsolation(t *testing.T) {
 	var nsp socket.Namespace
 	ts := newTestServer(t, nil, nil, func(ts *testServer) {
 		nsp = ts.io.Sockets()
-		if err := ts.auth.Connect(nsp, func(s *socket.Socket) {
+		if err := ts.auth.ProtectPostConnect(nsp, func(s *socket.Socket) {
 			_ = s.On("relay", func(args ...any) {
 				_ = s.Broadcast().Emit("news", "from-handler-broadcast")
 				_ = s.To("lobby").Emit("news", "from-handler-room")
 			})
-		}, Timeout(time.Minute)); err != nil {
+		}, NamespaceAuthenticateTimeout(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		// The application puts every socket in a room as soon as it connects.

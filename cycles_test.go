@@ -16,10 +16,10 @@ import (
 // server disconnect".
 func TestCyclesLeakNothing(t *testing.T) {
 	ts := newTestServer(t, nil, []Option{WithMaxPendingPerAddr(1000)}, func(ts *testServer) {
-		if err := ts.auth.Connect(ts.io.Sockets(), func(*socket.Socket) {}, Timeout(30*time.Second), UnauthorizedWait(0)); err != nil {
+		if err := ts.auth.ProtectPostConnect(ts.io.Sockets(), func(*socket.Socket) {}, NamespaceAuthenticateTimeout(30*time.Second), NamespaceUnauthorizedWait(0)); err != nil {
 			t.Fatal(err)
 		}
-		if err := ts.auth.Connect(ts.io.Of("/quick", nil), func(*socket.Socket) {}, Timeout(100*time.Millisecond)); err != nil {
+		if err := ts.auth.ProtectPostConnect(ts.io.Of("/quick", nil), func(*socket.Socket) {}, NamespaceAuthenticateTimeout(100*time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -6,19 +6,6 @@ import (
 	"time"
 )
 
-// Mode is how a socket authenticates.
-type Mode string
-
-// The two modes.
-const (
-	// ModeHandshake: the token comes with the handshake and is checked
-	// before the connection is accepted (one round trip).
-	ModeHandshake Mode = "handshake"
-	// ModeConnect: the client connects, then emits "authenticate" (two
-	// round trips).
-	ModeConnect Mode = "connect"
-)
-
 // EventKind says what happened to a socket.
 type EventKind string
 

@@ -69,16 +69,16 @@ func Example() {
 
 // Post-connect mode: the client connects, then emits "authenticate" with
 // {token}; nothing reaches it, and its events reach no handler, until then.
-func ExampleAuth_Connect() {
+func ExampleAuth_ProtectPostConnect() {
 	io := socket.NewServer(nil, nil)
 	verifier, _ := core.New(core.WithSecretString("a secret of at least 32 bytes....."))
 	auth, _ := siojwt.New(io, verifier)
 	defer auth.Close()
 
-	_ = auth.Connect(io.Sockets(), func(s *socket.Socket) {
+	_ = auth.ProtectPostConnect(io.Sockets(), func(s *socket.Socket) {
 		// Runs once per successful authentication: register handlers here.
 		_ = s.On("chat", func(args ...any) { io.Emit("chat", args...) })
-	}, siojwt.Timeout(5*time.Second))
+	}, siojwt.NamespaceAuthenticateTimeout(5*time.Second))
 	fmt.Println("ready")
 	// Output: ready
 }

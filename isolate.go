@@ -3,6 +3,7 @@ package siojwt
 import (
 	"sync"
 
+	"github.com/siojwt/siojwt/core"
 	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
@@ -71,8 +72,30 @@ func (i *isolation) emitDirect(s *socket.Socket, ev string, args ...any) {
 	_ = s.Emit(ev, args...)
 }
 
-// installed reports whether nsp's adapter is an isolating one.
-func installed(nsp socket.Namespace) bool {
-	_, ok := nsp.Adapter().(*isolatingAdapter)
-	return ok
+// installIsolation wraps server's adapter constructor, once per server.
+func installIsolation(server *socket.Server) *isolation {
+	if iso, ok := server.Adapter().(*isolation); ok {
+		return iso
+	}
+	iso := &isolation{inner: server.Adapter()}
+	// SetAdapter builds new adapters for the existing namespaces without
+	// closing the old ones (which may hold timers or Redis subscriptions):
+	// close the default namespace's, the one that always exists.
+	old := server.Sockets().Adapter()
+	server.SetAdapter(iso)
+	if old != nil {
+		old.Close()
+	}
+	return iso
+}
+
+// checkIsolated refuses, with an internal error, a socket of a namespace
+// whose adapter is not an isolating one (SetAdapter called after New):
+// its pending sockets would hear broadcasts.
+func (a *Auth) checkIsolated(nsp socket.Namespace) *core.Error {
+	if _, ok := nsp.Adapter().(*isolatingAdapter); ok {
+		return nil
+	}
+	a.logError("namespace adapter is not wrapped: create the Auth after SetAdapter", "namespace", nsp.Name())
+	return core.NewError(core.CodeInternal, "internal error", nil)
 }

@@ -1,117 +1,12 @@
 package siojwt
 
 import (
-	"context"
 	"errors"
-	"net"
-	"net/http"
-	"net/netip"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/siojwt/siojwt/core"
-	"github.com/siojwt/siojwt/revoke"
-	"github.com/zishang520/socket.io/servers/socket/v3"
 	"golang.org/x/time/rate"
 )
-
-// Revocation is a revocation store (package revoke and its Redis
-// implementation). When it also implements RevocationWatcher, revocations
-// made anywhere cut this server's live sockets.
-type Revocation interface {
-	IsRevoked(ctx context.Context, t revoke.Token) (bool, error)
-}
-
-// RevocationWatcher announces revocations (see revoke.Watcher).
-type RevocationWatcher interface {
-	Watch(ctx context.Context, fn func(revoke.Revocation)) error
-}
-
-// WithRevocation refuses revoked tokens at handshake, "authenticate" and
-// refresh, and cuts live sockets when the store announces a revocation. A
-// store that cannot answer makes the check fail (code internal_error)
-// unless the store itself is configured to fail open.
-func WithRevocation(store Revocation) Option {
-	return func(a *Auth) error {
-		if store == nil {
-			return errors.New("siojwt: nil revocation store")
-		}
-		a.revocation = store
-		return nil
-	}
-}
-
-// Revoked cuts this server's live sockets that r matches, as a watching
-// store does. Use it with stores that do not watch.
-func (a *Auth) Revoked(r revoke.Revocation) { a.onRevocation(r) }
-
-// WithTrustedProxies takes the client address from the last
-// X-Forwarded-For hop added by one of the given proxies (CIDR prefixes or
-// addresses). Without it the address is the TCP peer: X-Forwarded-For is
-// never trusted blindly.
-func WithTrustedProxies(proxies ...string) Option {
-	return func(a *Auth) error {
-		var nets []netip.Prefix
-		for _, p := range proxies {
-			if !strings.Contains(p, "/") {
-				addr, err := netip.ParseAddr(p)
-				if err != nil {
-					return err
-				}
-				p = netip.PrefixFrom(addr, addr.BitLen()).String()
-			}
-			pfx, err := netip.ParsePrefix(p)
-			if err != nil {
-				return err
-			}
-			nets = append(nets, pfx.Masked())
-		}
-		if len(nets) == 0 {
-			return errors.New("siojwt: no trusted proxies")
-		}
-		a.remoteAddr = func(r *http.Request, peer string) string { return forwardedFor(r, peer, nets) }
-		return nil
-	}
-}
-
-func trusted(addr string, nets []netip.Prefix) bool {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		addr = host
-	}
-	ip, err := netip.ParseAddr(addr)
-	if err != nil {
-		return false
-	}
-	for _, n := range nets {
-		if n.Contains(ip.Unmap()) {
-			return true
-		}
-	}
-	return false
-}
-
-// forwardedFor walks X-Forwarded-For from the right while the hops are
-// trusted proxies, and returns the first untrusted one.
-func forwardedFor(r *http.Request, peer string, nets []netip.Prefix) string {
-	if r == nil || !trusted(peer, nets) {
-		return peer
-	}
-	var hops []string
-	for _, h := range r.Header.Values("X-Forwarded-For") {
-		for _, p := range strings.Split(h, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				hops = append(hops, p)
-			}
-		}
-	}
-	for i := len(hops) - 1; i >= 0; i-- {
-		if !trusted(hops[i], nets) {
-			return hops[i]
-		}
-	}
-	return peer
-}
 
 // Default limits.
 const (
@@ -167,17 +62,12 @@ type limiter struct {
 	maxAddrs int
 
 	mu    sync.Mutex
-	addrs map[string]*bucket
+	addrs map[string]*rate.Limiter
 	order []string // insertion order, for eviction
 }
 
-type bucket struct {
-	l    *rate.Limiter
-	seen time.Time
-}
-
 func newLimiter(r rate.Limit, burst, maxAddrs int) *limiter {
-	return &limiter{r: r, burst: burst, maxAddrs: maxAddrs, addrs: make(map[string]*bucket)}
+	return &limiter{r: r, burst: burst, maxAddrs: maxAddrs, addrs: make(map[string]*rate.Limiter)}
 }
 
 // check refuses an address whose failure budget is spent. A nil limiter
@@ -189,13 +79,14 @@ func (l *limiter) check(addr string) *core.Error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.addrs[addr]
-	if ok && b.l.Tokens() < 1 {
+	if ok && b.Tokens() < 1 {
 		return core.NewError(errRateLimited.Code, errRateLimited.Message, nil)
 	}
 	return nil
 }
 
-// fail spends one token of the address's failure budget.
+// fail spends one token of the address's failure budget. A new address
+// beyond maxAddrs evicts the one tracked the longest.
 func (l *limiter) fail(addr string) {
 	if l == nil || addr == "" {
 		return
@@ -208,12 +99,11 @@ func (l *limiter) fail(addr string) {
 			delete(l.addrs, l.order[0])
 			l.order = l.order[1:]
 		}
-		b = &bucket{l: rate.NewLimiter(l.r, l.burst)}
+		b = rate.NewLimiter(l.r, l.burst)
 		l.addrs[addr] = b
 		l.order = append(l.order, addr)
 	}
-	b.seen = time.Now()
-	b.l.Allow()
+	b.Allow()
 }
 
 // size returns the number of tracked addresses.
@@ -226,12 +116,11 @@ func (l *limiter) size() int {
 	return len(l.addrs)
 }
 
-// admitPending counts a pending socket against its address's cap.
-func (a *Auth) admitPending(s *socket.Socket) *core.Error {
+// countPending counts a pending socket against its address's cap.
+func (a *Auth) countPending(addr string) *core.Error {
 	if a.pendingPerAddr <= 0 {
 		return nil
 	}
-	addr := a.addrOf(s)
 	a.pendingMu.Lock()
 	defer a.pendingMu.Unlock()
 	if a.pending[addr] >= a.pendingPerAddr {
@@ -244,23 +133,7 @@ func (a *Auth) admitPending(s *socket.Socket) *core.Error {
 	return nil
 }
 
-func (a *Auth) addrOf(s *socket.Socket) string {
-	var req *http.Request
-	if ctx := s.Request(); ctx != nil {
-		req = ctx.Request()
-	}
-	return hostOnly(a.remoteAddr(req, s.Handshake().Address))
-}
-
-// hostOnly drops the port: limits and audit logs are per client IP.
-func hostOnly(addr string) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
-}
-
-// releasePending undoes admitPending once.
+// releasePending undoes countPending once.
 func (a *Auth) releasePending(addr string) {
 	a.pendingMu.Lock()
 	defer a.pendingMu.Unlock()

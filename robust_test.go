@@ -35,14 +35,14 @@ func TestPanicsReject(t *testing.T) {
 		}
 	})}, func(ts *testServer) {
 		for name, v := range map[string]*core.Verifier{"/key": keyPanics, "/check": checkPanics, "/checkfails": checkFails} {
-			if err := ts.auth.Protect(ts.io.Of(name, nil), UseVerifier(v)); err != nil {
+			if err := ts.auth.Protect(ts.io.Of(name, nil), NamespaceVerifier(v)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if err := ts.auth.Protect(ts.io.Of("/hookpanics", nil)); err != nil {
 			t.Fatal(err)
 		}
-		if err := ts.auth.Connect(ts.io.Of("/handler", nil), func(*socket.Socket) { panic("handler") }); err != nil {
+		if err := ts.auth.ProtectPostConnect(ts.io.Of("/handler", nil), func(*socket.Socket) { panic("handler") }); err != nil {
 			t.Fatal(err)
 		}
 	})

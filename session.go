@@ -9,7 +9,6 @@ import (
 
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/internal/clock"
-	"github.com/siojwt/siojwt/revoke"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 )
 
@@ -29,6 +28,28 @@ type Session struct {
 	ExpiresAt time.Time
 }
 
+// state is where a session is in its life. It only moves forward
+// (advanceLocked), possibly skipping steps:
+//
+//	admitted → pending → authenticated → cutting → closed
+type state uint8
+
+const (
+	// stateAdmitted: a middleware let the socket in and "connection" has
+	// not been seen yet. In handshake mode the session already holds its
+	// token (res).
+	stateAdmitted state = iota
+	// statePending: connected, no token accepted yet (post-connect mode).
+	statePending
+	// stateAuthenticated: connected with an accepted token.
+	stateAuthenticated
+	// stateCutting: a cut is under way; everything else is ignored. res
+	// keeps the token being cut, if there was one.
+	stateCutting
+	// stateClosed: cleaned up. Final.
+	stateClosed
+)
+
 // session is the binding's per-socket state.
 type session struct {
 	a    *Auth
@@ -38,17 +59,27 @@ type session struct {
 	mode Mode
 
 	mu       sync.Mutex
-	res      *core.Result // nil while pending (post-connect mode)
-	at       time.Time
+	state    state
+	res      *core.Result // the accepted token; nil until one is
+	at       time.Time    // when res was accepted
 	expires  time.Time
+	warned   bool        // the expiry warning for the current token was sent
 	timer    clock.Timer // expiry (and its warning): one per socket
 	timeout  clock.Timer // authenticate timeout or connect grace
-	cutting  bool        // a cut is under way: ignore everything else
-	warned   bool        // the expiry warning for the current token was sent
-	closed   bool        // cleaned up
-	attached bool        // "connection" seen
 	pendAddr string      // counted against the pending cap, until released
 }
+
+// advanceLocked moves the session to st unless it is already there or
+// further.
+func (ss *session) advanceLocked(st state) {
+	if st > ss.state {
+		ss.state = st
+	}
+}
+
+// liveLocked reports whether the session still takes part: not being cut,
+// not closed.
+func (ss *session) liveLocked() bool { return ss.state < stateCutting }
 
 // Session returns the socket's authentication, and false when the socket is
 // not (or not yet) authenticated by this Auth.
@@ -60,7 +91,7 @@ func (a *Auth) Session(s *socket.Socket) (Session, bool) {
 	ss := v.(*session)
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.res == nil || ss.closed {
+	if ss.res == nil || ss.state == stateClosed {
 		return Session{}, false
 	}
 	return Session{Token: ss.res.Token, Claims: ss.res.Claims, Mode: ss.mode, AuthenticatedAt: ss.at, ExpiresAt: ss.expires}, true
@@ -117,28 +148,110 @@ func (a *Auth) verify(ctx context.Context, v *core.Verifier, token any, hs *core
 	return res, nil
 }
 
-// errRevoked is what a revoked token gets.
-func errRevoked(cause error) *core.Error {
-	return core.NewError(core.CodeInvalidToken, "jwt revoked", cause)
+// forgetUnlessConnected drops a session admitted by a middleware whose
+// socket never connects (its client went away meanwhile).
+func (ss *session) forgetUnlessConnected() {
+	ss.timeout = ss.a.clock.AfterFunc(30*time.Second, func() {
+		ss.mu.Lock()
+		admitted := ss.state == stateAdmitted
+		ss.mu.Unlock()
+		if admitted {
+			ss.cleanup("never connected")
+		}
+	})
 }
 
-func (a *Auth) checkRevoked(ctx context.Context, c *core.Claims) error {
-	if a.revocation == nil {
+// armTimeoutLocked starts the post-connect authenticate timeout.
+func (ss *session) armTimeoutLocked() {
+	ss.timeout = ss.a.clock.AfterFunc(ss.ns.timeout, func() { ss.s.Enqueue(ss.onTimeout) })
+}
+
+// onTimeout disconnects a socket that did not authenticate in time.
+func (ss *session) onTimeout() {
+	ss.mu.Lock()
+	if ss.state != statePending {
+		ss.mu.Unlock()
+		return
+	}
+	ss.state = stateCutting
+	ss.mu.Unlock()
+	ss.a.emit(ss.event(EventTimedOut, core.CodeCredentialsRequired, nil, 0, nil))
+	ss.a.disconnect(ss.s)
+}
+
+// onAuthenticate handles "authenticate" {token}: a first authentication in
+// post-connect mode, or a refresh in either mode.
+func (ss *session) onAuthenticate(args []any) {
+	a := ss.a
+	ss.mu.Lock()
+	if !ss.liveLocked() {
+		ss.mu.Unlock()
+		return
+	}
+	old := ss.res
+	ss.mu.Unlock()
+	if old != nil && ss.ns.noRefresh {
+		return
+	}
+	start := a.clock.Now()
+	var res *core.Result
+	err := safely(func() error {
+		tok, ok := tokenArg(args)
+		if c := ss.ns.verifier.ExtractCookie(ss.hs); c != "" {
+			tok, ok = c, true
+		}
+		if !ok {
+			return core.NewError(core.CodeInvalidToken, "invalid token datatype", nil)
+		}
+		if e := a.limiter.check(remoteOf(ss.hs)); e != nil {
+			return e
+		}
+		var err error
+		res, err = a.verify(a.ctx, ss.ns.verifier, tok, ss.hs)
+		if err != nil {
+			return err
+		}
+		if old != nil {
+			if res.Claims.Subject != old.Claims.Subject {
+				return core.NewError(core.CodeInvalidToken, "jwt subject invalid. expected: "+old.Claims.Subject, nil)
+			}
+			if ss.ns.onRefresh != nil {
+				return ss.ns.onRefresh(ss.s, old, res)
+			}
+		}
 		return nil
-	}
-	revoked, err := a.revocation.IsRevoked(ctx, tokenOf(c))
+	})
+	took := a.clock.Now().Sub(start)
 	if err != nil {
-		// Stores fail closed unless configured to fail open themselves.
-		return core.NewError(core.CodeInternal, "revocation check failed", err)
+		e := core.AsError(err)
+		a.limiter.fail(remoteOf(ss.hs))
+		ev := ss.event(EventRejected, e.Code, res, took, err)
+		if old != nil {
+			// A failed refresh: the subject and token are the current ones.
+			ev.Subject, ev.Fingerprint = old.Claims.Subject, Fingerprint(old.Token)
+		}
+		ss.mu.Lock()
+		ss.advanceLocked(stateCutting)
+		ss.stopTimersLocked()
+		ss.mu.Unlock()
+		a.emit(ev)
+		a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
+		return
 	}
-	if revoked {
-		return errRevoked(nil)
+	if !ss.accept(res, old != nil) {
+		return
 	}
-	return nil
-}
-
-func tokenOf(c *core.Claims) revoke.Token {
-	return revoke.Token{JTI: c.ID, Subject: c.Subject, IssuedAt: c.IssuedAt}
+	if old == nil {
+		a.emit(ss.event(EventAuthenticated, "", res, took, nil))
+	} else {
+		a.emit(ss.event(EventRefreshed, "", res, took, nil))
+	}
+	if old == nil && ss.ns.onAuthenticated != nil {
+		if err := safely(func() error { ss.ns.onAuthenticated(ss.s); return nil }); err != nil {
+			a.logError("authenticated handler panicked", "namespace", ss.s.Nsp().Name(), "err", err)
+			ss.cut(EventClosed, res, core.AsError(err))
+		}
+	}
 }
 
 // accept makes res the socket's authentication: it leaves the pending room,
@@ -147,10 +260,11 @@ func tokenOf(c *core.Claims) revoke.Token {
 func (ss *session) accept(res *core.Result, refresh bool) bool {
 	a := ss.a
 	ss.mu.Lock()
-	if ss.closed || ss.cutting {
+	if !ss.liveLocked() {
 		ss.mu.Unlock()
 		return false
 	}
+	ss.advanceLocked(stateAuthenticated)
 	ss.res = res
 	ss.at = a.clock.Now()
 	if ss.timeout != nil {
@@ -164,65 +278,11 @@ func (ss *session) accept(res *core.Result, refresh bool) bool {
 	if pend != "" {
 		a.releasePending(pend)
 	}
-	if ss.mode == ModeConnect || refresh {
+	if ss.mode == ModePostConnect || refresh {
 		ss.s.Leave(PendingRoom)
 		_ = ss.s.Emit("authenticated")
 	}
 	return true
-}
-
-// scheduleLocked sets the one expiry timer of the socket.
-func (ss *session) scheduleLocked() {
-	a := ss.a
-	ss.expires = time.Time{}
-	exp, ok := ss.ns.verifier.ExpiresAt(ss.res.Claims)
-	if !a.expiry || !ok {
-		if ss.timer != nil {
-			ss.timer.Stop()
-		}
-		return
-	}
-	ss.expires = exp
-	ss.warned = false
-	d := exp.Sub(a.clock.Now())
-	if a.warnBefore > 0 {
-		// At the warning point, or at once for a token that is already
-		// inside the warning window.
-		d = max(d-a.warnBefore, 0)
-	}
-	if ss.timer == nil {
-		ss.timer = a.clock.AfterFunc(d, ss.onTimer)
-	} else {
-		ss.timer.Reset(d)
-	}
-}
-
-// onTimer runs when the expiry timer fires: it either warns and rearms for
-// the expiry itself, or cuts the socket.
-func (ss *session) onTimer() {
-	a := ss.a
-	ss.mu.Lock()
-	if ss.closed || ss.cutting || ss.res == nil || ss.expires.IsZero() {
-		ss.mu.Unlock()
-		return
-	}
-	left := ss.expires.Sub(a.clock.Now())
-	if left > 0 {
-		// The warning point (or a timer that fired early): warn once per
-		// token, rearm for the expiry.
-		ss.timer.Reset(left)
-		warn := a.warnBefore > 0 && !ss.warned
-		ss.warned = true
-		exp := ss.expires
-		ss.mu.Unlock()
-		if warn {
-			_ = ss.s.Emit(a.warnEvent, map[string]any{"exp": exp.Unix(), "expiresIn": left.Milliseconds()})
-		}
-		return
-	}
-	res := ss.res
-	ss.mu.Unlock()
-	ss.cut(EventExpired, res, core.NewError(core.CodeInvalidToken, "jwt expired", nil))
 }
 
 // cut reports the event kind (with res, the authentication being ended, if
@@ -231,11 +291,11 @@ func (ss *session) onTimer() {
 // call, or one after the socket went away, does nothing.
 func (ss *session) cut(kind EventKind, res *core.Result, e *core.Error) {
 	ss.mu.Lock()
-	if ss.closed || ss.cutting {
+	if !ss.liveLocked() {
 		ss.mu.Unlock()
 		return
 	}
-	ss.cutting = true
+	ss.state = stateCutting
 	ss.stopTimersLocked()
 	ss.mu.Unlock()
 	ss.a.emit(ss.event(kind, e.Code, res, 0, e.Err))
@@ -299,13 +359,14 @@ func (a *Auth) disconnect(s *socket.Socket) {
 // disconnection.
 func (ss *session) cleanup(reason string) {
 	ss.mu.Lock()
-	if ss.closed {
+	if ss.state == stateClosed {
 		ss.mu.Unlock()
 		return
 	}
-	ss.closed = true
+	cutting := ss.state == stateCutting
+	ss.state = stateClosed
 	ss.stopTimersLocked()
-	res, cutting, pend := ss.res, ss.cutting, ss.pendAddr
+	res, pend := ss.res, ss.pendAddr
 	ss.pendAddr = ""
 	ss.mu.Unlock()
 	a := ss.a
@@ -314,39 +375,9 @@ func (ss *session) cleanup(reason string) {
 		a.releasePending(pend)
 	}
 	if res != nil && !cutting {
-		if recoverable(a.server, reason) {
-			key := ss.s.Nsp().Name() + "\x00" + string(ss.s.Id())
-			a.recent.Store(key, res)
-			a.clock.AfterFunc(recoveryWindow(a.server), func() { a.recent.CompareAndDelete(key, res) })
-		}
+		a.rememberForRecovery(ss.s, reason, res)
 		a.emit(ss.event(EventClosed, "", res, 0, nil))
 	}
-}
-
-func recoverable(srv *socket.Server, reason string) bool {
-	return srv.Opts().ConnectionStateRecovery() != nil && socket.RECOVERABLE_DISCONNECT_REASONS.Has(reason)
-}
-
-func recoveryWindow(srv *socket.Server) time.Duration {
-	if r := srv.Opts().ConnectionStateRecovery(); r != nil && r.MaxDisconnectionDuration() > 0 {
-		return time.Duration(r.MaxDisconnectionDuration()) * time.Millisecond
-	}
-	return 2 * time.Minute
-}
-
-// onRevocation cuts this server's live sockets whose token the revocation
-// matches.
-func (a *Auth) onRevocation(r revoke.Revocation) {
-	a.sessions.Range(func(_, v any) bool {
-		ss := v.(*session)
-		ss.mu.Lock()
-		res := ss.res
-		ss.mu.Unlock()
-		if res != nil && r.Matches(tokenOf(res.Claims)) {
-			ss.s.Enqueue(func() { ss.cut(EventRevoked, res, errRevoked(nil)) })
-		}
-		return true
-	})
 }
 
 // safely runs fn, turning a panic into an internal error.

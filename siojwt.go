@@ -4,9 +4,12 @@
 //
 // The token checks live in package core, which knows nothing of Socket.IO;
 // this package binds them to the server: handshake mode (Protect), the
-// "authenticate" event mode (Connect), token expiry on live sockets,
-// in-band refresh, revocation and isolation of sockets that have not
-// authenticated yet.
+// "authenticate" event mode (ProtectPostConnect), token expiry on live
+// sockets, in-band refresh, revocation and isolation of sockets that have
+// not authenticated yet.
+//
+// Options of the Auth as a whole are named With* and Without*; options of
+// one protected namespace are named Namespace*.
 package siojwt
 
 import (
@@ -15,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
@@ -43,8 +45,8 @@ const (
 )
 
 // Auth binds a core.Verifier to a Socket.IO server. Build it with New,
-// then protect namespaces with Protect (handshake mode) or Connect
-// (post-connect mode). It is safe for concurrent use.
+// then protect namespaces with Protect (handshake mode) or
+// ProtectPostConnect (post-connect mode). It is safe for concurrent use.
 type Auth struct {
 	server   *socket.Server
 	verifier *core.Verifier
@@ -58,7 +60,7 @@ type Auth struct {
 	warnEvent      string
 	closeGrace     time.Duration
 	remoteAddr     func(*http.Request, string) string
-	revocation     Revocation
+	revocation     RevocationStore
 	limiter        *limiter
 	pendingPerAddr int
 	pendingMu      sync.Mutex
@@ -169,34 +171,13 @@ func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error)
 			a.conns.track(nsp)
 		}
 	})
-	if w, ok := a.revocation.(RevocationWatcher); ok {
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			if err := w.Watch(a.ctx, a.onRevocation); err != nil && a.ctx.Err() == nil {
-				a.logError("revocation watch stopped", "err", err)
-			}
-		}()
-	}
-	if _, ok := server.Adapter().(*isolation); !ok {
-		a.iso = &isolation{inner: server.Adapter()}
-		// SetAdapter builds new adapters for the existing namespaces
-		// without closing the old ones (which may hold timers or Redis
-		// subscriptions): close the default namespace's, the one that
-		// always exists.
-		old := server.Sockets().Adapter()
-		server.SetAdapter(a.iso)
-		if old != nil {
-			old.Close()
-		}
-	} else {
-		a.iso = server.Adapter().(*isolation)
-	}
+	a.watchRevocations()
+	a.iso = installIsolation(server)
 	return a, nil
 }
 
-// Close stops the Auth's background work (the revocation watch and the
-// limiter's sweeps). Live sockets are left as they are.
+// Close stops the Auth's background work (the revocation watch of a
+// watching store). Live sockets are left as they are.
 func (a *Auth) Close() error {
 	a.cancel()
 	a.wg.Wait()
@@ -245,43 +226,6 @@ func (a *Auth) logError(msg string, args ...any) {
 		a.log.Error("siojwt: "+msg, args...)
 	}
 }
-
-// handshakeOf converts the server library's untyped handshake once.
-func (a *Auth) handshakeOf(s *socket.Socket) *core.Handshake {
-	raw := s.Handshake()
-	hs := &core.Handshake{Namespace: s.Nsp().Name(), Header: http.Header{}, Query: url.Values{}}
-	for k, v := range raw.Headers {
-		hs.Header[http.CanonicalHeaderKey(k)] = toStrings(v)
-	}
-	for k, v := range raw.Query {
-		hs.Query[k] = toStrings(v)
-	}
-	if raw.Auth != nil {
-		hs.Auth, hs.HasAuth = raw.Auth["token"]
-	}
-	hs.RemoteAddr = a.addrOf(s)
-	return hs
-}
-
-func toStrings(v any) []string {
-	switch t := v.(type) {
-	case []string:
-		return t
-	case string:
-		return []string{t}
-	case []any:
-		out := make([]string, 0, len(t))
-		for _, x := range t {
-			if s, ok := x.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
-}
-
-func directAddr(_ *http.Request, addr string) string { return addr }
 
 func firstNamespace(args []any) (socket.Namespace, bool) {
 	if len(args) == 0 {

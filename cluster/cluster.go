@@ -10,7 +10,7 @@
 //	adapter, err := cluster.New(ctx, client, cluster.WithLogger(logger))
 //	io.SetAdapter(adapter)                      // before siojwt.New
 //	store, err := redisrevoke.New(client)       // revocations shared by every server
-//	auth, err := siojwt.New(io, verifier, siojwt.WithRevocation(store))
+//	auth, err := siojwt.New(io, verifier, siojwt.WithRevocationStore(store))
 //
 // siojwt.New wraps whatever adapter the server has, so every broadcast
 // leaves with the room siojwt.PendingRoom in its Except list. The Redis

@@ -42,7 +42,7 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	auth, err := siojwt.New(io, v, siojwt.WithRevocation(store), siojwt.WithLogger(logger))
+	auth, err := siojwt.New(io, v, siojwt.WithRevocationStore(store), siojwt.WithLogger(logger))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -70,9 +70,9 @@ func ExampleCollector_Observe() {
 		panic(err)
 	}
 	// The binding calls Observe through siojwt.WithHook(m.Observe).
-	m.Observe(siojwt.Event{Kind: siojwt.EventAuthenticated, Mode: siojwt.ModeConnect, Namespace: "/", SocketID: "a"})
-	m.Observe(siojwt.Event{Kind: siojwt.EventRejected, Mode: siojwt.ModeConnect, Namespace: "/", SocketID: "b", Code: "banned"})
-	m.Observe(siojwt.Event{Kind: siojwt.EventExpired, Mode: siojwt.ModeConnect, Namespace: "/", SocketID: "a", Code: core.CodeInvalidToken})
+	m.Observe(siojwt.Event{Kind: siojwt.EventAuthenticated, Mode: siojwt.ModePostConnect, Namespace: "/", SocketID: "a"})
+	m.Observe(siojwt.Event{Kind: siojwt.EventRejected, Mode: siojwt.ModePostConnect, Namespace: "/", SocketID: "b", Code: "banned"})
+	m.Observe(siojwt.Event{Kind: siojwt.EventExpired, Mode: siojwt.ModePostConnect, Namespace: "/", SocketID: "a", Code: core.CodeInvalidToken})
 
 	mfs, err := reg.Gather()
 	if err != nil {

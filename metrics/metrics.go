@@ -265,7 +265,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Collector, error) {
 	}
 	// Series that exist from the start, so that rates work from the first
 	// scrape.
-	for _, m := range []siojwt.Mode{siojwt.ModeHandshake, siojwt.ModeConnect} {
+	for _, m := range []siojwt.Mode{siojwt.ModeHandshake, siojwt.ModePostConnect} {
 		c.attempts.WithLabelValues(string(m), ResultSuccess, "")
 		c.attempts.WithLabelValues(string(m), ResultFailure, core.CodeInvalidToken)
 	}
@@ -387,7 +387,7 @@ func (c *Collector) remove(e siojwt.Event) bool {
 
 func modeLabel(m siojwt.Mode) string {
 	switch m {
-	case siojwt.ModeHandshake, siojwt.ModeConnect:
+	case siojwt.ModeHandshake, siojwt.ModePostConnect:
 		return string(m)
 	}
 	return Other

@@ -36,7 +36,7 @@ func ev(kind siojwt.EventKind, mode siojwt.Mode, ns, id, code string, d time.Dur
 
 const (
 	hs = siojwt.ModeHandshake
-	cn = siojwt.ModeConnect
+	cn = siojwt.ModePostConnect
 )
 
 // histogramCount returns the number of observations of the duration

@@ -50,7 +50,7 @@ func server(tb testing.TB) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	auth, err := siojwt.New(sio, v, siojwt.WithRevocation(mem), siojwt.WithHook(collector.Observe), siojwt.WithoutFailureLimit())
+	auth, err := siojwt.New(sio, v, siojwt.WithRevocationStore(mem), siojwt.WithHook(collector.Observe), siojwt.WithoutFailureLimit())
 	if err != nil {
 		tb.Fatal(err)
 	}

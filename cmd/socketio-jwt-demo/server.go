@@ -246,7 +246,7 @@ func newDemo(cfg config, base string, assets *clientAssets, logger *slog.Logger)
 	d.io = socket.NewServer(nil, nil)
 	d.closers = append(d.closers, func() { d.io.Close(nil) })
 	aopts := []siojwt.Option{
-		siojwt.WithRevocation(d.revoked),
+		siojwt.WithRevocationStore(d.revoked),
 		siojwt.WithExpiryWarning(cfg.warning),
 		siojwt.WithHook(collector.Observe),
 		siojwt.WithHook(d.onAuthEvent),
@@ -264,7 +264,7 @@ func newDemo(cfg config, base string, assets *clientAssets, logger *slog.Logger)
 	}
 	_ = d.chat.On("connection", func(args ...any) { d.onChatConnection(args[0].(*socket.Socket)) })
 	d.admin = d.io.Of("/admin", nil)
-	if err := d.auth.Protect(d.admin, siojwt.UseVerifier(adminVerifier)); err != nil {
+	if err := d.auth.Protect(d.admin, siojwt.NamespaceVerifier(adminVerifier)); err != nil {
 		return nil, err
 	}
 	_ = d.admin.On("connection", func(args ...any) { _ = args[0].(*socket.Socket).Emit("users", d.users()) })

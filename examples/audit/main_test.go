@@ -249,7 +249,7 @@ func TestAuditLog(t *testing.T) {
 func TestAuditHookFields(t *testing.T) {
 	var buf syncbuf.Buffer
 	hook := auditHook(slog.New(slog.NewJSONHandler(&buf, nil)))
-	hook(siojwt.Event{Kind: siojwt.EventRevoked, Mode: siojwt.ModeConnect, Namespace: "/chat\n{\"kind\":\"forged\"}",
+	hook(siojwt.Event{Kind: siojwt.EventRevoked, Mode: siojwt.ModePostConnect, Namespace: "/chat\n{\"kind\":\"forged\"}",
 		SocketID: "s1", RemoteAddr: "192.0.2.7", Code: core.CodeInvalidToken, Subject: "bob", Fingerprint: "00112233445566ff"})
 	recs := records(t, buf.String())
 	if len(recs) != 1 {

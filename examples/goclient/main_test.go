@@ -43,7 +43,7 @@ func startServer(t *testing.T) string {
 		t.Fatal(err)
 	}
 	_ = root.On("connection", func(args ...any) { welcome(args[0].(*socket.Socket)) })
-	if err := auth.Connect(io.Of("/connect", nil), welcome, siojwt.Timeout(5*time.Second)); err != nil {
+	if err := auth.ProtectPostConnect(io.Of("/connect", nil), welcome, siojwt.NamespaceAuthenticateTimeout(5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(io.ServeHandler(nil)) // 127.0.0.1, a free port

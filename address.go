@@ -1,0 +1,108 @@
+package siojwt
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+// WithTrustedProxies takes the client address from the last
+// X-Forwarded-For hop added by one of the given proxies (CIDR prefixes or
+// addresses). Without it the address is the TCP peer: X-Forwarded-For is
+// never trusted blindly.
+func WithTrustedProxies(proxies ...string) Option {
+	return func(a *Auth) error {
+		nets, err := parseProxies(proxies)
+		if err != nil {
+			return err
+		}
+		a.remoteAddr = func(r *http.Request, peer string) string { return forwardedFor(r, peer, nets) }
+		return nil
+	}
+}
+
+// parseProxies reads CIDR prefixes or single addresses; it refuses an
+// empty list.
+func parseProxies(proxies []string) ([]netip.Prefix, error) {
+	var nets []netip.Prefix
+	for _, p := range proxies {
+		if !strings.Contains(p, "/") {
+			addr, err := netip.ParseAddr(p)
+			if err != nil {
+				return nil, err
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen()).String()
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, err
+		}
+		nets = append(nets, pfx.Masked())
+	}
+	if len(nets) == 0 {
+		return nil, errors.New("siojwt: no trusted proxies")
+	}
+	return nets, nil
+}
+
+// addrOf is the client address of s: the one the limits count and the
+// events report.
+func (a *Auth) addrOf(s *socket.Socket) string {
+	var req *http.Request
+	if ctx := s.Request(); ctx != nil {
+		req = ctx.Request()
+	}
+	return hostOnly(a.remoteAddr(req, s.Handshake().Address))
+}
+
+func directAddr(_ *http.Request, addr string) string { return addr }
+
+// hostOnly drops the port: limits and audit logs are per client IP.
+func hostOnly(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+func trusted(addr string, nets []netip.Prefix) bool {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	for _, n := range nets {
+		if n.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardedFor walks X-Forwarded-For from the right while the hops are
+// trusted proxies, and returns the first untrusted one.
+func forwardedFor(r *http.Request, peer string, nets []netip.Prefix) string {
+	if r == nil || !trusted(peer, nets) {
+		return peer
+	}
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		for _, p := range strings.Split(h, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				hops = append(hops, p)
+			}
+		}
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		if !trusted(hops[i], nets) {
+			return hops[i]
+		}
+	}
+	return peer
+}

@@ -1,0 +1,363 @@
+package siojwt
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/siojwt/siojwt/core"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+// Mode is how a socket authenticates.
+type Mode string
+
+// The two modes.
+const (
+	// ModeHandshake: the token comes with the handshake and is checked
+	// before the connection is accepted (one round trip).
+	ModeHandshake Mode = "handshake"
+	// ModePostConnect: the client connects, then emits "authenticate" (two
+	// round trips).
+	ModePostConnect Mode = "connect"
+)
+
+// AuthenticateEvent is the event a client emits with {token} to
+// authenticate (post-connect mode) or to refresh its token (both modes).
+const AuthenticateEvent = "authenticate"
+
+// nsConfig is one protected namespace's settings.
+type nsConfig struct {
+	mode             Mode
+	verifier         *core.Verifier
+	timeout          time.Duration
+	optional         bool
+	unauthorizedWait time.Duration
+	onAuthenticated  func(*socket.Socket)
+	onRefresh        func(s *socket.Socket, old, new *core.Result) error
+	noRefresh        bool
+}
+
+// NamespaceOption configures one namespace. Every namespace option is
+// named Namespace*; the options of the Auth as a whole are With* and
+// Without*.
+type NamespaceOption func(*nsConfig) error
+
+// NamespaceVerifier verifies this namespace's tokens with v instead of the
+// Auth's default verifier (another key, audience or issuer).
+func NamespaceVerifier(v *core.Verifier) NamespaceOption {
+	return func(c *nsConfig) error {
+		if v == nil {
+			return errors.New("siojwt: nil verifier")
+		}
+		c.verifier = v
+		return nil
+	}
+}
+
+// NamespaceAuthenticateTimeout sets how long a socket may stay
+// unauthenticated in post-connect mode before it is disconnected
+// (socketio-jwt's timeout; default DefaultAuthenticateTimeout).
+func NamespaceAuthenticateTimeout(d time.Duration) NamespaceOption {
+	return func(c *nsConfig) error {
+		if d <= 0 {
+			return errors.New("siojwt: timeout must be positive")
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// NamespaceOptional lets sockets stay connected without authenticating,
+// with no timeout (socketio-jwt's required: false). They remain isolated
+// (no broadcasts, no events but "authenticate") until they authenticate,
+// unless the application treats them itself in its connection handler.
+func NamespaceOptional() NamespaceOption {
+	return func(c *nsConfig) error { c.optional = true; return nil }
+}
+
+// NamespaceUnauthorizedWait sets how long after "unauthorized" the socket
+// is disconnected if the client does not acknowledge it first
+// (socketio-jwt's callback: N). 0 disconnects at once (callback: false).
+// Default DefaultUnauthorizedWait; there is no "wait forever".
+func NamespaceUnauthorizedWait(d time.Duration) NamespaceOption {
+	return func(c *nsConfig) error {
+		if d < 0 {
+			return errors.New("siojwt: negative wait")
+		}
+		c.unauthorizedWait = d
+		return nil
+	}
+}
+
+// NamespaceOnRefresh calls fn when an authenticated socket presents a new,
+// valid token for the same subject; returning an error refuses the refresh
+// and cuts the socket (an *core.Error chooses the code).
+func NamespaceOnRefresh(fn func(s *socket.Socket, old, new *core.Result) error) NamespaceOption {
+	return func(c *nsConfig) error {
+		if fn == nil {
+			return errors.New("siojwt: nil refresh hook")
+		}
+		c.onRefresh = fn
+		return nil
+	}
+}
+
+// NamespaceNoRefresh ignores "authenticate" from sockets that are already
+// authenticated.
+func NamespaceNoRefresh() NamespaceOption {
+	return func(c *nsConfig) error { c.noRefresh = true; return nil }
+}
+
+func (a *Auth) namespace(mode Mode, nsp socket.Namespace, opts []NamespaceOption) (*nsConfig, error) {
+	if nsp == nil {
+		return nil, errors.New("siojwt: nil namespace")
+	}
+	c := &nsConfig{mode: mode, verifier: a.verifier, timeout: DefaultAuthenticateTimeout, unauthorizedWait: DefaultUnauthorizedWait}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("siojwt: nil namespace option")
+		}
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Protect requires a valid token in the handshake of every socket joining
+// nsp (one round trip): a socket without one never connects and its
+// client gets connect_error (v3/v4) or error (v1/v2) with {message, code,
+// type: "UnauthorizedError"}. Call it before registering the application's
+// own "connection" handler on nsp.
+func (a *Auth) Protect(nsp socket.Namespace, opts ...NamespaceOption) error {
+	c, err := a.namespace(ModeHandshake, nsp, opts)
+	if err != nil {
+		return err
+	}
+	return a.protect(nsp, c, func(s *socket.Socket, next func(*socket.ExtendedError)) {
+		next(a.handshake(s, c))
+	})
+}
+
+// ProtectPostConnect runs the post-connect flow on nsp (two round trips): a
+// socket connects, hears nothing and reaches no handler until it emits
+// "authenticate" with {token}; then the server answers "authenticated" and
+// calls onAuthenticated, or answers "unauthorized" and disconnects it.
+// Without NamespaceOptional, a socket that does not authenticate within
+// the timeout (NamespaceAuthenticateTimeout) is disconnected.
+func (a *Auth) ProtectPostConnect(nsp socket.Namespace, onAuthenticated func(*socket.Socket), opts ...NamespaceOption) error {
+	c, err := a.namespace(ModePostConnect, nsp, opts)
+	if err != nil {
+		return err
+	}
+	c.onAuthenticated = onAuthenticated
+	return a.protect(nsp, c, func(s *socket.Socket, next func(*socket.ExtendedError)) {
+		next(a.admitPending(s, c))
+	})
+}
+
+// protect installs a mode's middleware on nsp and the binding's
+// "connection" handler, shared by both modes.
+func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socket.Socket, func(*socket.ExtendedError))) error {
+	a.conns.track(nsp)
+	nsp.Use(middleware)
+	return nsp.On("connection", func(args ...any) {
+		if s, ok := socketArg(args); ok {
+			a.connected(s, c)
+		}
+	})
+}
+
+// handshake is the handshake-mode middleware's body: nil admits.
+func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedError) {
+	ss := &session{a: a, s: s, ns: c, mode: ModeHandshake}
+	start := a.clock.Now()
+	var res *core.Result
+	err := safely(func() error {
+		if e := a.checkIsolated(s.Nsp()); e != nil {
+			return e
+		}
+		ss.hs = a.handshakeOf(s)
+		if e := a.limiter.check(ss.hs.RemoteAddr); e != nil {
+			return e
+		}
+		tok, err := c.verifier.Extract(ss.hs)
+		if err != nil {
+			return err
+		}
+		res, err = a.verify(a.ctx, c.verifier, tok, ss.hs)
+		return err
+	})
+	if err != nil {
+		e := core.AsError(err)
+		a.limiter.fail(remoteOf(ss.hs))
+		a.emit(ss.event(EventRejected, e.Code, nil, a.clock.Now().Sub(start), err))
+		return extended(e)
+	}
+	ss.res, ss.at = res, a.clock.Now()
+	a.sessions.Store(s, ss)
+	a.emit(ss.event(EventAuthenticated, "", res, a.clock.Now().Sub(start), nil))
+	ss.forgetUnlessConnected()
+	return nil
+}
+
+// admitPending is the post-connect middleware's body: it lets a socket in
+// unauthenticated, counted against its address's pending cap, isolated
+// and deaf to everything but "authenticate". nil admits.
+func (a *Auth) admitPending(s *socket.Socket, c *nsConfig) *socket.ExtendedError {
+	if e := a.checkIsolated(s.Nsp()); e != nil {
+		return extended(e)
+	}
+	ss := &session{a: a, s: s, ns: c, mode: ModePostConnect, hs: a.handshakeOf(s)}
+	if e := a.countPending(ss.hs.RemoteAddr); e != nil {
+		a.emit(ss.event(EventRejected, e.Code, nil, 0, nil))
+		return extended(e)
+	}
+	ss.pendAddr = ss.hs.RemoteAddr
+	a.sessions.Store(s, ss)
+	// Registered before the socket connects, so that no event slips
+	// through.
+	a.dropPendingEvents(s)
+	ss.forgetUnlessConnected()
+	// Pending from before it is connected: no broadcast can reach it.
+	s.Join(PendingRoom)
+	return nil
+}
+
+// dropPendingEvents makes the events of a socket that has not
+// authenticated reach no handler: they are dropped, without an error.
+// "authenticate" always passes.
+func (a *Auth) dropPendingEvents(s *socket.Socket) {
+	s.Use(func(args []any, next func(error)) {
+		if ev, _ := firstString(args); ev == AuthenticateEvent || a.Authenticated(s) {
+			next(nil)
+		}
+	})
+}
+
+// connected runs on the namespace's "connection" event, before the
+// application's own handlers when Protect or ProtectPostConnect was called
+// first.
+func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
+	var ss *session
+	if v, ok := a.sessions.Load(s); ok {
+		ss = v.(*session)
+	} else {
+		ss = &session{a: a, s: s, ns: c, mode: c.mode, hs: a.handshakeOf(s)}
+		a.sessions.Store(s, ss)
+	}
+	ss.mu.Lock()
+	if ss.res != nil {
+		ss.advanceLocked(stateAuthenticated)
+	} else {
+		ss.advanceLocked(statePending)
+	}
+	if ss.timeout != nil {
+		ss.timeout.Stop()
+		ss.timeout = nil
+	}
+	ss.mu.Unlock()
+	_ = s.On("disconnect", func(args ...any) {
+		reason, _ := firstString(args)
+		ss.cleanup(reason)
+	})
+	_ = s.On(AuthenticateEvent, func(args ...any) { ss.onAuthenticate(args) })
+	if s.Recovered() {
+		if c.mode == ModePostConnect {
+			// A recovered socket skipped the middleware that registers this.
+			a.dropPendingEvents(s)
+		}
+		a.recovered(ss)
+		return
+	}
+	switch {
+	case ss.res != nil: // handshake mode
+		ss.mu.Lock()
+		ss.scheduleLocked()
+		ss.mu.Unlock()
+	case !c.optional:
+		ss.mu.Lock()
+		ss.armTimeoutLocked()
+		ss.mu.Unlock()
+	}
+}
+
+// handshakeOf converts the server library's untyped handshake once.
+func (a *Auth) handshakeOf(s *socket.Socket) *core.Handshake {
+	raw := s.Handshake()
+	hs := &core.Handshake{Namespace: s.Nsp().Name(), Header: http.Header{}, Query: url.Values{}}
+	for k, v := range raw.Headers {
+		hs.Header[http.CanonicalHeaderKey(k)] = toStrings(v)
+	}
+	for k, v := range raw.Query {
+		hs.Query[k] = toStrings(v)
+	}
+	if raw.Auth != nil {
+		hs.Auth, hs.HasAuth = raw.Auth["token"]
+	}
+	hs.RemoteAddr = a.addrOf(s)
+	return hs
+}
+
+func toStrings(v any) []string {
+	switch t := v.(type) {
+	case []string:
+		return t
+	case string:
+		return []string{t}
+	case []any:
+		out := make([]string, 0, len(t))
+		for _, x := range t {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func remoteOf(hs *core.Handshake) string {
+	if hs == nil {
+		return ""
+	}
+	return hs.RemoteAddr
+}
+
+// tokenArg reads {token} from "authenticate"'s first argument.
+func tokenArg(args []any) (string, bool) {
+	if len(args) == 0 {
+		return "", false
+	}
+	m, ok := args[0].(map[string]any)
+	if !ok {
+		return "", false
+	}
+	t, ok := m["token"].(string)
+	if !ok || t == "" {
+		return "", false
+	}
+	return t, true
+}
+
+func extended(e *core.Error) *socket.ExtendedError {
+	return socket.NewExtendedError(e.Message, e.Data())
+}
+
+func socketArg(args []any) (*socket.Socket, bool) {
+	if len(args) == 0 {
+		return nil, false
+	}
+	s, ok := args[0].(*socket.Socket)
+	return s, ok
+}
+
+func firstString(args []any) (string, bool) {
+	if len(args) == 0 {
+		return "", false
+	}
+	s, ok := args[0].(string)
+	return s, ok
+}

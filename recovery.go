@@ -1,0 +1,93 @@
+package siojwt
+
+import (
+	"time"
+
+	"github.com/siojwt/siojwt/core"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+// recoveryKey names a socket across connection-state recovery: the server
+// library restores a socket with the same ID in the same namespace.
+func recoveryKey(s *socket.Socket) string {
+	return s.Nsp().Name() + "\x00" + string(s.Id())
+}
+
+// rememberForRecovery keeps the authentication of a socket that went away
+// for a reason the server library may recover from, for as long as it
+// would.
+func (a *Auth) rememberForRecovery(s *socket.Socket, reason string, res *core.Result) {
+	if !recoverable(a.server, reason) {
+		return
+	}
+	key := recoveryKey(s)
+	a.recent.Store(key, res)
+	a.clock.AfterFunc(recoveryWindow(a.server), func() { a.recent.CompareAndDelete(key, res) })
+}
+
+func recoverable(srv *socket.Server, reason string) bool {
+	return srv.Opts().ConnectionStateRecovery() != nil && socket.RECOVERABLE_DISCONNECT_REASONS.Has(reason)
+}
+
+func recoveryWindow(srv *socket.Server) time.Duration {
+	if r := srv.Opts().ConnectionStateRecovery(); r != nil && r.MaxDisconnectionDuration() > 0 {
+		return time.Duration(r.MaxDisconnectionDuration()) * time.Millisecond
+	}
+	return 2 * time.Minute
+}
+
+// recovered re-checks a socket restored by connection-state recovery,
+// which the server library lets in without running middlewares. A token in
+// the reconnect handshake (a client with an auth callback sends a fresh
+// one) is verified and must be for the same subject; without one, the
+// authentication the socket had before it dropped is checked again.
+func (a *Auth) recovered(ss *session) {
+	var prev *core.Result
+	if v, ok := a.recent.LoadAndDelete(recoveryKey(ss.s)); ok {
+		prev = v.(*core.Result)
+	}
+	var res *core.Result
+	err := safely(func() error {
+		tok, err := ss.ns.verifier.Extract(ss.hs)
+		if err == nil {
+			if res, err = a.verify(a.ctx, ss.ns.verifier, tok, ss.hs); err != nil {
+				return err
+			}
+			if prev != nil && res.Claims.Subject != prev.Claims.Subject {
+				return core.NewError(core.CodeInvalidToken, "jwt subject invalid. expected: "+prev.Claims.Subject, nil)
+			}
+			return nil
+		}
+		if prev == nil {
+			if ss.ns.mode == ModeHandshake {
+				return err
+			}
+			return nil // post-connect mode: pending again, below
+		}
+		res = prev
+		if err := ss.ns.verifier.VerifyClaims(res.Claims); err != nil {
+			return err
+		}
+		return a.checkRevoked(a.ctx, res.Claims)
+	})
+	if err != nil {
+		ss.cut(EventRejected, prev, core.AsError(err))
+		return
+	}
+	if res == nil { // post-connect mode, nothing known: pending again
+		ss.s.Join(PendingRoom)
+		if !ss.ns.optional {
+			ss.mu.Lock()
+			ss.armTimeoutLocked()
+			ss.mu.Unlock()
+		}
+		return
+	}
+	ss.s.Leave(PendingRoom)
+	ss.mu.Lock()
+	ss.advanceLocked(stateAuthenticated)
+	ss.res, ss.at = res, a.clock.Now()
+	ss.scheduleLocked()
+	ss.mu.Unlock()
+	a.emit(ss.event(EventAuthenticated, "", res, 0, nil))
+}
