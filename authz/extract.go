@@ -218,15 +218,26 @@ func (e *Extractor) FromClaims(c *core.Claims) (Grants, error) {
 	if err != nil {
 		return Grants{claims: c}, fmt.Errorf("%w: %v", ErrNoClaims, err)
 	}
-	g, err := e.FromMap(m)
+	g, err := e.fromMap(m)
 	g.claims = c
 	return g, err
 }
 
 // FromMap extracts grants from a claims object as encoding/json decodes it.
-// A non-nil error says what was ignored; the Grants are still the ones to
-// use.
+// The returned Grants keep the claims as *core.Claims (core.NewClaims) for
+// rule functions. A non-nil error says what was ignored; the Grants are
+// still the ones to use.
 func (e *Extractor) FromMap(m map[string]any) (Grants, error) {
+	g, err := e.fromMap(m)
+	if c, cerr := core.NewClaims(m); cerr == nil {
+		g.claims = c
+	} else {
+		g.claims = new(core.Claims)
+	}
+	return g, err
+}
+
+func (e *Extractor) fromMap(m map[string]any) (Grants, error) {
 	var g Grants
 	var errs []error
 	set := map[string]struct{}{}

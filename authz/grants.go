@@ -34,7 +34,7 @@ type Grants struct {
 // compute grants themselves. Empty names are skipped; the bounds of
 // extraction apply, and input beyond them yields no grants of that kind.
 func NewGrants(grants, rooms []string) Grants {
-	var g Grants
+	g := Grants{claims: new(core.Claims)}
 	if set, ok := boundedSet(grants); ok {
 		g.set = set
 	}
@@ -155,9 +155,17 @@ func (g Grants) AllowsRoom(room string) bool {
 	return false
 }
 
-// Claims returns the claims the grants were extracted from, or nil when they
-// were built otherwise (NewGrants, Extractor.FromMap).
+// Claims returns the claims the grants were extracted from: empty claims for
+// grants from NewGrants, nil for the zero Grants.
 func (g Grants) Claims() *core.Claims { return g.claims }
+
+// claimsOrEmpty returns g's claims, or empty ones for the zero Grants.
+func (g Grants) claimsOrEmpty() *core.Claims {
+	if g.claims == nil {
+		return new(core.Claims)
+	}
+	return g.claims
+}
 
 // String lists the grants and rooms, for logs.
 func (g Grants) String() string {

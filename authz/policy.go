@@ -7,9 +7,9 @@ import (
 	"github.com/siojwt/siojwt/core"
 )
 
-// RoomFunc decides whether a socket with grants g (extracted from claims,
-// nil when not from *core.Claims) may join room. room comes from the client:
-// treat it as untrusted text.
+// RoomFunc decides whether a socket with grants g, extracted from claims,
+// may join room. claims is never nil (see RuleFunc). room comes from the
+// client: treat it as untrusted text. It is never called for the empty room.
 type RoomFunc func(room string, g Grants, claims *core.Claims) bool
 
 // RoomRule decides which rooms a socket may join. The zero RoomRule is
@@ -152,7 +152,7 @@ func (p *Policy) CheckRoom(room string, g Grants) error {
 	}
 	ok := false
 	if p.rooms.fn != nil {
-		ok = room != "" && p.rooms.fn(room, g, g.claims)
+		ok = room != "" && p.rooms.fn(room, g, g.claimsOrEmpty())
 	} else {
 		ok = g.AllowsRoom(room)
 	}

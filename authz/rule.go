@@ -8,9 +8,9 @@ import (
 	"github.com/siojwt/siojwt/core"
 )
 
-// RuleFunc decides from the grants, and the claims they came from (nil when
-// the grants were not extracted from *core.Claims). It must be safe for
-// concurrent use and fast: it runs on every checked event.
+// RuleFunc decides from the grants and the claims they came from. claims is
+// never nil: grants not extracted from claims come with empty ones. It must
+// be safe for concurrent use and fast: it runs on every checked event.
 type RuleFunc func(g Grants, claims *core.Claims) bool
 
 // Rule is a requirement on grants: all of a set, any of a set, a function,
@@ -110,7 +110,7 @@ func (r Rule) Allows(g Grants) bool {
 	case ruleAny:
 		return g.HasAny(r.grants...)
 	case ruleFunc:
-		return r.fn(g, g.claims)
+		return r.fn(g, g.claimsOrEmpty())
 	case ruleAllow:
 		return true
 	}
