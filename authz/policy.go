@@ -60,7 +60,7 @@ type Rules struct {
 type Policy struct {
 	namespace    Rule
 	hasNamespace bool
-	events       map[string]Rule
+	events       map[string]*Rule
 	denyUnlisted bool
 	rooms        RoomRule
 }
@@ -90,7 +90,7 @@ func NewPolicy(rules Rules) (*Policy, error) {
 		p.namespace, p.hasNamespace = rules.Namespace, true
 	}
 	if len(rules.Events) > 0 {
-		p.events = make(map[string]Rule, len(rules.Events))
+		p.events = make(map[string]*Rule, len(rules.Events))
 		for name, r := range rules.Events {
 			if name == "" {
 				return nil, errors.New("authz: event rule for the empty event name")
@@ -98,7 +98,7 @@ func NewPolicy(rules Rules) (*Policy, error) {
 			if err := r.validate(); err != nil {
 				return nil, fmt.Errorf("event %q: %w", name, err)
 			}
-			p.events[name] = r
+			p.events[name] = &r
 		}
 	}
 	if rr := rules.Rooms; rr.fn == nil && rr.name != "" {
