@@ -29,8 +29,8 @@
 // Neither is the server's doing, and neither can happen to the JavaScript
 // clients (browsers, Node), which run on one thread: the server needs no
 // workaround. Dial avoids the second race entirely by opening the manager
-// first and creating the namespace socket on the open manager, so that
-// Socket.Connect sends CONNECT once. The first race cannot be avoided from
+// first and creating the namespace socket in the manager's open callback,
+// once the manager is open, so that Socket.Connect sends CONNECT once. The first race cannot be avoided from
 // outside the client (the engine exists only once it has dialed): Dial
 // detects it exactly (the engine is open, the manager missed it) and dials
 // again, up to Attempts times. That is the only retry left.
@@ -78,13 +78,15 @@ func Dial(url, nsp string, opts client.OptionsInterface, on func(*client.Socket)
 	opts.SetForceNew(true)
 	for attempt := 1; ; attempt++ {
 		m := client.NewManager(url, opts)
-		err := open(m)
-		if err == nil {
+		s, err := open(m, func() *client.Socket {
 			s := m.Socket(nsp, opts)
 			if on != nil {
 				on(s)
 			}
 			s.Connect()
+			return s
+		})
+		if err == nil {
 			return s, nil
 		}
 		// Closes the manager, its engine and its timers.
@@ -98,13 +100,24 @@ func Dial(url, nsp string, opts client.OptionsInterface, on func(*client.Socket)
 	}
 }
 
-// open opens m and waits for it, returning ErrLostOpen when m's engine is
-// open and m never heard of it.
-func open(m *client.Manager) error {
-	opened := make(chan error, 1)
+// open opens m and, on its "open", calls connect: on the engine's
+// goroutine, before the engine flushes its first packets, so that the
+// CONNECT packet leaves with them (over long-polling, the Go client loses
+// what it writes later; see interop TestGoClient). It returns connect's
+// socket, or ErrLostOpen when m's engine is open and m never heard of it.
+func open(m *client.Manager, connect func() *client.Socket) (*client.Socket, error) {
+	type result struct {
+		s   *client.Socket
+		err error
+	}
+	opened := make(chan result, 1)
 	m.Open(func(err error) {
+		r := result{err: err}
+		if err == nil {
+			r.s = connect()
+		}
 		select {
-		case opened <- err:
+		case opened <- r:
 		default:
 		}
 	})
@@ -113,12 +126,12 @@ func open(m *client.Manager) error {
 	var engineOpenSince time.Time
 	for {
 		select {
-		case err := <-opened:
-			if err != nil && engineOpen(m) {
+		case r := <-opened:
+			if r.err != nil && engineOpen(m) {
 				// The manager's own timeout came first.
-				return fmt.Errorf("%w (then %v)", ErrLostOpen, err)
+				return nil, fmt.Errorf("%w (then %v)", ErrLostOpen, r.err)
 			}
-			return err
+			return r.s, r.err
 		case now := <-tick.C:
 			if !engineOpen(m) {
 				continue
@@ -126,7 +139,7 @@ func open(m *client.Manager) error {
 			if engineOpenSince.IsZero() {
 				engineOpenSince = now
 			} else if now.Sub(engineOpenSince) >= missedOpen {
-				return ErrLostOpen
+				return nil, ErrLostOpen
 			}
 		}
 	}

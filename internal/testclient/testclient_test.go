@@ -174,13 +174,38 @@ func dialMany(t *testing.T, n int, dial func() (*client.Socket, <-chan string, e
 func TestDial(t *testing.T) {
 	srv := startBare(t)
 	const n = 500
+	var mu sync.Mutex
+	var failed []string
 	outcomes := dialMany(t, n, func() (*client.Socket, <-chan string, error) {
 		var events <-chan string
 		s, err := Dial(srv.url, "/", options(), func(s *client.Socket) { events = record(s) })
-		return s, events, err
+		if err != nil {
+			return s, events, err
+		}
+		// What the server saw of a connection that did not round-trip.
+		id := s.Io().Engine().Id()
+		out := make(chan string, 16)
+		go func() {
+			defer close(out)
+			for e := range events {
+				out <- e
+				if e == "echo" {
+					return
+				}
+				if e != "connect" {
+					srv.mu.Lock()
+					mu.Lock()
+					failed = append(failed, fmt.Sprintf("%s: client saw %q; server: %d CONNECT, closed %q", id, e, srv.connects[id], srv.closed[id]))
+					mu.Unlock()
+					srv.mu.Unlock()
+					return
+				}
+			}
+		}()
+		return s, out, nil
 	})
 	if outcomes["ok"] != n {
-		t.Errorf("outcomes of %d dials: %v", n, outcomes)
+		t.Errorf("outcomes of %d dials: %v; %v", n, outcomes, failed)
 	}
 	if d := srv.doubles(); d != 0 {
 		t.Errorf("the server received two CONNECT packets on %d connections", d)
