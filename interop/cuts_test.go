@@ -244,7 +244,7 @@ func runCutBatch(t *testing.T, node, script string, b cutBatchJSON, cut func(*te
 		}
 		return res.Sockets
 	}
-	t.Fatalf("cuts.js printed no result (%v); stderr:\n%s", sc.Err(), stderr.String())
+	t.Fatalf("cuts.js printed no result (%v, exit: %v); stderr:\n%s", sc.Err(), cmd.Wait(), stderr.String())
 	return nil
 }
 
