@@ -203,9 +203,6 @@ func (ss *session) onAuthenticate(args []any) {
 		if !ok {
 			return core.NewError(core.CodeInvalidToken, "invalid token datatype", nil)
 		}
-		if e := a.limiter.check(remoteOf(ss.hs)); e != nil {
-			return e
-		}
 		var err error
 		res, err = a.verify(a.ctx, ss.ns.verifier, tok, ss.hs)
 		if err != nil {
@@ -223,8 +220,7 @@ func (ss *session) onAuthenticate(args []any) {
 	})
 	took := a.clock.Now().Sub(start)
 	if err != nil {
-		e := core.AsError(err)
-		a.limiter.fail(remoteOf(ss.hs))
+		e := a.failed(remoteOf(ss.hs), err)
 		ev := ss.event(EventRejected, e.Code, res, took, err)
 		if old != nil {
 			// A failed refresh: the subject and token are the current ones.
@@ -276,7 +272,7 @@ func (ss *session) accept(res *core.Result, refresh bool) bool {
 	ss.pendAddr = ""
 	ss.mu.Unlock()
 	if pend != "" {
-		a.releasePending(pend)
+		a.releasePendingOf(ss, pend)
 	}
 	if ss.mode == ModePostConnect || refresh {
 		ss.s.Leave(PendingRoom)
@@ -372,7 +368,7 @@ func (ss *session) cleanup(reason string) {
 	a := ss.a
 	a.sessions.Delete(ss.s)
 	if pend != "" {
-		a.releasePending(pend)
+		a.releasePendingOf(ss, pend)
 	}
 	if res != nil && !cutting {
 		a.rememberForRecovery(ss.s, reason, res)

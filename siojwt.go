@@ -64,7 +64,8 @@ type Auth struct {
 	limiter        *limiter
 	pendingPerAddr int
 	pendingMu      sync.Mutex
-	pending        map[string]int // unauthenticated sockets per address
+	pending        map[string]int                   // unauthenticated sockets per address
+	pendingConns   map[string]map[*session]struct{} // connection ID -> sessions holding a pending slot, while its close is watched
 
 	conns    conns    // sockets per connection, across namespaces
 	sessions sync.Map // *socket.Socket -> *session
