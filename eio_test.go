@@ -19,6 +19,7 @@ type eio struct {
 	hc   *http.Client
 	base string // .../socket.io/?EIO=4&transport=polling
 	sid  string
+	hdr  http.Header // sent with every request
 }
 
 // newHTTPClient returns a client able to hold n connections to one host.
@@ -29,8 +30,11 @@ func newHTTPClient(n int) *http.Client {
 }
 
 // openEIO performs the Engine.IO handshake.
-func openEIO(ctx context.Context, hc *http.Client, url string) (*eio, error) {
-	c := &eio{hc: hc, base: url + "/socket.io/?EIO=4&transport=polling"}
+func openEIO(ctx context.Context, hc *http.Client, url string, hdr ...string) (*eio, error) {
+	c := &eio{hc: hc, base: url + "/socket.io/?EIO=4&transport=polling", hdr: http.Header{}}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		c.hdr.Add(hdr[i], hdr[i+1])
+	}
 	pkts, err := c.get(ctx)
 	if err != nil {
 		return nil, err
@@ -59,6 +63,7 @@ func (c *eio) get(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	req.Header = c.hdr.Clone()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, err
@@ -80,6 +85,7 @@ func (c *eio) send(ctx context.Context, pkts ...string) error {
 	if err != nil {
 		return err
 	}
+	req.Header = c.hdr.Clone()
 	req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
 	resp, err := c.hc.Do(req)
 	if err != nil {

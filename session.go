@@ -9,6 +9,7 @@ import (
 
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/internal/clock"
+	"github.com/siojwt/siojwt/internal/logs"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 )
 
@@ -121,7 +122,7 @@ func (a *Auth) Authenticated(s *socket.Socket) bool {
 
 func (ss *session) event(kind EventKind, code string, res *core.Result, d time.Duration, err error) Event {
 	e := Event{Kind: kind, Mode: ss.mode, Namespace: ss.s.Nsp().Name(), SocketID: string(ss.s.Id()),
-		Code: code, Duration: d, Err: err}
+		Code: code, Failure: failureKind(code, err), Duration: d, Err: err}
 	if ss.hs != nil {
 		e.RemoteAddr = ss.hs.RemoteAddr
 	}
@@ -244,7 +245,7 @@ func (ss *session) onAuthenticate(args []any) {
 	}
 	if old == nil && ss.ns.onAuthenticated != nil {
 		if err := safely(func() error { ss.ns.onAuthenticated(ss.s); return nil }); err != nil {
-			a.logError("authenticated handler panicked", "namespace", ss.s.Nsp().Name(), "err", err)
+			a.logError("authenticated handler panicked", "namespace", logs.Clip(ss.s.Nsp().Name(), maxLoggedText), "err", err)
 			ss.cut(EventClosed, res, core.AsError(err))
 		}
 	}
@@ -294,7 +295,9 @@ func (ss *session) cut(kind EventKind, res *core.Result, e *core.Error) {
 	ss.state = stateCutting
 	ss.stopTimersLocked()
 	ss.mu.Unlock()
-	ss.a.emit(ss.event(kind, e.Code, res, 0, e.Err))
+	ev := ss.event(kind, e.Code, res, 0, e.Err)
+	ev.Failure = e.Kind()
+	ss.a.emit(ev)
 	ss.a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
 }
 
