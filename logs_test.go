@@ -128,4 +128,3 @@ func TestUndeclaredProxyLoggedOnce(t *testing.T) {
 		})
 	}
 }
-
