@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine:
 # the Node packages from the lockfile and, for the tests, redis-server and
-# Chromium from Debian. It fails (never skips) when something is missing
-# and cannot be installed.
+# Chromium from Debian and staticcheck (from the Go module proxy, into bin/).
+# It fails (never skips) when something is missing and cannot be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,13 @@ fi
 for tool in go node npm; do
 	command -v "$tool" >/dev/null || { echo "setup: $tool is required" >&2; exit 1; }
 done
+
+# staticcheck, at the version make lint is written for, in bin/ (gitignored).
+staticcheck_version=v0.8.2
+if [[ "${1:-}" == "--tests" ]] && ! bin/staticcheck -version 2>/dev/null | grep -qF "(${staticcheck_version#v})"; then
+	echo "setup: installing staticcheck $staticcheck_version in bin/" >&2
+	GOBIN="$PWD/bin" go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
+fi
 
 # npm ci runs unless node_modules already matches the lockfile.
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
