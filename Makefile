@@ -2,7 +2,7 @@
 #   make demo   runs the demo server (http://127.0.0.1:3000)
 #   make test   runs every test: vet, linters, the module check, unit,
 #               interop with real clients, browser, cluster, short fuzzing
-.PHONY: demo test setup test-setup vet lint modcheck unit fuzz flake bench soak
+.PHONY: demo test setup test-setup vet lint vulncheck modcheck unit fuzz flake bench soak
 
 GO ?= go
 FUZZSCALE ?= 1
@@ -23,7 +23,7 @@ setup:
 test-setup:
 	./scripts/setup.sh --tests
 
-test: test-setup vet lint modcheck unit fuzz
+test: test-setup vet lint vulncheck modcheck unit fuzz
 
 # gofmt, go.mod and go.sum tidy, go vet, in every module.
 vet:
@@ -34,6 +34,11 @@ vet:
 # staticcheck (installed in bin/ by scripts/setup.sh --tests) in every module.
 lint:
 	@$(call each,$(CURDIR)/bin/staticcheck ./...)
+
+# govulncheck in every module, against the database scripts/vulndb.sh built
+# in bin/vulndb from the golang.org/x/vulndb module (no vuln.go.dev needed).
+vulncheck:
+	@$(call each,$(CURDIR)/bin/govulncheck -db file://$(CURDIR)/bin/vulndb ./...)
 
 # A module outside the repository that imports every library package has no
 # tooling in its module graph or its build (scripts/modcheck.sh).
