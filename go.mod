@@ -2,6 +2,12 @@ module github.com/siojwt/siojwt
 
 go 1.26.0
 
+// The library. The interop suite (interop/) and the benchmark (bench/) are
+// modules of their own, so that their dependencies stay out of users'
+// modules. The socket.io Go client (clients/socket, clients/engine) and goleak
+// are needed only by tests, the demo's tests and examples/goclient: no
+// library package imports them (scripts/modcheck.sh checks), so they are
+// never built into a user's program, though they appear in its module graph.
 require (
 	github.com/MicahParks/jwkset v0.11.4
 	github.com/MicahParks/keyfunc/v3 v3.9.2
