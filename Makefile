@@ -5,6 +5,11 @@
 .PHONY: demo test setup test-setup vet lint vulncheck modcheck unit fuzz flake bench soak
 
 GO ?= go
+# Build and test with the toolchain the go.mod files name (a patched Go
+# 1.26, fetched through the module proxy when it is not installed), whatever
+# the machine's default: govulncheck judges the standard library of the
+# toolchain that runs it.
+export GOTOOLCHAIN = auto
 FUZZSCALE ?= 1
 # The repository's Go modules: the library at the root, and the interop
 # suite and the benchmark in modules of their own (a replace to the library),

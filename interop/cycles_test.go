@@ -39,10 +39,10 @@ func TestCyclesLeakNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Connect(io.Sockets(), func(*socket.Socket) {}, siojwt.Timeout(30*time.Second), siojwt.UnauthorizedWait(0)); err != nil {
+	if err := a.ProtectPostConnect(io.Sockets(), func(*socket.Socket) {}, siojwt.NamespaceAuthenticateTimeout(30*time.Second), siojwt.NamespaceUnauthorizedWait(0)); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Connect(io.Of("/quick", nil), func(*socket.Socket) {}, siojwt.Timeout(100*time.Millisecond)); err != nil {
+	if err := a.ProtectPostConnect(io.Of("/quick", nil), func(*socket.Socket) {}, siojwt.NamespaceAuthenticateTimeout(100*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()

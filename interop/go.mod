@@ -2,6 +2,8 @@ module github.com/siojwt/siojwt/interop
 
 go 1.26.0
 
+toolchain go1.26.10
+
 require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/gorilla/websocket v1.5.3
