@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"time"
+
+	"github.com/siojwt/siojwt/authz"
 )
 
 // EventKind says what happened to a socket.
@@ -41,6 +43,12 @@ type Event struct {
 	// Err is the internal cause of a rejection. It may hold details that
 	// must not reach clients; log it, do not send it.
 	Err error
+	// Denied is what an EventForbidden refused: a namespace, an event or a
+	// room; zero for other kinds.
+	Denied authz.Kind
+	// Rule is the name of the rule that refused (EventForbidden only): it
+	// comes from the server's configuration, never from the client.
+	Rule string
 }
 
 // Fingerprint returns a short, non-reversible identifier of a token.

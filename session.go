@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/siojwt/siojwt/authz"
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/internal/clock"
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -67,6 +69,11 @@ type session struct {
 	timer    clock.Timer // expiry (and its warning): one per socket
 	timeout  clock.Timer // authenticate timeout or connect grace
 	pendAddr string      // counted against the pending cap, until released
+
+	// Authorization (authorization.go).
+	grants  atomic.Pointer[authz.Grants] // the current token's; nil until one is accepted
+	roomsMu sync.Mutex
+	rooms   map[string]struct{} // joined through Join
 }
 
 // advanceLocked moves the session to st unless it is already there or
@@ -238,6 +245,9 @@ func (ss *session) onAuthenticate(args []any) {
 		a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
 		return
 	}
+	if !ss.authorizeToken(res) {
+		return
+	}
 	if !ss.accept(res, old != nil) {
 		return
 	}
@@ -376,6 +386,7 @@ func (ss *session) cleanup(reason string) {
 	}
 	if res != nil && !cutting {
 		a.rememberForRecovery(ss.s, reason, res)
+		ss.rememberRooms(reason)
 		a.emit(ss.event(EventClosed, "", res, 0, nil))
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/siojwt/siojwt/authz"
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/internal/clock"
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -65,6 +66,9 @@ type Auth struct {
 	pendingPerAddr int
 	pendingMu      sync.Mutex
 	pending        map[string]int // unauthenticated sockets per address
+
+	extractor   *authz.Extractor // WithGrantsExtractor; nil: the default (authorization.go)
+	recentRooms sync.Map         // recovery key -> []string: rooms joined through Join (authorization.go)
 
 	conns    conns    // sockets per connection, across namespaces
 	sessions sync.Map // *socket.Socket -> *session
