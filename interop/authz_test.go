@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -374,4 +375,91 @@ func authzCases(t *testing.T, add func(string, string, []combo, string, []harnes
 			expectAck(t, r, "join", 1, errorData(scopeCode, msgRoom))
 		})
 
+}
+
+// firstArgs returns the first argument of every event called name (with
+// connection-state recovery on, the server appends the packet offset).
+func firstArgs(t testing.TB, r harness.Result, name string) []any {
+	t.Helper()
+	var out []any
+	for _, e := range r.Events {
+		if e.Name == name && len(e.Args) > 0 {
+			out = append(out, decodeArg(t, e, 0))
+		}
+	}
+	return out
+}
+
+// TestAuthorizationRecovery: a socket restored by connection-state
+// recovery is checked again against the token its v4 client sends on
+// reconnect (an auth callback): a room no longer granted is left, a
+// namespace no longer granted cuts the socket, and a room still granted
+// is kept, which shows the socket was recovered rather than connected
+// anew.
+func TestAuthorizationRecovery(t *testing.T) {
+	fx := harness.StartFixture(t, "-mode", "authz", "-recovery")
+	var ss []harness.Scenario
+	var names []string
+	for _, c := range combos[:2] {
+		for _, tc := range []struct {
+			name  string
+			fresh jwt.MapClaims
+		}{
+			{"room kept", jwt.MapClaims{"scope": "chat:read chat:write", "rooms": []any{"team:42:*"}}},
+			{"room left", jwt.MapClaims{"scope": "chat:read chat:write"}},
+			{"namespace cut", jwt.MapClaims{"scope": "chat:write", "rooms": []any{"team:42:*"}}},
+		} {
+			sub := "rec-" + strings.ReplaceAll(tc.name, " ", "-") + "-" + c.transport
+			room := "team:42:" + sub
+			first := grantsToken(t, sub, jwt.MapClaims{"scope": "chat:read chat:write", "rooms": []any{"team:42:*"}})
+			steps := []harness.Step{
+				harness.Wait("connect", waitLong),
+				harness.EmitAck("join", waitShort, map[string]any{"room": room}),
+				// The client must have received an event to be recovered.
+				harness.EmitAck("say", waitShort, map[string]any{"room": room, "text": "before"}),
+				harness.Wait("message", waitShort),
+				harness.DropTransport(),
+				harness.WaitAny(waitLong, "connect", "connect_error"),
+			}
+			if tc.name == "namespace cut" {
+				steps = append(steps, cutSteps(waitShort)...)
+			} else {
+				steps = append(steps,
+					harness.EmitAck("say", waitShort, map[string]any{"room": room, "text": "after"}),
+					harness.ExpectNo(quiet, "disconnect"))
+			}
+			s := harness.Scenario{
+				URL: fx.URL, Namespace: "/chat", Client: c.client, Transports: []string{c.transport},
+				AuthFn:       []any{map[string]any{"token": first}, map[string]any{"token": grantsToken(t, sub, tc.fresh)}},
+				Reconnection: true, ReconnectionDelay: 300 * time.Millisecond, ReconnectionDelayMax: 300 * time.Millisecond,
+				NoReconnectionJitter: true, Steps: steps,
+			}
+			ss, names = append(ss, s), append(names, tc.name+"/"+c.String())
+		}
+	}
+	results := runBatch(t, ss, func(int) bool { return false })
+	for i, r := range results {
+		t.Run(names[i], func(t *testing.T) {
+			if r.Count("connect") != 2 || r.Count("connect_error") != 0 {
+				t.Fatalf("want a recovered connection, not a new handshake: %s", r)
+			}
+			room := ss[i].Steps[1].Args[0].(map[string]any)["room"]
+			msgs := firstArgs(t, r, "message")
+			switch {
+			case strings.HasPrefix(names[i], "namespace cut"):
+				expectCut(t, r, scopeCode, msgChatRead)
+			case strings.HasPrefix(names[i], "room kept"):
+				expectOK(t, r)
+				want := []any{map[string]any{"room": room, "text": "before"}, map[string]any{"room": room, "text": "after"}}
+				if !reflect.DeepEqual(msgs, want) {
+					t.Fatalf("messages %v, want %v: %s", msgs, want, r)
+				}
+			default:
+				expectOK(t, r)
+				if want := []any{map[string]any{"room": room, "text": "before"}}; !reflect.DeepEqual(msgs, want) {
+					t.Fatalf("messages %v from a room no longer granted: %s", msgs, r)
+				}
+			}
+		})
+	}
 }
