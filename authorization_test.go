@@ -316,3 +316,69 @@ func BenchmarkEventCheck(b *testing.B) {
 		})
 	}
 }
+
+// TestAuthorizationRefresh: a refresh whose grants no longer allow a room
+// leaves it at once (reported as a room refusal) and replaces the grants;
+// one whose grants no longer allow the namespace cuts the socket, reported
+// as a namespace refusal and not as a refresh.
+func TestAuthorizationRefresh(t *testing.T) {
+	var hooks hookLog
+	p := mustPolicy(t, authz.Rules{Namespace: authz.AllOf("chat:read")})
+	conns := make(chan *socket.Socket, 4)
+	ts := newTestServer(t, nil, []Option{WithHook(hooks.add)}, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets(), NamespaceAuthorization(p), NamespaceUnauthorizedWait(0)); err != nil {
+			t.Fatal(err)
+		}
+		_ = ts.io.Sockets().On("connection", func(args ...any) { conns <- args[0].(*socket.Socket) })
+	})
+	now := time.Now()
+	first := token(t, now, time.Hour, jwt.MapClaims{"scope": "chat:read", "rooms": []any{"team:*"}})
+	c := dialConnected(t, ts.url, "/", map[string]any{"token": first})
+	var s *socket.Socket
+	for s == nil || string(s.Id()) != string(c.s.Id()) { // dialConnected may have dialled more than once
+		select {
+		case s = <-conns:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no connection")
+		}
+	}
+	for _, room := range []string{"team:a", "team:b"} {
+		if err := ts.auth.Join(s, room); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = c.s.Emit("authenticate", map[string]any{"token": token(t, now, 2*time.Hour, jwt.MapClaims{"scope": "chat:read chat:write", "rooms": []any{"team:b"}})})
+	c.wait(t, "authenticated", 5*time.Second)
+	if s.Rooms().Has("team:a") || !s.Rooms().Has("team:b") {
+		t.Fatalf("rooms after the refresh: %v, want team:b only", s.Rooms().Keys())
+	}
+	if g, _ := ts.auth.Grants(s); !g.Has("chat:write") {
+		t.Fatalf("grants after the refresh: %v", g)
+	}
+	f := hooks.forbidden()
+	if len(f) != 1 || f[0].Denied != authz.KindRoom || f[0].Rule != "rooms" {
+		t.Fatalf("forbidden events %+v, want one room refusal", f)
+	}
+
+	_ = c.s.Emit("authenticate", map[string]any{"token": token(t, now, 3*time.Hour, jwt.MapClaims{"scope": "chat:write"})})
+	e := c.wait(t, "unauthorized", 5*time.Second)
+	if data := e.args[0].(map[string]any)["data"].(map[string]any); data["code"] != core.CodeInsufficientScope {
+		t.Fatalf("unauthorized %v", data)
+	}
+	c.waitReason(t, "io server disconnect")
+	f = hooks.forbidden()
+	if len(f) != 2 || f[1].Denied != authz.KindNamespace || f[1].Rule != "chat:read" {
+		t.Fatalf("forbidden events %+v, want a namespace refusal last", f)
+	}
+	hooks.mu.Lock()
+	defer hooks.mu.Unlock()
+	refreshed := 0
+	for _, e := range hooks.events {
+		if e.Kind == EventRefreshed {
+			refreshed++
+		}
+	}
+	if refreshed != 1 {
+		t.Fatalf("%d refreshed events, want 1 (the cut refresh is not one)", refreshed)
+	}
+}
