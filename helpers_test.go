@@ -1,7 +1,6 @@
 package siojwt
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/internal/clock"
+	"github.com/siojwt/siojwt/internal/testclient"
 	"github.com/zishang520/socket.io/clients/engine/v3/transports"
 	client "github.com/zishang520/socket.io/clients/socket/v3"
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -87,42 +87,44 @@ type testClient struct {
 	seen   []event
 }
 
+// dial connects a Go client to nsp through testclient.Dial (which avoids the
+// Go client's own races), recording the events named, and the usual ones.
 func dial(t *testing.T, url, nsp string, auth map[string]any, names ...string) *testClient {
 	t.Helper()
 	opts := client.DefaultOptions()
-	opts.SetReconnection(false)
-	opts.SetForceNew(true)
 	opts.SetTransports(types.NewSet(transports.WebSocket))
 	if auth != nil {
 		opts.SetAuth(auth)
 	}
-	s, err := client.Io(url+nsp, opts)
+	c := &testClient{events: make(chan event, 256)}
+	s, err := testclient.Dial(url, nsp, opts, func(s *client.Socket) {
+		for _, n := range append([]string{"connect", "connect_error", "disconnect", "authenticated", "unauthorized", "token_expiring"}, names...) {
+			name := n
+			_ = s.On(types.EventName(name), func(args ...any) {
+				// Acknowledge what asks for it, as a real client does. (When
+				// an acknowledgement times out, the server library reads the
+				// packet on its timer goroutine unsynchronised: a data race
+				// of its own.)
+				if len(args) > 0 && name != "unauthorized" { // tests ack that one themselves
+					if ack, ok := args[len(args)-1].(func([]any, error)); ok {
+						ack(nil, nil)
+					}
+				}
+				e := event{name: name, args: args}
+				c.mu.Lock()
+				c.seen = append(c.seen, e)
+				c.mu.Unlock()
+				select {
+				case c.events <- e:
+				default:
+				}
+			})
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &testClient{s: s, events: make(chan event, 256)}
-	for _, n := range append([]string{"connect", "connect_error", "disconnect", "authenticated", "unauthorized", "token_expiring"}, names...) {
-		name := n
-		_ = s.On(types.EventName(name), func(args ...any) {
-			// Acknowledge what asks for it, as a real client does. (When
-			// an acknowledgement times out, the server library reads the
-			// packet on its timer goroutine unsynchronised: a data race
-			// of its own.)
-			if len(args) > 0 && name != "unauthorized" { // tests ack that one themselves
-				if ack, ok := args[len(args)-1].(func([]any, error)); ok {
-					ack(nil, nil)
-				}
-			}
-			e := event{name: name, args: args}
-			c.mu.Lock()
-			c.seen = append(c.seen, e)
-			c.mu.Unlock()
-			select {
-			case c.events <- e:
-			default:
-			}
-		})
-	}
+	c.s = s
 	t.Cleanup(func() { s.Disconnect() })
 	return c
 }
@@ -179,33 +181,25 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-// dialConnected dials until the client connects, up to three attempts: the
-// Go client (v3.0.6) now and then never connects, with nothing logged on
-// either side, which is not what these tests are about.
+// dialConnected dials and waits for "connect".
 func dialConnected(t *testing.T, url, nsp string, auth map[string]any, names ...string) *testClient {
 	t.Helper()
 	return dialUntil(t, url, nsp, auth, "connect", names...)
 }
 
-// dialUntil is dialConnected waiting for the first event named first (for
-// example "connect_error") instead of "connect".
+// dialUntil dials and waits for the first event named first (for example
+// "connect_error"), failing on anything else that ends the connection.
 func dialUntil(t *testing.T, url, nsp string, auth map[string]any, first string, names ...string) *testClient {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		c := dial(t, url, nsp, auth, names...)
-		end := time.Now().Add(5 * time.Second)
-		for time.Now().Before(end) && c.count(first) == 0 {
-			time.Sleep(5 * time.Millisecond)
+	c := dial(t, url, nsp, auth, names...)
+	end := time.Now().Add(5 * time.Second)
+	for c.count(first) == 0 {
+		if time.Now().After(end) {
+			t.Fatalf("no %q within 5s; saw %v", first, c.names())
 		}
-		if c.count(first) > 0 {
-			return c
-		}
-		c.s.Disconnect()
-		if attempt == 3 {
-			t.Fatalf("no connect in 3 attempts; saw %v", c.names())
-		}
-		t.Logf("the Go client did not connect; retrying (attempt %d)", attempt+1)
+		time.Sleep(5 * time.Millisecond)
 	}
+	return c
 }
 
 // waitReason waits for a "disconnect" with the given reason. The Go client
@@ -233,44 +227,11 @@ func (c *testClient) waitReason(t *testing.T, reason string) {
 }
 
 // authenticateOnce dials nsp, emits "authenticate" with tok and waits for
-// "authenticated". With the Go client (v3.0.6) a fresh websocket now and
-// then closes right after it connects, against a bare server too; when the
-// client sees such a transport disconnect before "authenticated", it dials
-// again, up to three attempts.
-// Any other outcome fails the test.
+// "authenticated"; any other outcome fails the test.
 func authenticateOnce(t *testing.T, url, nsp, tok string, names ...string) *testClient {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		c := dialConnected(t, url, nsp, nil, names...)
-		_ = c.s.Emit("authenticate", map[string]any{"token": tok})
-		end := time.Now().Add(5 * time.Second)
-		for time.Now().Before(end) && c.count("authenticated") == 0 && !c.transportDropped() {
-			time.Sleep(5 * time.Millisecond)
-		}
-		if c.count("authenticated") > 0 {
-			c.wait(t, "authenticated", time.Second) // consume it
-			return c
-		}
-		c.mu.Lock()
-		seen := fmt.Sprint(c.seen)
-		c.mu.Unlock()
-		if !c.transportDropped() || attempt == 3 {
-			t.Fatalf("no \"authenticated\" (attempt %d); saw %s", attempt, seen)
-		}
-		t.Logf("the server dropped the connection before \"authenticated\"; retrying (attempt %d): %s", attempt+1, seen)
-		c.s.Disconnect()
-	}
-}
-
-// transportDropped reports whether the client saw its connection closed
-// under it ("transport close" or "transport error").
-func (c *testClient) transportDropped() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, e := range c.seen {
-		if e.name == "disconnect" && len(e.args) > 0 && (e.args[0] == "transport close" || e.args[0] == "transport error") {
-			return true
-		}
-	}
-	return false
+	c := dialConnected(t, url, nsp, nil, names...)
+	_ = c.s.Emit("authenticate", map[string]any{"token": tok})
+	c.wait(t, "authenticated", 5*time.Second)
+	return c
 }

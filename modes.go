@@ -182,9 +182,6 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 			return e
 		}
 		ss.hs = a.handshakeOf(s)
-		if e := a.limiter.check(ss.hs.RemoteAddr); e != nil {
-			return e
-		}
 		tok, err := c.verifier.Extract(ss.hs)
 		if err != nil {
 			return err
@@ -193,8 +190,7 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 		return err
 	})
 	if err != nil {
-		e := core.AsError(err)
-		a.limiter.fail(remoteOf(ss.hs))
+		e := a.failed(remoteOf(ss.hs), err)
 		a.emit(ss.event(EventRejected, e.Code, nil, a.clock.Now().Sub(start), err))
 		return extended(e)
 	}
@@ -220,8 +216,8 @@ func (a *Auth) admitPending(s *socket.Socket, c *nsConfig) *socket.ExtendedError
 		a.emit(ss.event(EventRejected, e.Code, nil, 0, nil))
 		return extended(e)
 	}
-	ss.pendAddr = ss.hs.RemoteAddr
 	a.sessions.Store(s, ss)
+	a.holdPending(ss, ss.hs.RemoteAddr)
 	// Registered before the socket connects, so that no event slips
 	// through.
 	a.dropPendingEvents(s)

@@ -11,6 +11,7 @@ import (
 	"github.com/siojwt/siojwt/authz"
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/internal/clock"
+	"github.com/siojwt/siojwt/internal/logs"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 )
 
@@ -128,7 +129,7 @@ func (a *Auth) Authenticated(s *socket.Socket) bool {
 
 func (ss *session) event(kind EventKind, code string, res *core.Result, d time.Duration, err error) Event {
 	e := Event{Kind: kind, Mode: ss.mode, Namespace: ss.s.Nsp().Name(), SocketID: string(ss.s.Id()),
-		Code: code, Duration: d, Err: err}
+		Code: code, Failure: failureKind(code, err), Duration: d, Err: err}
 	if ss.hs != nil {
 		e.RemoteAddr = ss.hs.RemoteAddr
 	}
@@ -210,9 +211,6 @@ func (ss *session) onAuthenticate(args []any) {
 		if !ok {
 			return core.NewError(core.CodeInvalidToken, "invalid token datatype", nil)
 		}
-		if e := a.limiter.check(remoteOf(ss.hs)); e != nil {
-			return e
-		}
 		var err error
 		res, err = a.verify(a.ctx, ss.ns.verifier, tok, ss.hs)
 		if err != nil {
@@ -230,8 +228,7 @@ func (ss *session) onAuthenticate(args []any) {
 	})
 	took := a.clock.Now().Sub(start)
 	if err != nil {
-		e := core.AsError(err)
-		a.limiter.fail(remoteOf(ss.hs))
+		e := a.failed(remoteOf(ss.hs), err)
 		ev := ss.event(EventRejected, e.Code, res, took, err)
 		if old != nil {
 			// A failed refresh: the subject and token are the current ones.
@@ -258,7 +255,7 @@ func (ss *session) onAuthenticate(args []any) {
 	}
 	if old == nil && ss.ns.onAuthenticated != nil {
 		if err := safely(func() error { ss.ns.onAuthenticated(ss.s); return nil }); err != nil {
-			a.logError("authenticated handler panicked", "namespace", ss.s.Nsp().Name(), "err", err)
+			a.logError("authenticated handler panicked", "namespace", logs.Clip(ss.s.Nsp().Name(), maxLoggedText), "err", err)
 			ss.cut(EventClosed, res, core.AsError(err))
 		}
 	}
@@ -286,7 +283,7 @@ func (ss *session) accept(res *core.Result, refresh bool) bool {
 	ss.pendAddr = ""
 	ss.mu.Unlock()
 	if pend != "" {
-		a.releasePending(pend)
+		a.releasePendingOf(ss, pend)
 	}
 	if ss.mode == ModePostConnect || refresh {
 		ss.s.Leave(PendingRoom)
@@ -308,7 +305,9 @@ func (ss *session) cut(kind EventKind, res *core.Result, e *core.Error) {
 	ss.state = stateCutting
 	ss.stopTimersLocked()
 	ss.mu.Unlock()
-	ss.a.emit(ss.event(kind, e.Code, res, 0, e.Err))
+	ev := ss.event(kind, e.Code, res, 0, e.Err)
+	ev.Failure = e.Kind()
+	ss.a.emit(ev)
 	ss.a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
 }
 
@@ -382,7 +381,7 @@ func (ss *session) cleanup(reason string) {
 	a := ss.a
 	a.sessions.Delete(ss.s)
 	if pend != "" {
-		a.releasePending(pend)
+		a.releasePendingOf(ss, pend)
 	}
 	if res != nil && !cutting {
 		a.rememberForRecovery(ss.s, reason, res)

@@ -50,6 +50,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/siojwt/siojwt/internal/logs"
 	sioredis "github.com/zishang520/socket.io/adapters/redis/v3"
 	"github.com/zishang520/socket.io/adapters/redis/v3/adapter"
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -79,7 +80,7 @@ type Adapter struct {
 	sub    redis.UniversalClient // the subscriptions' own client; nil when sharing the caller's
 	ropts  *adapter.RedisAdapterOptions
 	log    *slog.Logger
-	errors *rateLog
+	errors *logs.Rate
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -194,7 +195,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 	}
 	a := &Adapter{
 		log:     c.log,
-		errors:  &rateLog{every: logInterval, burst: logBurst},
+		errors:  &logs.Rate{Every: logInterval, Burst: logBurst},
 		current: map[socket.Namespace]*nspAdapter{},
 	}
 	a.ctx, a.cancel = context.WithCancel(ctx)
@@ -215,7 +216,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 	a.ropts = adapter.DefaultRedisAdapterOptions()
 	a.ropts.SetKey(c.key)
 	a.ropts.SetRequestsTimeout(c.requestsTimeout)
-	a.ropts.SetParser(&checkedParser{inner: utils.MsgPack(), log: c.log, drops: &rateLog{every: logInterval, burst: logBurst}})
+	a.ropts.SetParser(&checkedParser{inner: utils.MsgPack(), log: c.log, drops: &logs.Rate{Every: logInterval, Burst: logBurst}})
 	return a, nil
 }
 
@@ -279,7 +280,7 @@ func (a *Adapter) onError(args ...any) {
 	if errors.Is(err, net.ErrClosed) {
 		return // a subscription closed by Close or by the replacement of its adapter
 	}
-	if n, ok := a.errors.allow(time.Now()); ok {
+	if n, ok := a.errors.Allow(time.Now()); ok {
 		a.log.Warn("cluster: Redis error; messages between servers are lost while it lasts",
 			"error", err.Error(), "suppressed", n)
 	}
@@ -318,34 +319,4 @@ func contextTimeoutEnabled(c redis.UniversalClient) (enabled, known bool) {
 		return c.Options().ContextTimeoutEnabled, true
 	}
 	return false, false
-}
-
-// rateLog lets burst log lines through per interval and counts the
-// others.
-type rateLog struct {
-	every time.Duration
-	burst int
-
-	mu         sync.Mutex
-	start      time.Time // of the current interval
-	logged     int       // in the current interval
-	suppressed int       // since the last line logged
-}
-
-// allow reports whether to log now, with the number of lines suppressed
-// since the last one logged.
-func (r *rateLog) allow(now time.Time) (suppressed int, ok bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.start.IsZero() || now.Sub(r.start) >= r.every {
-		r.start, r.logged = now, 0
-	}
-	if r.logged >= r.burst {
-		r.suppressed++
-		return 0, false
-	}
-	r.logged++
-	n := r.suppressed
-	r.suppressed = 0
-	return n, true
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/siojwt/siojwt/internal/logs"
 	"github.com/siojwt/siojwt/internal/redistest"
 	"github.com/siojwt/siojwt/internal/syncbuf"
 	"github.com/zishang520/socket.io/adapters/adapter/v3"
@@ -44,29 +45,6 @@ func TestBroadcastChannel(t *testing.T) {
 				t.Fatalf("broadcastChannel(%q, %q) = %q, want %q", tc.key, tc.channel, got, tc.want)
 			}
 		})
-	}
-}
-
-func TestRateLog(t *testing.T) {
-	r := &rateLog{every: 10 * time.Second, burst: 2}
-	t0 := time.Unix(1000, 0)
-	for i, step := range []struct {
-		at         time.Duration
-		ok         bool
-		suppressed int
-	}{
-		{at: 0, ok: true},
-		{at: time.Second, ok: true},
-		{at: 2 * time.Second, ok: false},
-		{at: 3 * time.Second, ok: false},
-		{at: 10 * time.Second, ok: true, suppressed: 2},
-		{at: 11 * time.Second, ok: true},
-		{at: 12 * time.Second, ok: false},
-	} {
-		n, ok := r.allow(t0.Add(step.at))
-		if ok != step.ok || n != step.suppressed {
-			t.Fatalf("step %d: allow = %d, %v; want %d, %v", i, n, ok, step.suppressed, step.ok)
-		}
 	}
 }
 
@@ -113,19 +91,19 @@ func TestCheckedParser(t *testing.T) {
 			into: func() any { var r *sioredis.RedisResponse; return &r }, wantErr: "empty response"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs syncbuf.Buffer
-			p := &checkedParser{inner: utils.MsgPack(), log: slog.New(slog.NewTextHandler(&logs, nil)),
-				drops: &rateLog{every: time.Minute, burst: 10}}
+			var logbuf syncbuf.Buffer
+			p := &checkedParser{inner: utils.MsgPack(), log: slog.New(slog.NewTextHandler(&logbuf, nil)),
+				drops: &logs.Rate{Every: time.Minute, Burst: 10}}
 			err := p.Decode(tc.data, tc.into())
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("Decode: %v", err)
-			case tc.wantErr == "" && logs.String() != "":
-				t.Fatalf("logged for an accepted message: %s", logs.String())
+			case tc.wantErr == "" && logbuf.String() != "":
+				t.Fatalf("logged for an accepted message: %s", logbuf.String())
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Fatalf("Decode: %v, want an error with %q", err, tc.wantErr)
-			case tc.wantErr != "" && !strings.Contains(logs.String(), "dropping a message from Redis"):
-				t.Fatalf("dropped without a log line: %q", logs.String())
+			case tc.wantErr != "" && !strings.Contains(logbuf.String(), "dropping a message from Redis"):
+				t.Fatalf("dropped without a log line: %q", logbuf.String())
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/siojwt/siojwt/internal/logs"
 	sioredis "github.com/zishang520/socket.io/adapters/redis/v3"
 	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
 )
@@ -20,7 +21,7 @@ var errNotEvent = errors.New("the packet is not an event")
 type checkedParser struct {
 	inner sioredis.Parser
 	log   *slog.Logger
-	drops *rateLog
+	drops *logs.Rate
 }
 
 // Encode encodes with the inner parser.
@@ -43,7 +44,7 @@ func (p *checkedParser) Decode(data []byte, v any) (err error) {
 }
 
 func (p *checkedParser) drop(size int, err error) {
-	if n, ok := p.drops.allow(time.Now()); ok {
+	if n, ok := p.drops.Allow(time.Now()); ok {
 		p.log.Warn("cluster: dropping a message from Redis that does not decode",
 			"error", err.Error(), "bytes", size, "suppressed", n)
 	}

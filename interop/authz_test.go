@@ -437,7 +437,7 @@ func TestAuthorizationRecovery(t *testing.T) {
 			ss, names = append(ss, s), append(names, tc.name+"/"+c.String())
 		}
 	}
-	results := runBatch(t, ss, func(int) bool { return false })
+	results := harness.RunBatch(t, ss)
 	for i, r := range results {
 		t.Run(names[i], func(t *testing.T) {
 			if r.Count("connect") != 2 || r.Count("connect_error") != 0 {

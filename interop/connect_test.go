@@ -139,7 +139,7 @@ func TestConnectMode(t *testing.T) {
 		{name: "payload null", steps: refusedSteps(nil), check: refused("invalid_token", "invalid token datatype")},
 		{name: "payload a string", steps: refusedSteps(good), check: refused("invalid_token", "invalid token datatype")},
 		{name: "no payload", steps: refusedSteps(), check: refused("invalid_token", "invalid token datatype")},
-		{name: "token of 1 MB", transportClose: true,
+		{name: "token of 1 MB",
 			steps: []harness.Step{
 				harness.Wait("connect", waitLong),
 				harness.Authenticate(strings.Repeat("x", 1<<20)),

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siojwt/siojwt/internal/testclient"
 	"github.com/siojwt/siojwt/interop/harness"
 	"github.com/zishang520/socket.io/clients/engine/v3"
 	"github.com/zishang520/socket.io/clients/engine/v3/transports"
@@ -27,62 +28,48 @@ type goClient struct {
 	events chan goEvent
 }
 
-// dialGo connects a Go client over transport to url, with auth as the
+// dialGo connects a Go client over transport to url through
+// testclient.Dial (which avoids the Go client's own races), with auth as the
 // handshake payload when not nil.
 func dialGo(t *testing.T, url string, auth map[string]any, transport engine.TransportCtor) *goClient {
 	t.Helper()
 	opts := client.DefaultOptions()
-	opts.SetReconnection(false)
-	opts.SetForceNew(true)
 	opts.SetTimeout(waitLong)
 	opts.SetTransports(types.NewSet(transport))
 	if auth != nil {
 		opts.SetAuth(auth)
 	}
-	s, err := client.Io(url, opts)
+	c := &goClient{events: make(chan goEvent, 64)}
+	s, err := testclient.Dial(url, "/", opts, func(s *client.Socket) {
+		for _, name := range []string{"connect", "connect_error", "disconnect", "authenticated", "unauthorized", "echo-response"} {
+			_ = s.On(types.EventName(name), func(args ...any) {
+				select {
+				case c.events <- goEvent{name, args}:
+				default:
+				}
+			})
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &goClient{s: s, events: make(chan goEvent, 64)}
-	for _, name := range []string{"connect", "connect_error", "disconnect", "authenticated", "unauthorized", "echo-response"} {
-		_ = s.On(types.EventName(name), func(args ...any) {
-			select {
-			case c.events <- goEvent{name, args}:
-			default:
-			}
-		})
-	}
+	c.s = s
 	t.Cleanup(func() { s.Disconnect() })
 	return c
 }
 
-// errTransport marks an attempt spoiled by the Go client's transport: the
-// connection closed or stayed silent before any answer. The Go client
-// (v3.0.6) does that now and then with any Go server, with or without this
-// library, so such attempts are retried.
-var errTransport = errors.New("transport failure")
-
 // next returns the next event, or an error when it is not called name or
 // does not come in time.
 func (c *goClient) next(name string) (goEvent, error) {
-	timeout := time.After(3 * time.Second)
-	for {
-		select {
-		case e := <-c.events:
-			if e.name == name {
-				return e, nil
-			}
-			if e.name == "connect" {
-				// The Go client now and then reports its connection twice.
-				continue
-			}
-			if r, _ := firstArg(e).(string); e.name == "disconnect" && (r == "transport close" || r == "transport error") {
-				return e, fmt.Errorf("%w: %s %v while waiting for %s", errTransport, e.name, e.args, name)
-			}
+	timeout := time.After(waitShort)
+	select {
+	case e := <-c.events:
+		if e.name != name {
 			return e, fmt.Errorf("got %s %v, want %s", e.name, e.args, name)
-		case <-timeout:
-			return goEvent{}, fmt.Errorf("%w: no %s within 3s", errTransport, name)
 		}
+		return e, nil
+	case <-timeout:
+		return goEvent{}, fmt.Errorf("no %s within %v", name, waitShort)
 	}
 }
 
@@ -93,20 +80,11 @@ func firstArg(e goEvent) any {
 	return e.args[0]
 }
 
-// retry runs attempt up to three times while it fails with errTransport,
-// failing the test on any other error or on the third transport failure.
-func retry(t *testing.T, attempt func() error) {
+// check fails the test when attempt returns an error.
+func check(t *testing.T, attempt func() error) {
 	t.Helper()
-	for i := 1; ; i++ {
-		err := attempt()
-		switch {
-		case err == nil:
-			return
-		case errors.Is(err, errTransport) && i < 3:
-			t.Logf("attempt %d: %v; retrying", i, err)
-		default:
-			t.Fatal(err)
-		}
+	if err := attempt(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -129,7 +107,7 @@ func TestGoClient(t *testing.T) {
 		// the handshake decides is checked.
 		polling := tr.name == "polling"
 		t.Run("handshake/"+tr.name, func(t *testing.T) {
-			retry(t, func() error {
+			check(t, func() error {
 				c := dialGo(t, hs.URL, map[string]any{"token": good}, tr.set)
 				if _, err := c.next("connect"); err != nil || polling {
 					return err
@@ -151,7 +129,7 @@ func TestGoClient(t *testing.T) {
 			{"no token", nil, "credentials_required", "no token provided"},
 		} {
 			t.Run("handshake "+bad.name+"/"+tr.name, func(t *testing.T) {
-				retry(t, func() error {
+				check(t, func() error {
 					e, err := dialGo(t, hs.URL, bad.auth, tr.set).next("connect_error")
 					if err != nil {
 						return err
@@ -171,7 +149,7 @@ func TestGoClient(t *testing.T) {
 			continue
 		}
 		t.Run("post-connect/"+tr.name, func(t *testing.T) {
-			retry(t, func() error {
+			check(t, func() error {
 				c := dialGo(t, pc.URL, nil, tr.set)
 				if _, err := c.next("connect"); err != nil {
 					return err
@@ -191,7 +169,7 @@ func TestGoClient(t *testing.T) {
 			})
 		})
 		t.Run("post-connect bad token/"+tr.name, func(t *testing.T) {
-			retry(t, func() error {
+			check(t, func() error {
 				c := dialGo(t, pc.URL, nil, tr.set)
 				if _, err := c.next("connect"); err != nil {
 					return err

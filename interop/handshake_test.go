@@ -57,7 +57,7 @@ func runHandshake(t *testing.T, url string, cases []hsCase) {
 			names, want, ss = append(names, tc.name+"/"+c.String()), append(want, tc), append(ss, s)
 		}
 	}
-	results := runBatch(t, ss, func(int) bool { return true })
+	results := harness.RunBatch(t, ss)
 	for i, r := range results {
 		t.Run(names[i], func(t *testing.T) {
 			tc := want[i]
@@ -232,7 +232,7 @@ func TestHandshakeNoReconnect(t *testing.T) {
 		s.Reconnection, s.ReconnectionDelay, s.ReconnectionDelayMax = true, 100*time.Millisecond, 200*time.Millisecond
 		ss = append(ss, s)
 	}
-	for i, r := range runBatch(t, ss, func(int) bool { return true }) {
+	for i, r := range harness.RunBatch(t, ss) {
 		t.Run(combos[i].String(), func(t *testing.T) {
 			expectOK(t, r)
 			expectRejected(t, r, "invalid_token", "jwt malformed")
@@ -293,7 +293,7 @@ func TestNamespaces(t *testing.T) {
 			ss = append(ss, s)
 		}
 	}
-	results := runBatch(t, ss, func(int) bool { return true })
+	results := harness.RunBatch(t, ss)
 	for i, tc := range cases {
 		for j, c := range combos {
 			t.Run(tc.name+"/"+c.String(), func(t *testing.T) { tc.check(t, results[i*len(combos)+j]) })

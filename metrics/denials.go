@@ -35,13 +35,13 @@ func newDenials(desc func(name, help string) prometheus.Opts) *denials {
 // refresh or recovery the new grants no longer allow) also ends the
 // socket's count in the gauge.
 func (d *denials) observe(c *Collector, e siojwt.Event) {
-	d.counter.WithLabelValues(kindLabel(e.Denied), d.ruleLabel(e.Rule)).Inc()
+	d.counter.WithLabelValues(deniedLabel(e.Denied), d.ruleLabel(e.Rule)).Inc()
 	if e.Denied == authz.KindNamespace {
 		c.remove(e)
 	}
 }
 
-func kindLabel(k authz.Kind) string {
+func deniedLabel(k authz.Kind) string {
 	switch k {
 	case authz.KindNamespace, authz.KindEvent, authz.KindRoom:
 		return k.String()

@@ -15,6 +15,7 @@
 // # Series
 //
 //	siojwt_auth_attempts_total{mode, result, code}  counter
+//	siojwt_auth_failures_total{mode, kind}          counter
 //	siojwt_verify_duration_seconds{mode}            histogram
 //	siojwt_authenticated_sockets                    gauge
 //	siojwt_refreshes_total{result}                  counter
@@ -26,9 +27,18 @@
 //
 // mode is "handshake", "connect" or "other"; result is "success" or
 // "failure"; code is "" on success, else one of the core package's codes,
-// a code declared with WithCodes, or "other". kind is "namespace", "event"
-// or "room"; rule is the name of the authorization rule that refused (from
-// the server's configuration: package authz), at most 128 distinct values,
+// a code declared with WithCodes, or "other"; kind is one of core.Kinds()
+// (the class of the failure, Event.Failure: it tells an expired token
+// from a forged one where code says "invalid_token" for both), or
+// "other". siojwt_auth_failures_total counts the same failures as
+// siojwt_auth_attempts_total{result="failure"}, by kind; a failure
+// answered "rate_limited" because its address failed too often is
+// counted under its own kind.
+//
+// siojwt_denials_total counts authorization refusals (Event kind
+// "forbidden"): there kind is what was refused, "namespace", "event" or
+// "room", and rule is the name of the rule that refused (from the
+// server's configuration: package authz), at most 128 distinct values,
 // then "other".
 //
 // # Bounded labels
@@ -210,6 +220,7 @@ func WithConstLabels(labels prometheus.Labels) Option {
 // concurrent use, and implements prometheus.Collector.
 type Collector struct {
 	attempts       *prometheus.CounterVec
+	failures       *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
 	sockets        prometheus.Gauge
 	refreshes      *prometheus.CounterVec
@@ -251,6 +262,9 @@ func New(reg prometheus.Registerer, opts ...Option) (*Collector, error) {
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts(desc("auth_attempts_total",
 			"First authentications of sockets, by mode, result and error code (empty on success).")),
 			[]string{"mode", "result", "code"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts(desc("auth_failures_total",
+			"Failed first authentications of sockets, by mode and failure kind.")),
+			[]string{"mode", "kind"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "verify_duration_seconds", ConstLabels: cfg.constLabels, Buckets: cfg.buckets,
 			Help: "Time taken to verify a token (authentications, refreshes and rejections), by mode.",
@@ -278,6 +292,9 @@ func New(reg prometheus.Registerer, opts ...Option) (*Collector, error) {
 	for _, m := range []siojwt.Mode{siojwt.ModeHandshake, siojwt.ModePostConnect} {
 		c.attempts.WithLabelValues(string(m), ResultSuccess, "")
 		c.attempts.WithLabelValues(string(m), ResultFailure, core.CodeInvalidToken)
+		for _, k := range core.Kinds() {
+			c.failures.WithLabelValues(string(m), string(k))
+		}
 	}
 	for _, r := range []string{ResultSuccess, ResultFailure} {
 		c.refreshes.WithLabelValues(r)
@@ -290,7 +307,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Collector, error) {
 }
 
 func (c *Collector) collectors() []prometheus.Collector {
-	return []prometheus.Collector{c.attempts, c.duration, c.sockets, c.refreshes,
+	return []prometheus.Collector{c.attempts, c.failures, c.duration, c.sockets, c.refreshes,
 		c.expiryCuts, c.revocationCuts, c.timeouts, c.keySetFetches, c.denials.counter}
 }
 
@@ -309,7 +326,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // Observe records one binding event; pass it to siojwt.WithHook. It takes
-// nothing from the event as a label but its kind, mode and code, each
+// nothing from the event as a label but its kind, mode, code and failure
+// kind, each
 // mapped to a fixed set of values.
 func (c *Collector) Observe(e siojwt.Event) {
 	mode := modeLabel(e.Mode)
@@ -325,6 +343,7 @@ func (c *Collector) Observe(e siojwt.Event) {
 			return
 		}
 		c.attempts.WithLabelValues(mode, ResultFailure, c.codeLabel(e.Code)).Inc()
+		c.failures.WithLabelValues(mode, kindLabel(e)).Inc()
 	case siojwt.EventRefreshed:
 		c.refreshes.WithLabelValues(ResultSuccess).Inc()
 		c.observeDuration(mode, e)
@@ -408,6 +427,19 @@ func modeLabel(m siojwt.Mode) string {
 func (c *Collector) codeLabel(code string) string {
 	if _, ok := c.codes[code]; ok {
 		return code
+	}
+	return Other
+}
+
+// kindLabel is the event's failure kind, or the kind of its code when an
+// event made by hand has none.
+func kindLabel(e siojwt.Event) string {
+	k := e.Failure
+	if k == "" {
+		k = core.NewError(e.Code, "", nil).Kind()
+	}
+	if slices.Contains(core.Kinds(), k) {
+		return string(k)
 	}
 	return Other
 }

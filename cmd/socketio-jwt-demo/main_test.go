@@ -14,6 +14,7 @@ import (
 
 	"github.com/siojwt/siojwt/internal/leakcheck"
 	"github.com/siojwt/siojwt/internal/syncbuf"
+	"github.com/siojwt/siojwt/internal/testclient"
 	client "github.com/zishang520/socket.io/clients/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 	"go.uber.org/goleak"
@@ -129,46 +130,33 @@ type event struct {
 // "disconnect". The Go client sometimes misses the opening of its own
 // connection and times out: such an attempt, which never reached the
 // server's middleware, is made again.
+// dial connects a Go client to namespace ns of the demo at base, through
+// testclient.Dial (which avoids the Go client's own races), with token in
+// the handshake payload, and waits for "connect" or connect_error (kept for
+// wait).
 func dial(t *testing.T, base, ns, token string) *session {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		s := dialOnce(t, base, ns, token)
-		e := s.wait(t, "connect", "connect_error")
-		var xe *types.ExtendedError
-		if err, ok := first(e.args).(error); e.name == "connect_error" && ok && !errors.As(err, &xe) && attempt < 3 {
-			t.Logf("attempt %d: connect_error %v: trying again", attempt, err)
-			s.c.Disconnect()
-			continue
-		}
-		s.pending = append(s.pending, e)
-		return s
-	}
-}
-
-func dialOnce(t *testing.T, base, ns, token string) *session {
 	t.Helper()
 	opts := client.DefaultOptions()
 	opts.SetAuth(map[string]any{"token": token})
 	opts.SetTransports(types.NewSet(client.WebSocket))
-	opts.SetReconnection(false)
-	opts.SetForceNew(true)
 	opts.SetTimeout(3 * time.Second)
-	opts.SetAutoConnect(false) // connect once the handlers are on: nothing is missed
-	c, err := client.Connect(base+ns, opts)
+	s := &session{events: make(chan event, 64)}
+	c, err := testclient.Dial(base, ns, opts, func(c *client.Socket) {
+		for _, name := range []string{"connect", "connect_error", "welcome", "users", "unauthorized", "disconnect"} {
+			_ = c.On(types.EventName(name), func(args ...any) {
+				select {
+				case s.events <- event{name: name, args: args}:
+				default:
+				}
+			})
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &session{c: c, events: make(chan event, 64)}
-	for _, name := range []string{"connect", "connect_error", "welcome", "users", "unauthorized", "disconnect"} {
-		_ = c.On(types.EventName(name), func(args ...any) {
-			select {
-			case s.events <- event{name: name, args: args}:
-			default:
-			}
-		})
-	}
-	c.Connect()
+	s.c = c
 	t.Cleanup(func() { c.Disconnect() })
+	s.pending = append(s.pending, s.wait(t, "connect", "connect_error"))
 	return s
 }
 

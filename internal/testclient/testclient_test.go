@@ -1,0 +1,268 @@
+package testclient
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/siojwt/siojwt/internal/leakcheck"
+	"github.com/zishang520/socket.io/clients/engine/v3/transports"
+	client "github.com/zishang520/socket.io/clients/socket/v3"
+	"github.com/zishang520/socket.io/parsers/engine/v3/packet"
+	eng "github.com/zishang520/socket.io/servers/engine/v3"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
+	"go.uber.org/goleak"
+)
+
+// TestMain checks for leaked goroutines (see leakcheck for what is ignored).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leakcheck.Options()...) }
+
+// bare is the bare server library (no siojwt) with an "echo" handler. It
+// counts, per Engine.IO connection, the CONNECT packets it receives, and
+// records why the connection closed.
+type bare struct {
+	url      string
+	mu       sync.Mutex
+	connects map[string]int    // Engine.IO connection ID -> CONNECT packets
+	closed   map[string]string // Engine.IO connection ID -> close reason
+}
+
+func startBare(t *testing.T) *bare {
+	t.Helper()
+	opts := socket.DefaultServerOptions()
+	io := socket.NewServer(nil, opts)
+	_ = io.On("connection", func(args ...any) {
+		s := args[0].(*socket.Socket)
+		_ = s.On("echo", func(args ...any) { _ = s.Emit("echo", args...) })
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", io.ServeHandler(opts))
+	hs := httptest.NewServer(mux)
+	b := &bare{url: hs.URL, connects: map[string]int{}, closed: map[string]string{}}
+	_ = io.Engine().On("connection", func(args ...any) {
+		c := args[0].(eng.Socket)
+		id := c.Id()
+		_ = c.On("packet", func(args ...any) {
+			p, _ := args[0].(*packet.Packet)
+			if p == nil || p.Type != packet.MESSAGE {
+				return
+			}
+			// A Socket.IO CONNECT is an Engine.IO message starting with "0".
+			if d, ok := p.Data.(interface{ String() string }); ok && len(d.String()) > 0 && d.String()[0] == '0' {
+				b.mu.Lock()
+				b.connects[id]++
+				b.mu.Unlock()
+			}
+		})
+		_ = c.On("close", func(args ...any) {
+			b.mu.Lock()
+			b.closed[id] = fmt.Sprint(args[0])
+			b.mu.Unlock()
+		})
+	})
+	t.Cleanup(func() {
+		io.Close(nil)
+		hs.Close()
+	})
+	return b
+}
+
+// doubles returns how many connections received more than one CONNECT.
+func (b *bare) doubles() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, c := range b.connects {
+		if c > 1 {
+			n++
+		}
+	}
+	return n
+}
+
+func options() *client.Options {
+	opts := client.DefaultOptions()
+	opts.SetTransports(types.NewSet(transports.WebSocket))
+	opts.SetTimeout(10 * time.Second)
+	return opts
+}
+
+// roundTrip waits on events for "connect", emits "echo" and waits for it
+// back, and returns "ok" or what went wrong instead.
+func roundTrip(s *client.Socket, events <-chan string) string {
+	timeout := time.After(15 * time.Second)
+	var seen []string
+	for {
+		select {
+		case e := <-events:
+			seen = append(seen, e)
+			switch {
+			case e == "connect":
+				_ = s.Emit("echo", "x")
+			case e == "echo":
+				if slices.Equal(seen, []string{"connect", "echo"}) {
+					return "ok"
+				}
+				return fmt.Sprint(seen)
+			case e != "connect":
+				return fmt.Sprint(seen)
+			}
+		case <-timeout:
+			return fmt.Sprint("timeout after ", seen)
+		}
+	}
+}
+
+// record adds listeners that send every event's name (and a disconnect's
+// reason) to a channel.
+func record(s *client.Socket) <-chan string {
+	ch := make(chan string, 16)
+	for _, name := range []string{"connect", "connect_error", "disconnect", "echo"} {
+		_ = s.On(types.EventName(name), func(args ...any) {
+			e := name
+			if name != "echo" && len(args) > 0 {
+				e += fmt.Sprint(" ", args[0])
+			}
+			select {
+			case ch <- e:
+			default:
+			}
+		})
+	}
+	return ch
+}
+
+// dialMany dials n clients, 20 at a time, with dial, and counts the
+// outcomes of their round trips.
+func dialMany(t *testing.T, n int, dial func() (*client.Socket, <-chan string, error)) map[string]int {
+	t.Helper()
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 20)
+	for range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out := ""
+			s, events, err := dial()
+			if err != nil {
+				out = "dial: " + err.Error()
+			} else {
+				out = roundTrip(s, events)
+				s.Disconnect()
+			}
+			mu.Lock()
+			outcomes[out]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return outcomes
+}
+
+// TestDial: every connection Dial makes connects once and carries a round
+// trip, against the bare server library; the server never receives two
+// CONNECT packets on one connection.
+func TestDial(t *testing.T) {
+	srv := startBare(t)
+	const n = 500
+	var mu sync.Mutex
+	var failed []string
+	outcomes := dialMany(t, n, func() (*client.Socket, <-chan string, error) {
+		var events <-chan string
+		s, err := Dial(srv.url, "/", options(), func(s *client.Socket) { events = record(s) })
+		if err != nil {
+			return s, events, err
+		}
+		// What the server saw of a connection that did not round-trip.
+		id := s.Io().Engine().Id()
+		out := make(chan string, 16)
+		go func() {
+			defer close(out)
+			for e := range events {
+				out <- e
+				if e == "echo" {
+					return
+				}
+				if e != "connect" {
+					srv.mu.Lock()
+					mu.Lock()
+					failed = append(failed, fmt.Sprintf("%s: client saw %q; server: %d CONNECT, closed %q", id, e, srv.connects[id], srv.closed[id]))
+					mu.Unlock()
+					srv.mu.Unlock()
+					return
+				}
+			}
+		}()
+		return s, out, nil
+	})
+	if outcomes["ok"] != n {
+		t.Errorf("outcomes of %d dials: %v; %v", n, outcomes, failed)
+	}
+	if d := srv.doubles(); d != 0 {
+		t.Errorf("the server received two CONNECT packets on %d connections", d)
+	}
+}
+
+// TestDialRefused: a server that is not there gives an error (after the
+// client's timeout: the engine emits the dial error before the manager
+// listens, the same race as a lost open).
+func TestDialRefused(t *testing.T) {
+	hs := httptest.NewServer(http.NotFoundHandler())
+	url := hs.URL
+	hs.Close()
+	opts := options()
+	opts.SetTimeout(time.Second)
+	if _, err := Dial(url, "/", opts, nil); err == nil {
+		t.Fatal("no error dialing a closed port")
+	}
+}
+
+// TestRawClient is the minimal program that shows the Go client's races
+// (see the package comment) against the bare server library: it dials
+// SIOJWT_RAW_DIALS clients the plain way (client.Connect with autoConnect
+// off, listeners, then Connect) and logs the outcomes, the connections on
+// which the server received CONNECT twice, and how the server closed those.
+// It fails nothing: it measures. Run it with, for example,
+//
+//	SIOJWT_RAW_DIALS=20000 go test -run TestRawClient -v ./internal/testclient
+func TestRawClient(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("SIOJWT_RAW_DIALS"))
+	if n <= 0 {
+		t.Skip("SIOJWT_RAW_DIALS is not set")
+	}
+	srv := startBare(t)
+	outcomes := dialMany(t, n, func() (*client.Socket, <-chan string, error) {
+		opts := options()
+		opts.SetReconnection(false)
+		opts.SetForceNew(true)
+		opts.SetAutoConnect(false)
+		s, err := client.Connect(srv.url, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		events := record(s)
+		s.Connect()
+		return s, events, nil
+	})
+	for o, c := range outcomes {
+		t.Logf("%6d of %d: %s", c, n, o)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	reasons := map[string]int{}
+	for id, c := range srv.connects {
+		if c > 1 {
+			reasons[srv.closed[id]]++
+		}
+	}
+	t.Logf("connections on which the server received CONNECT twice, by how the server closed them: %v", reasons)
+}

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Counts what real socket.io-client 4.8.4 sockets see when the server cuts
+# them (expiry, revocation, demo logout, post-connect timeout, failed
+# refresh), N sockets per kind (default 1000), with two CPU burners running
+# beside the run: interop TestCutReasons, which fails unless every socket
+# saw "io server disconnect", after "unauthorized" where the wire contract
+# sends one. Needs node and `npm ci`.
+#
+#   scripts/cuts.sh [N] [BURNERS]
+set -eu
+cd "$(dirname "$0")/.."
+n=${1:-1000}
+burners=${2:-2}
+pids=""
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+i=0
+while [ "$i" -lt "$burners" ]; do
+	sh -c 'while :; do :; done' &
+	pids="$pids $!"
+	i=$((i + 1))
+done
+echo "cutting $n sockets per kind with $burners CPU burners"
+SIOJWT_CUTS=$n go test -count=1 -timeout 60m -run '^TestCutReasons$' -v ./interop/
