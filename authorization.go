@@ -159,6 +159,8 @@ func (ss *session) forbidden(r *authz.Refusal, res *core.Result) Event {
 		ss.mu.Unlock()
 	}
 	e := ss.event(EventForbidden, r.Code(), res, 0, r)
+	// Not an authentication failure: Denied and Rule say what happened.
+	e.Failure = ""
 	e.Denied, e.Rule = r.Kind(), r.Rule()
 	return e
 }

@@ -89,7 +89,7 @@ func TestAuthorizationPostConnect(t *testing.T) {
 	}
 	c.waitReason(t, "io server disconnect")
 	f := hooks.forbidden()
-	if len(f) != 1 || f[0].Denied != authz.KindNamespace || f[0].Rule != "chat:read" || f[0].Subject != "bob" || f[0].Code != core.CodeInsufficientScope {
+	if len(f) != 1 || f[0].Denied != authz.KindNamespace || f[0].Rule != "chat:read" || f[0].Subject != "bob" || f[0].Code != core.CodeInsufficientScope || f[0].Failure != "" {
 		t.Fatalf("forbidden events %+v", f)
 	}
 	if c.count("authenticated") != 0 {

@@ -53,7 +53,8 @@ type Event struct {
 	// must not reach clients; log it, do not send it.
 	Err error
 	// Denied is what an EventForbidden refused: a namespace, an event or a
-	// room; zero for other kinds.
+	// room; zero for other kinds. (Failure is empty for EventForbidden:
+	// the token was valid.)
 	Denied authz.Kind
 	// Rule is the name of the rule that refused (EventForbidden only): it
 	// comes from the server's configuration, never from the client.
