@@ -7,6 +7,7 @@ import (
 
 	"github.com/siojwt/siojwt/authz"
 	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/internal/logs"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 )
 
@@ -131,8 +132,9 @@ func (ss *session) authorize(res *core.Result) (authz.Grants, *authz.Refusal) {
 	g, err := ss.a.grantsExtractor().FromClaims(res.Claims)
 	if err != nil && ss.a.log != nil {
 		// err names the claim and its shape, never its value.
-		ss.a.log.Debug("siojwt: grants claims ignored", "namespace", ss.s.Nsp().Name(),
-			"sub", res.Claims.Subject, "token", Fingerprint(res.Token), "cause", err.Error())
+		ss.a.log.Debug("siojwt: grants claims ignored", "namespace", logs.Clip(ss.s.Nsp().Name(), maxLoggedText),
+			"sub", logs.Clip(res.Claims.Subject, maxLoggedText), "token", Fingerprint(res.Token),
+			"cause", logs.Clip(err.Error(), maxLoggedCause))
 	}
 	if e := ss.ns.policy.CheckNamespace(g); e != nil {
 		return g, refusalOf(e)
