@@ -347,9 +347,10 @@ func authzCases(t *testing.T, add func(string, string, []combo, string, []harnes
 			many[i] = fmt.Sprintf("g%d", i)
 		}
 	}
-	// v4 only: socket.io-client 2.x sends the query (this token) in the URL
-	// of every request and in the namespace's CONNECT packet, where a token
-	// this size does not get through.
+	// v4 only: socket.io-client 2.x sends the query (this 2.5 KB token) in
+	// the namespace's CONNECT packet ("40/chat?token=…,"), and the server
+	// library's parser closes the connection when that namespace string
+	// exceeds its MaxNamespaceLength (512 bytes by default).
 	v4 := []combo{combos[0], combos[1]}
 	for _, bad := range []struct {
 		name   string
