@@ -191,14 +191,14 @@ func (ss *session) authorizeToken(res *core.Result) bool {
 		ss.cutForbidden(r, res)
 		return false
 	}
-	ss.regrant(g, nil)
+	ss.regrant(g, nil, res)
 	return true
 }
 
 // regrant checks again the rooms the socket joined through Join (and
-// those in restored, for a recovered socket), leaves those g no longer
-// grants, and makes g the socket's grants.
-func (ss *session) regrant(g authz.Grants, restored []string) {
+// those in restored, for a recovered socket), leaves those g (the grants
+// of res) no longer grants, and makes g the socket's grants.
+func (ss *session) regrant(g authz.Grants, restored []string, res *core.Result) {
 	var left []*authz.Refusal
 	ss.roomsMu.Lock()
 	for _, room := range restored {
@@ -217,7 +217,7 @@ func (ss *session) regrant(g authz.Grants, restored []string) {
 	ss.grants.Store(&g)
 	ss.roomsMu.Unlock()
 	for _, r := range left {
-		ss.a.emit(ss.forbidden(r, nil))
+		ss.a.emit(ss.forbidden(r, res))
 	}
 }
 
@@ -249,7 +249,7 @@ func (ss *session) authorizeRecovered(res *core.Result) bool {
 		ss.cutForbidden(r, res)
 		return false
 	}
-	ss.regrant(g, restored)
+	ss.regrant(g, restored, res)
 	return true
 }
 
