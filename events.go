@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/siojwt/siojwt/authz"
 	"github.com/siojwt/siojwt/core"
 )
 
@@ -51,6 +52,13 @@ type Event struct {
 	// Err is the internal cause of a rejection. It may hold details that
 	// must not reach clients; log it, do not send it.
 	Err error
+	// Denied is what an EventForbidden refused: a namespace, an event or a
+	// room; zero for other kinds. (Failure is empty for EventForbidden:
+	// the token was valid.)
+	Denied authz.Kind
+	// Rule is the name of the rule that refused (EventForbidden only): it
+	// comes from the server's configuration, never from the client.
+	Rule string
 }
 
 // Fingerprint returns a short, non-reversible identifier of a token.

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/siojwt/siojwt/authz"
 	"github.com/siojwt/siojwt/core"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 )
@@ -37,6 +38,7 @@ type nsConfig struct {
 	onAuthenticated  func(*socket.Socket)
 	onRefresh        func(s *socket.Socket, old, new *core.Result) error
 	noRefresh        bool
+	policy           *authz.Policy // NamespaceAuthorization (authorization.go)
 }
 
 // NamespaceOption configures one namespace. Every namespace option is
@@ -192,6 +194,9 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 		a.emit(ss.event(EventRejected, e.Code, nil, a.clock.Now().Sub(start), err))
 		return extended(e)
 	}
+	if xe := ss.authorizeHandshake(res); xe != nil {
+		return xe
+	}
 	ss.res, ss.at = res, a.clock.Now()
 	a.sessions.Store(s, ss)
 	a.emit(ss.event(EventAuthenticated, "", res, a.clock.Now().Sub(start), nil))
@@ -260,6 +265,7 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 		ss.cleanup(reason)
 	})
 	_ = s.On(AuthenticateEvent, func(args ...any) { ss.onAuthenticate(args) })
+	ss.guardEvents()
 	if s.Recovered() {
 		if c.mode == ModePostConnect {
 			// A recovered socket skipped the middleware that registers this.

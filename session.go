@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/siojwt/siojwt/authz"
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/internal/clock"
 	"github.com/siojwt/siojwt/internal/logs"
@@ -68,6 +70,11 @@ type session struct {
 	timer    clock.Timer // expiry (and its warning): one per socket
 	timeout  clock.Timer // authenticate timeout or connect grace
 	pendAddr string      // counted against the pending cap, until released
+
+	// Authorization (authorization.go).
+	grants  atomic.Pointer[authz.Grants] // the current token's; nil until one is accepted
+	roomsMu sync.Mutex
+	rooms   map[string]struct{} // joined through Join
 }
 
 // advanceLocked moves the session to st unless it is already there or
@@ -235,6 +242,9 @@ func (ss *session) onAuthenticate(args []any) {
 		a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
 		return
 	}
+	if !ss.authorizeToken(res) {
+		return
+	}
 	if !ss.accept(res, old != nil) {
 		return
 	}
@@ -375,6 +385,7 @@ func (ss *session) cleanup(reason string) {
 	}
 	if res != nil && !cutting {
 		a.rememberForRecovery(ss.s, reason, res)
+		ss.rememberRooms(reason)
 		a.emit(ss.event(EventClosed, "", res, 0, nil))
 	}
 }

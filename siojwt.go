@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/siojwt/siojwt/authz"
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/internal/clock"
 	"github.com/siojwt/siojwt/internal/logs"
@@ -80,6 +81,9 @@ type Auth struct {
 	pendingMu      sync.Mutex
 	pending        map[string]int                   // unauthenticated sockets per address
 	pendingConns   map[string]map[*session]struct{} // connection ID -> sessions holding a pending slot, while its close is watched
+
+	extractor   *authz.Extractor // WithGrantsExtractor; nil: the default (authorization.go)
+	recentRooms sync.Map         // recovery key -> []string: rooms joined through Join (authorization.go)
 
 	conns    conns    // sockets per connection, across namespaces
 	sessions sync.Map // *socket.Socket -> *session

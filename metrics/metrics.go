@@ -23,6 +23,7 @@
 //	siojwt_revocation_cuts_total                    counter
 //	siojwt_timeouts_total                           counter
 //	siojwt_keyset_fetches_total{result}             counter
+//	siojwt_denials_total{kind, rule}                counter
 //
 // mode is "handshake", "connect" or "other"; result is "success" or
 // "failure"; code is "" on success, else one of the core package's codes,
@@ -33,6 +34,12 @@
 // siojwt_auth_attempts_total{result="failure"}, by kind; a failure
 // answered "rate_limited" because its address failed too often is
 // counted under its own kind.
+//
+// siojwt_denials_total counts authorization refusals (Event kind
+// "forbidden"): there kind is what was refused, "namespace", "event" or
+// "room", and rule is the name of the rule that refused (from the
+// server's configuration: package authz), at most 128 distinct values,
+// then "other".
 //
 // # Bounded labels
 //
@@ -58,6 +65,9 @@
 //   - "rejected" stops counting it if it was counted: an authenticated
 //     socket is only rejected when a refresh fails, and the binding then
 //     cuts it;
+//   - "forbidden" for a namespace stops counting it if it was counted: a
+//     refresh or a recovery whose grants no longer allow the namespace
+//     cuts the socket; "forbidden" for an event or a room changes nothing;
 //   - "refreshed" changes nothing.
 //
 // The binding reports "closed" only for an authenticated socket that goes
@@ -126,6 +136,7 @@ func knownCodes() map[string]struct{} {
 		core.CodeKeySetUnavailable,
 		core.CodeRateLimited,
 		core.CodeInternal,
+		core.CodeInsufficientScope,
 	} {
 		m[c] = struct{}{}
 	}
@@ -195,7 +206,7 @@ func WithConstLabels(labels prometheus.Labels) Option {
 		c.constLabels = make(prometheus.Labels, len(labels))
 		for k, v := range labels {
 			switch k {
-			case "mode", "result", "code", "kind":
+			case "mode", "result", "code", "kind", "rule":
 				return fmt.Errorf("metrics: const label %q is one of the variable labels", k)
 			}
 			c.constLabels[k] = v
@@ -217,6 +228,7 @@ type Collector struct {
 	revocationCuts prometheus.Counter
 	timeouts       prometheus.Counter
 	keySetFetches  *prometheus.CounterVec
+	denials        *denials // denials.go
 
 	codes map[string]struct{} // read-only after New
 
@@ -271,8 +283,9 @@ func New(reg prometheus.Registerer, opts ...Option) (*Collector, error) {
 		keySetFetches: prometheus.NewCounterVec(prometheus.CounterOpts(desc("keyset_fetches_total",
 			"Fetches of the JSON Web Key Set, by result.")),
 			[]string{"result"}),
-		codes: cfg.codes,
-		live:  make(map[socketKey]struct{}),
+		denials: newDenials(desc),
+		codes:   cfg.codes,
+		live:    make(map[socketKey]struct{}),
 	}
 	// Series that exist from the start, so that rates work from the first
 	// scrape.
@@ -295,7 +308,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Collector, error) {
 
 func (c *Collector) collectors() []prometheus.Collector {
 	return []prometheus.Collector{c.attempts, c.failures, c.duration, c.sockets, c.refreshes,
-		c.expiryCuts, c.revocationCuts, c.timeouts, c.keySetFetches}
+		c.expiryCuts, c.revocationCuts, c.timeouts, c.keySetFetches, c.denials.counter}
 }
 
 // Describe implements prometheus.Collector.
@@ -345,6 +358,8 @@ func (c *Collector) Observe(e siojwt.Event) {
 		c.remove(e)
 	case siojwt.EventClosed:
 		c.remove(e)
+	case siojwt.EventForbidden:
+		c.denials.observe(c, e)
 	}
 }
 
