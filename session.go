@@ -338,8 +338,10 @@ func (a *Auth) unauthorized(s *socket.Socket, e *core.Error, wait time.Duration)
 		done()
 		return
 	}
-	a.iso.emitDirect(s, "unauthorized", payload, func([]any, error) { done() })
+	// The timer is armed before the packet leaves: a client (or a test on a
+	// fake clock) that reacts to "unauthorized" then finds the deadline set.
 	a.clock.AfterFunc(wait, done)
+	a.iso.emitDirect(s, "unauthorized", payload, func([]any, error) { done() })
 }
 
 // disconnect is the one place where the binding disconnects a socket. The
