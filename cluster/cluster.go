@@ -47,6 +47,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -75,16 +76,27 @@ const (
 // the other servers sharing a Redis deployment. Set it on the server with
 // SetAdapter before siojwt.New. It is safe for concurrent use.
 type Adapter struct {
+	kind   Kind
+	key    string
 	redis  *sioredis.RedisClient
 	sub    redis.UniversalClient // the subscriptions' own client; nil when sharing the caller's
 	ropts  *adapter.RedisAdapterOptions
+	sopts  *adapter.RedisStreamsAdapterOptions
+	hopts  *adapter.ShardedRedisAdapterOptions
+	parser *checkedParser
 	log    *slog.Logger
 	errors *rateLog
+	drops  *rateLog
 	ctx    context.Context
 	cancel context.CancelFunc
+	wg     sync.WaitGroup // the Streams adapter's reading loop
+
+	dropped atomic.Uint64
 
 	mu      sync.Mutex
 	current map[socket.Namespace]*nspAdapter // the live adapter of each namespace
+	streams map[string]adapter.RedisStreamsAdapter
+	polling bool // the stream is being read
 	closed  bool
 }
 
@@ -95,6 +107,7 @@ var _ socket.AdapterConstructor = (*Adapter)(nil)
 type Option func(*config) error
 
 type config struct {
+	kind            Kind
 	log             *slog.Logger
 	key             string
 	publishTimeout  time.Duration
@@ -193,9 +206,13 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 			"timeouts cannot bound a Redis that stops answering")
 	}
 	a := &Adapter{
+		kind:    c.kind,
+		key:     c.key,
 		log:     c.log,
 		errors:  &rateLog{every: logInterval, burst: logBurst},
+		drops:   &rateLog{every: logInterval, burst: logBurst},
 		current: map[socket.Namespace]*nspAdapter{},
+		streams: map[string]adapter.RedisStreamsAdapter{},
 	}
 	a.ctx, a.cancel = context.WithCancel(ctx)
 	pub := &boundedClient{UniversalClient: client, timeout: c.publishTimeout, key: c.key}
@@ -212,17 +229,56 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 		_ = a.closeSub()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	a.ropts = adapter.DefaultRedisAdapterOptions()
-	a.ropts.SetKey(c.key)
-	a.ropts.SetRequestsTimeout(c.requestsTimeout)
-	a.ropts.SetParser(&checkedParser{inner: utils.MsgPack(), log: c.log, drops: &rateLog{every: logInterval, burst: logBurst}})
+	a.parser = &checkedParser{inner: utils.MsgPack(), owner: a}
+	switch c.kind {
+	case PubSub:
+		a.ropts = adapter.DefaultRedisAdapterOptions()
+		a.ropts.SetKey(c.key)
+		a.ropts.SetRequestsTimeout(c.requestsTimeout)
+		a.ropts.SetParser(a.parser)
+	case Streams:
+		a.sopts = streamsOptions(c.key)
+	case Sharded:
+		a.hopts = adapter.DefaultShardedRedisAdapterOptions()
+		a.hopts.SetChannelPrefix(c.key)
+	}
 	return a, nil
+}
+
+// Kind returns the kind of adapter a sets up.
+func (a *Adapter) Kind() Kind { return a.kind }
+
+// Dropped returns how many messages from Redis the Adapter has dropped
+// since New: ones that do not decode, are larger than 1 MiB, hold no event
+// where a broadcast should, or name a namespace this server does not have
+// (Streams). Each is also logged, at a bounded rate.
+func (a *Adapter) Dropped() uint64 { return a.dropped.Load() }
+
+// drop counts and logs a message dropped.
+func (a *Adapter) drop(what string, size int, err error) {
+	a.dropped.Add(1)
+	if n, ok := a.drops.allow(time.Now()); ok {
+		a.log.Warn("cluster: dropping a message from Redis: "+what,
+			"error", err.Error(), "bytes", size, "suppressed", n)
+	}
 }
 
 // New implements socket.AdapterConstructor: it returns the Redis adapter
 // of nsp, closing the one it returned before for the same namespace.
 func (a *Adapter) New(nsp socket.Namespace) socket.Adapter {
-	na := &nspAdapter{RedisAdapter: adapter.NewRedisAdapter(nsp, a.redis, a.ropts), owner: a, nsp: nsp}
+	var inner socket.Adapter
+	switch a.kind {
+	case Streams:
+		inner = a.newStreamsAdapter(nsp)
+	case Sharded:
+		inner = adapter.NewShardedRedisAdapter(nsp, a.redis, a.hopts)
+	default:
+		inner = adapter.NewRedisAdapter(nsp, a.redis, a.ropts)
+	}
+	na := &nspAdapter{Adapter: inner, owner: a, nsp: nsp}
+	if a.kind == PubSub {
+		na.listenToEmitters()
+	}
 	a.mu.Lock()
 	old := a.current[nsp]
 	if !a.closed {
@@ -250,6 +306,7 @@ func (a *Adapter) Close() error {
 		na.Close()
 	}
 	a.cancel()
+	a.wg.Wait()
 	return a.closeSub()
 }
 
@@ -288,10 +345,12 @@ func (a *Adapter) onError(args ...any) {
 // nspAdapter is the Redis adapter of one namespace, which forgets itself
 // in its owner when closed.
 type nspAdapter struct {
-	adapter.RedisAdapter
+	socket.Adapter
 	owner *Adapter
 	nsp   socket.Namespace
 	once  sync.Once
+	stop  context.CancelFunc // ends listenToEmitters; nil when not listening
+	done  chan struct{}      // closed when listenToEmitters has returned
 }
 
 // Close closes the Redis adapter once.
@@ -302,7 +361,11 @@ func (n *nspAdapter) Close() {
 			delete(n.owner.current, n.nsp)
 		}
 		n.owner.mu.Unlock()
-		n.RedisAdapter.Close()
+		if n.stop != nil {
+			n.stop()
+			<-n.done
+		}
+		n.Adapter.Close()
 	})
 }
 

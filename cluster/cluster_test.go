@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/siojwt/siojwt"
 	"github.com/siojwt/siojwt/internal/redistest"
 	"github.com/siojwt/siojwt/internal/syncbuf"
 	"github.com/zishang520/socket.io/adapters/adapter/v3"
@@ -44,6 +46,12 @@ func TestBroadcastChannel(t *testing.T) {
 				t.Fatalf("broadcastChannel(%q, %q) = %q, want %q", tc.key, tc.channel, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestPendingRoom(t *testing.T) {
+	if pendingRoom != siojwt.PendingRoom {
+		t.Fatalf("pendingRoom %q, siojwt.PendingRoom %q", pendingRoom, siojwt.PendingRoom)
 	}
 }
 
@@ -111,12 +119,32 @@ func TestCheckedParser(t *testing.T) {
 			into: func() any { var r *sioredis.RedisResponse; return &r }},
 		{name: "nil response", data: []byte{0xc0},
 			into: func() any { var r *sioredis.RedisResponse; return &r }, wantErr: "empty response"},
+		{name: "huge broadcast", data: mustEncode(t, &sioredis.RedisPacket{Uid: "a", Packet: &parser.Packet{Type: parser.EVENT, Nsp: "/", Data: []any{"shout", strings.Repeat("x", maxMessageBytes)}}}),
+			into: func() any { var p *sioredis.RedisPacket; return &p }, wantErr: "bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs syncbuf.Buffer
-			p := &checkedParser{inner: utils.MsgPack(), log: slog.New(slog.NewTextHandler(&logs, nil)),
-				drops: &rateLog{every: time.Minute, burst: 10}}
-			err := p.Decode(tc.data, tc.into())
+			owner := &Adapter{log: slog.New(slog.NewTextHandler(&logs, nil)), drops: &rateLog{every: time.Minute, burst: 10}}
+			p := &checkedParser{inner: utils.MsgPack(), owner: owner}
+			into := tc.into()
+			err := p.Decode(tc.data, into)
+			if dropped := owner.Dropped(); (tc.wantErr != "") != (dropped == 1) {
+				t.Fatalf("Dropped() = %d after Decode: %v", dropped, err)
+			}
+			if tc.wantErr == "" {
+				var opts *adapter.PacketOptions
+				switch m := into.(type) {
+				case **sioredis.RedisPacket:
+					opts = (*m).Opts
+				case **sioredis.RedisRequest:
+					if (*m).Packet != nil {
+						opts = (*m).Opts
+					}
+				}
+				if opts != nil && !slices.Equal(opts.Except, []socket.Room{siojwt.PendingRoom}) {
+					t.Fatalf("Except after Decode: %q, want just %q", opts.Except, siojwt.PendingRoom)
+				}
+			}
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("Decode: %v", err)

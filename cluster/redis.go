@@ -69,6 +69,50 @@ func broadcastChannel(key, channel string) string {
 	return channel
 }
 
+// SPublish publishes on a shard channel (Sharded) under the timeout.
+func (c *boundedClient) SPublish(ctx context.Context, channel string, message any) *redis.IntCmd {
+	if c.down != nil && c.down() {
+		return redis.NewIntResult(0, errRedisDown)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.UniversalClient.SPublish(ctx, channel, message)
+}
+
+// XAdd appends a broadcast to the stream (Streams) under the timeout.
+func (c *boundedClient) XAdd(ctx context.Context, a *redis.XAddArgs) *redis.StringCmd {
+	if c.down != nil && c.down() {
+		return redis.NewStringResult("", errRedisDown)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.UniversalClient.XAdd(ctx, a)
+}
+
+// Set stores a session for connection-state recovery (Streams) under the
+// timeout.
+func (c *boundedClient) Set(ctx context.Context, key string, value any, expiration time.Duration) *redis.StatusCmd {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.UniversalClient.Set(ctx, key, value, expiration)
+}
+
+// GetDel takes a session for connection-state recovery (Streams) under the
+// timeout.
+func (c *boundedClient) GetDel(ctx context.Context, key string) *redis.StringCmd {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.UniversalClient.GetDel(ctx, key)
+}
+
+// PubSubShardNumSub counts the subscribers of shard channels (Sharded)
+// under the timeout.
+func (c *boundedClient) PubSubShardNumSub(ctx context.Context, channels ...string) *redis.MapStringIntCmd {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.UniversalClient.PubSubShardNumSub(ctx, channels...)
+}
+
 // PubSubNumSub counts the subscribers under the timeout.
 func (c *boundedClient) PubSubNumSub(ctx context.Context, channels ...string) *redis.MapStringIntCmd {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
