@@ -258,7 +258,7 @@ func (a *Adapter) Dropped() uint64 { return a.dropped.Load() }
 func (a *Adapter) drop(what string, size int, err error) {
 	a.dropped.Add(1)
 	if n, ok := a.drops.allow(time.Now()); ok {
-		a.log.Warn("cluster: dropping a message from Redis: "+what,
+		a.log.Warn("cluster: dropping a message from Redis "+what,
 			"error", err.Error(), "bytes", size, "suppressed", n)
 	}
 }

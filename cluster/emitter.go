@@ -56,7 +56,7 @@ func (n *nspAdapter) applyEmitted(payload []byte) {
 		p.Packet.Nsp = "/"
 	}
 	if p.Packet.Nsp != n.nsp.Name() {
-		n.owner.drop("a broadcast for another namespace", len(payload), fmt.Errorf("namespace %q", p.Packet.Nsp))
+		n.owner.drop("for another namespace", len(payload), fmt.Errorf("namespace %q", p.Packet.Nsp))
 		return
 	}
 	opts := adapter.DecodeOptions(p.Opts)

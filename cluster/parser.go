@@ -32,7 +32,7 @@ func (p *checkedParser) Decode(data []byte, v any) (err error) {
 			err = fmt.Errorf("panic while decoding: %v", r)
 		}
 		if err != nil {
-			p.owner.drop("it does not decode", len(data), err)
+			p.owner.drop("that does not decode", len(data), err)
 		}
 	}()
 	if len(data) > maxMessageBytes {

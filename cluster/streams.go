@@ -111,24 +111,24 @@ func (a *Adapter) applyEntry(entry redis.XMessage) {
 	for k, v := range msg {
 		s, ok := v.(string)
 		if !ok {
-			a.drop("a stream entry with a non-string field", 0, fmt.Errorf("field %q", k))
+			a.drop("that does not decode (a stream entry with a field not a string)", 0, fmt.Errorf("field %q", k))
 			return
 		}
 		size += len(k) + len(s)
 	}
 	if size > maxMessageBytes {
-		a.drop("a stream entry too large", size, fmt.Errorf("over %d bytes", maxMessageBytes))
+		a.drop("that does not decode (a stream entry too large)", size, fmt.Errorf("over %d bytes", maxMessageBytes))
 		return
 	}
 	typ, err := strconv.Atoi(msg.Type())
 	if err != nil || msg.Uid() == "" {
-		a.drop("a stream entry without uid or type", size, fmt.Errorf("type %q", msg.Type()))
+		a.drop("that does not decode (a stream entry without uid or type)", size, fmt.Errorf("type %q", msg.Type()))
 		return
 	}
 	if cadapter.MessageType(typ) == cadapter.BROADCAST {
 		data, err := isolateBroadcastData(msg.Data())
 		if err != nil {
-			a.drop("a stream broadcast that does not decode", size, err)
+			a.drop("that does not decode (a stream broadcast)", size, err)
 			return
 		}
 		msg["data"] = data
@@ -137,11 +137,11 @@ func (a *Adapter) applyEntry(entry redis.XMessage) {
 	sa, ok := a.streams[msg.Nsp()]
 	a.mu.Unlock()
 	if !ok {
-		a.drop("a stream entry for a namespace this server does not have", size, fmt.Errorf("namespace %q", msg.Nsp()))
+		a.drop("for a namespace this server does not have", size, fmt.Errorf("namespace %q", msg.Nsp()))
 		return
 	}
 	if err := sa.OnRawMessage(msg, entry.ID); err != nil {
-		a.drop("a stream entry that does not decode", size, err)
+		a.drop("that does not decode (a stream entry)", size, err)
 	}
 }
 
