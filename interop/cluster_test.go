@@ -278,7 +278,9 @@ func (p *probe) handle(msg string) {
 	kind, rest := body[0], body[1:]
 	switch kind {
 	case '0':
-		p.record("connect")
+		var data any
+		_ = json.Unmarshal([]byte(rest), &data)
+		p.record("connect", data)
 	case '1':
 		p.record("disconnect", "io server disconnect")
 	case '4':
@@ -1157,4 +1159,71 @@ func TestClusterStreamsBlip(t *testing.T) {
 			t.Logf("the shout made during the cut reached A's socket %v after the connection came back", e.at.Sub(back).Round(time.Millisecond))
 		})
 	}
+}
+
+// TestClusterRecoveryAcrossServers: with the Streams adapter and
+// connection-state recovery, a client that lost its connection to one
+// server recovers its session on another, with the broadcasts it missed,
+// after the token of its handshake is checked there as on a fresh
+// connection; once the token is revoked, recovering again is refused.
+func TestClusterRecoveryAcrossServers(t *testing.T) {
+	c := startCluster(t, "streams", 2, "-recovery", "-mode", "connect", "-timeout", "30s")
+	a, b := c.servers[0], c.servers[1]
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("A:\n%s\nB:\n%s", a.Stderr(), b.Stderr())
+		}
+	})
+	tok := harness.Login(t, a.URL, "rita")
+	shouter := dialProbe(t, b.URL, nil)
+	shouter.authenticate(t, harness.Login(t, b.URL, "sam"))
+
+	first := dialProbe(t, a.URL, nil)
+	first.authenticate(t, tok)
+	sid, pid := sessionOf(t, first)
+	shouter.emit(t, "shout", "heard")
+	e := first.await(t, "shout", 1, waitLong)
+	offset, _ := e.args[len(e.args)-1].(string)
+	if len(e.args) != 2 || offset == "" {
+		t.Fatalf("shout without an offset: %v", e.args)
+	}
+	first.close() // the connection drops: A keeps the session in Redis
+	awaitStderr(t, a, waitLong, 1, `msg="siojwt: closed"`, " sub=rita ")
+	shouter.emit(t, "shout", "missed")
+	shouter.await(t, "shout", 2, waitLong)
+
+	second := dialProbe(t, b.URL, map[string]any{"token": tok, "pid": pid, "offset": offset})
+	if sid2, _ := sessionOf(t, second); sid2 != sid {
+		t.Fatalf("not recovered on B: sid %s, was %s; %s", sid2, sid, second)
+	}
+	missed := second.await(t, "shout", 1, waitLong)
+	if fmt.Sprint(missed.args[0]) != "missed" {
+		t.Fatalf("recovered socket heard %v first, want the missed shout; %s", missed.args, second)
+	}
+
+	// Away again; the token is revoked meanwhile; back on A.
+	if o, ok := missed.args[len(missed.args)-1].(string); ok && len(missed.args) == 2 {
+		offset = o
+	}
+	second.close()
+	awaitStderr(t, b, waitLong, 1, `msg="siojwt: closed"`, " sub=rita ")
+	revoke(t, b.URL, map[string]string{"jti": jtiOf(t, tok)})
+	third := dialProbe(t, a.URL, map[string]any{"token": tok, "pid": pid, "offset": offset})
+	third.await(t, "disconnect", 1, waitLong)
+	if third.count("unauthorized") != 1 || third.count("shout") != 0 {
+		t.Fatalf("recovering with a revoked token was not refused, or heard broadcasts; %s", third)
+	}
+}
+
+// sessionOf returns the sid and pid of a probe's CONNECT answer.
+func sessionOf(t *testing.T, p *probe) (sid, pid string) {
+	t.Helper()
+	e := p.await(t, "connect", 1, waitLong)
+	m, _ := e.args[0].(map[string]any)
+	sid, _ = m["sid"].(string)
+	pid, _ = m["pid"].(string)
+	if sid == "" || pid == "" {
+		t.Fatalf("CONNECT answer without sid and pid: %v", e.args)
+	}
+	return sid, pid
 }
