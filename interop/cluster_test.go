@@ -1227,3 +1227,79 @@ func sessionOf(t *testing.T, p *probe) (sid, pid string) {
 	}
 	return sid, pid
 }
+
+// TestClusterBroadcastCost measures, for each adapter kind, over 200
+// broadcasts made one at a time by a client of one server, the time until
+// a client of the other server hears each, and what Redis did for them
+// (commands processed and bytes in and out, summed over its nodes, divided
+// by the broadcasts; background work such as heartbeats included).
+func TestClusterBroadcastCost(t *testing.T) {
+	const n = 200
+	for _, kind := range adapterKinds {
+		t.Run(kind, func(t *testing.T) {
+			c := startCluster(t, kind, 2, "-mode", "connect", "-timeout", "30s")
+			a, b := c.servers[0], c.servers[1]
+			x, y := dialProbe(t, a.URL, nil), dialProbe(t, b.URL, nil)
+			x.authenticate(t, harness.Login(t, a.URL, "xavier"))
+			y.authenticate(t, harness.Login(t, b.URL, "yvonne"))
+			awaitSubscribers(t, c, 2)
+			x.emit(t, "shout", "warm-up")
+			y.await(t, "shout", 1, waitLong)
+			nodes := c.redisAddrs
+			if nodes == nil {
+				nodes = []string{c.redisAddr}
+			}
+			before := redisStats(t, nodes)
+			began := time.Now()
+			lat := make([]time.Duration, 0, n)
+			for i := range n {
+				start := time.Now()
+				x.emit(t, "shout", i)
+				e := y.await(t, "shout", i+2, waitLong)
+				lat = append(lat, e.at.Sub(start))
+			}
+			took := time.Since(began)
+			after := redisStats(t, nodes)
+			slices.Sort(lat)
+			r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+			per := func(k string) float64 { return float64(after[k]-before[k]) / n }
+			t.Logf("%s: cross-server broadcast latency over %d: p50 %v, p99 %v, max %v; per broadcast Redis ran %.1f commands, read %.0f B, wrote %.0f B (over %v)",
+				kind, n, r(lat[n/2]), r(lat[n*99/100]), r(lat[n-1]), per("total_commands_processed"),
+				per("total_net_input_bytes"), per("total_net_output_bytes"), took.Round(time.Millisecond))
+			if kind == "streams" {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				rc := c.redisClient(t)
+				mem, err1 := rc.MemoryUsage(ctx, "socket.io").Result()
+				length, err2 := rc.XLen(ctx, "socket.io").Result()
+				t.Logf("streams: the stream holds %d entries in %d B (%v, %v)", length, mem, err1, err2)
+			}
+			if p99 := lat[n*99/100]; p99 > time.Second {
+				t.Errorf("p99 %v, want under 1s", p99)
+			}
+		})
+	}
+}
+
+// redisStats sums the counters of INFO stats over the nodes.
+func redisStats(t *testing.T, nodes []string) map[string]int64 {
+	t.Helper()
+	sum := map[string]int64{}
+	for _, addr := range nodes {
+		rc := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		info, err := rc.Info(ctx, "stats").Result()
+		cancel()
+		_ = rc.Close()
+		if err != nil {
+			t.Fatalf("INFO stats on %s: %v", addr, err)
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if n, err := strconv.ParseInt(v, 10, 64); ok && err == nil {
+				sum[k] += n
+			}
+		}
+	}
+	return sum
+}
