@@ -3,20 +3,30 @@
 // reaches the authenticated sockets of every server and never a socket that
 // has not authenticated yet.
 //
-// It sets up the Redis adapter of the server library
-// (github.com/zishang520/socket.io/adapters/redis/v3) for production use:
+// It sets up one of the Redis adapters of the server library
+// (github.com/zishang520/socket.io/adapters/redis/v3), chosen with
+// WithKind, for production use:
 //
 //	client, err := cluster.Dial(ctx, "redis://127.0.0.1:6379/0")
-//	adapter, err := cluster.New(ctx, client, cluster.WithLogger(logger))
+//	adapter, err := cluster.New(ctx, client, cluster.WithKind(cluster.Streams), cluster.WithLogger(logger))
 //	io.SetAdapter(adapter)                      // before siojwt.New
 //	store, err := redisrevoke.New(client)       // revocations shared by every server
 //	auth, err := siojwt.New(io, verifier, siojwt.WithRevocation(store))
+//
+// PubSub (the default) is the classic adapter; Streams keeps broadcasts in
+// a Redis Stream, so that a server cut off from Redis for a while catches
+// up, and sessions for connection-state recovery on any server; Sharded
+// uses the sharded pub/sub of Redis Cluster 7 (give New a
+// *redis.ClusterClient, see DialCluster).
 //
 // siojwt.New wraps whatever adapter the server has, so every broadcast
 // leaves with the room siojwt.PendingRoom in its Except list. The Redis
 // adapter carries that list to the other servers, which apply it to their
 // own sockets: the isolation of unauthenticated sockets holds across
-// servers.
+// servers. On arrival, the PubSub and Streams adapters also add that room
+// to the Except list of every broadcast, so that one published by anything
+// else (the Redis emitter of a worker process, a server without siojwt)
+// does not reach unauthenticated sockets either.
 //
 // What New adds to the bare Redis adapter:
 //
@@ -27,15 +37,24 @@
 //   - The subscriptions reconnect with a growing delay (up to a second)
 //     instead of a busy loop of dials while Redis is away, and the adapter's
 //     errors are logged at a bounded rate instead of not at all.
-//   - Messages from Redis that do not decode, or that do not hold an event
-//     packet, are logged and dropped; the bare adapter drops them silently.
+//   - Messages from Redis that do not decode, are larger than 1 MiB, or do
+//     not hold an event packet where a broadcast should, are logged (at a
+//     bounded rate), counted (Dropped) and dropped; the bare adapter drops
+//     some silently and applies the others. With Streams, the stream is
+//     read by a loop of this package that checks each entry, and drops
+//     those for a namespace the server does not have.
+//   - With PubSub, the channel "<key>#<nsp>#", on which the Redis emitters
+//     publish broadcasts to a whole namespace, is read and applied; the
+//     bare adapter (v3.0.2) ignores it.
 //   - Setting the adapter and then calling siojwt.New builds the adapter of
 //     each existing namespace twice: New closes the first one, whose
 //     subscriptions would otherwise stay open, count as a second server in
 //     ServerCount and run server-side events twice.
 //
-// Redis is trusted: whoever can PUBLISH on its channels can broadcast to
-// any socket, pending ones included, or make sockets join and leave rooms.
+// Redis is trusted: whoever can PUBLISH on its channels, or append to its
+// stream, can broadcast to any authenticated socket, or make sockets join
+// and leave rooms; with Sharded, whose receiving side has no hook, reach
+// unauthenticated sockets too.
 // Keep it on a private network, with a password (ACL) and TLS when the
 // network is shared.
 package cluster
@@ -64,7 +83,8 @@ const (
 	// DefaultRequestsTimeout bounds the requests a server makes to the
 	// others (FetchSockets, ServerSideEmit with an acknowledgement).
 	DefaultRequestsTimeout = adapter.DefaultRequestsTimeout
-	// DefaultKey starts the names of the adapter's channels.
+	// DefaultKey starts the names of the adapter's channels, and names the
+	// Streams adapter's stream.
 	DefaultKey = "socket.io"
 	// logInterval and logBurst bound the lines logged about Redis errors
 	// and dropped messages: logBurst of each kind per logInterval.
@@ -156,7 +176,8 @@ func WithPublishTimeout(d time.Duration) Option {
 
 // WithRequestsTimeout bounds the requests a server makes to the others
 // (DefaultRequestsTimeout by default): FetchSockets, ServerSideEmit with an
-// acknowledgement, the rooms of the whole cluster.
+// acknowledgement, the rooms of the whole cluster. It applies to PubSub;
+// Streams and Sharded use the server library's own bound.
 func WithRequestsTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
