@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -395,8 +396,9 @@ func (p *probe) authenticate(t *testing.T, token string) {
 // that keeps pending sockets out travels with the broadcast through Redis
 // and the receiving server applies it. Broadcasts published on Redis by
 // something else (pubsub: as another server's adapter would, with and
-// without that Except list, and by the server library's Go emitter run as
-// a separate process; streams: an entry appended to the stream) reach the
+// without that Except list, by the server library's Go emitter run as a
+// separate process, and by Node's Redis emitter; streams: an entry
+// appended to the stream) reach the
 // authenticated sockets of every server and not the pending one either: the
 // receiving server adds the pending room to their Except list.
 func TestClusterBroadcastIsolation(t *testing.T) {
@@ -468,7 +470,8 @@ func testBroadcastIsolation(t *testing.T, kind string) {
 		inject(t, rc, clusterChannel, "guarded", siojwt.PendingRoom)
 		inject(t, rc, clusterChannel, "injected")
 		emitFromWorker(t, c, "emitted")
-		foreign = []string{"guarded", "injected", "emitted"}
+		emitFromNode(t, c, "node-emitted")
+		foreign = []string{"guarded", "injected", "emitted", "node-emitted"}
 	case "streams":
 		appendBroadcast(t, c.redisClient(t), "appended")
 		foreign = []string{"appended"}
@@ -530,6 +533,20 @@ func emitFromWorker(t *testing.T, c *testCluster, event string) {
 	out, err := exec.CommandContext(ctx, bin, "-redis", "redis://"+c.redisAddr+"/0", event, "from a worker").CombinedOutput()
 	if err != nil {
 		t.Fatalf("emit: %v\n%s", err, out)
+	}
+}
+
+// emitFromNode broadcasts event to the root namespace with Node's Redis
+// emitter (interop/clients/emit.js).
+func emitFromNode(t *testing.T, c *testCluster, event string) {
+	t.Helper()
+	node := harness.RequireNode(t)
+	script := filepath.Join(harness.ModuleRoot(t), "interop", "clients", "emit.js")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, node, script, "redis://"+c.redisAddr+"/0", "/", event, "from node").CombinedOutput()
+	if err != nil {
+		t.Fatalf("emit.js: %v\n%s", err, out)
 	}
 }
 
