@@ -635,3 +635,64 @@ func TestSharded(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamTrimmedWhileAway: a server cut off from Redis while the stream
+// was trimmed past the last entry it read says so when it is back, and
+// applies what the stream still holds.
+func TestStreamTrimmedWhileAway(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	proxy := redistest.NewProxy(t, addr)
+	direct := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	defer direct.Close()
+	client := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ContextTimeoutEnabled: true})
+	defer client.Close()
+	var logs syncbuf.Buffer
+	a, err := New(context.Background(), client, WithKind(Streams), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	io := socket.NewServer(nil, nil)
+	defer io.Close(nil)
+	io.SetAdapter(a)
+	heard := make(chan string, 10)
+	_ = io.Sockets().On("hello", func(args ...any) { heard <- fmt.Sprint(args...) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waitFor(t, func() bool {
+		n, _ := direct.ClientList(ctx).Result()
+		return strings.Contains(n, "cmd=xread")
+	})
+	add := func(arg string) {
+		t.Helper()
+		if err := direct.XAdd(ctx, &redis.XAddArgs{Stream: DefaultKey, Values: map[string]any{
+			"uid": "other", "nsp": "/", "type": strconv.Itoa(int(adapter.SERVER_SIDE_EMIT)), "data": `{"packet":["hello","` + arg + `"]}`,
+		}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hear := func(want string) {
+		t.Helper()
+		select {
+		case got := <-heard:
+			if got != want {
+				t.Fatalf("heard %q, want %q", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("did not hear %q within 10s; log:\n%s", want, logs.String())
+		}
+	}
+	add("before")
+	hear("before")
+	proxy.Cut()
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "cluster: Redis error") })
+	for _, arg := range []string{"lost-1", "lost-2", "kept"} {
+		add(arg)
+	}
+	if err := direct.XTrimMaxLen(ctx, DefaultKey, 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Restore()
+	hear("kept")
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "the stream was trimmed past the last entry") })
+}

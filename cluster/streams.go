@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -73,7 +74,17 @@ func (a *Adapter) newStreamsAdapter(nsp socket.Namespace) socket.Adapter {
 func (a *Adapter) pollStream(ctx context.Context, client redis.UniversalClient, stream string) {
 	defer a.wg.Done()
 	offset := "$"
+	resumed := false // the last read failed: check the stream still holds what follows offset
 	for ctx.Err() == nil {
+		if resumed && offset != "$" {
+			if lost, ok := a.trimmedPast(ctx, client, stream, offset); ok {
+				resumed = false
+				if lost {
+					a.log.Warn("cluster: the stream was trimmed past the last entry this server read; "+
+						"broadcasts made meanwhile were lost for its sockets", "stream", stream, "last_read", offset)
+				}
+			}
+		}
 		res, err := client.XRead(ctx, &redis.XReadArgs{
 			Streams: []string{stream},
 			ID:      offset,
@@ -85,6 +96,7 @@ func (a *Adapter) pollStream(ctx context.Context, client redis.UniversalClient, 
 				continue
 			}
 			a.onError(fmt.Errorf("reading the stream %q: %w", stream, err))
+			resumed = true
 			t := time.NewTimer(minReconnectDelay)
 			select {
 			case <-ctx.Done():
@@ -100,6 +112,44 @@ func (a *Adapter) pollStream(ctx context.Context, client redis.UniversalClient, 
 			}
 		}
 	}
+}
+
+// trimmedPast reports whether entries after offset may have been removed
+// from the stream (ok is false when Redis did not answer): the largest
+// removed ID is after offset (Redis 7), or the first entry is.
+func (a *Adapter) trimmedPast(ctx context.Context, client redis.UniversalClient, stream, offset string) (lost, ok bool) {
+	ctx, cancel := context.WithTimeout(ctx, DefaultPublishTimeout)
+	defer cancel()
+	info, err := client.XInfoStream(ctx, stream).Result()
+	if err != nil {
+		if strings.Contains(err.Error(), "no such key") {
+			return true, true // gone: Redis restarted empty, or the key was deleted
+		}
+		return false, false
+	}
+	last, ok1 := parseID(offset)
+	if deleted, ok2 := parseID(info.MaxDeletedEntryID); ok1 && ok2 && last.less(deleted) {
+		return true, true
+	}
+	first, ok2 := parseID(info.FirstEntry.ID)
+	return ok1 && ok2 && last.less(first), true
+}
+
+// entryID is the ID of a stream entry, "<ms>-<seq>".
+type entryID struct{ ms, seq uint64 }
+
+func parseID(v string) (entryID, bool) {
+	ms, seq, ok := strings.Cut(v, "-")
+	if !ok {
+		return entryID{}, false
+	}
+	a, err1 := strconv.ParseUint(ms, 10, 64)
+	b, err2 := strconv.ParseUint(seq, 10, 64)
+	return entryID{a, b}, err1 == nil && err2 == nil
+}
+
+func (id entryID) less(o entryID) bool {
+	return id.ms < o.ms || (id.ms == o.ms && id.seq < o.seq)
 }
 
 // applyEntry checks one stream entry, excludes pending sockets from a
