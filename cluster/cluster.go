@@ -327,8 +327,11 @@ func (a *Adapter) Close() error {
 		na.Close()
 	}
 	a.cancel()
+	// Closing the subscription client ends a blocking read of the stream
+	// at once; with the caller's client, it ends within streamBlock.
+	err := a.closeSub()
 	a.wg.Wait()
-	return a.closeSub()
+	return err
 }
 
 func (a *Adapter) closeSub() error {

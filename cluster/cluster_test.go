@@ -696,3 +696,31 @@ func TestStreamTrimmedWhileAway(t *testing.T) {
 	hear("kept")
 	waitFor(t, func() bool { return strings.Contains(logs.String(), "the stream was trimmed past the last entry") })
 }
+
+// TestStreamsCloseIsPrompt: Close does not wait for the stream's blocking
+// read to time out.
+func TestStreamsCloseIsPrompt(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	defer client.Close()
+	a, err := New(context.Background(), client, WithKind(Streams))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io := socket.NewServer(nil, nil)
+	io.SetAdapter(a)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	waitFor(t, func() bool {
+		n, _ := client.ClientList(ctx).Result()
+		return strings.Contains(n, "cmd=xread")
+	})
+	io.Close(nil)
+	start := time.Now()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d >= streamBlock {
+		t.Fatalf("Close took %v, as long as a blocking read (%v)", d, streamBlock)
+	}
+}
