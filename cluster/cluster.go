@@ -237,6 +237,9 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 	}
 	a.ctx, a.cancel = context.WithCancel(ctx)
 	pub := &boundedClient{UniversalClient: client, timeout: c.publishTimeout, key: c.key}
+	if c.kind != PubSub {
+		pub.report = func(err error) { a.onError(err) }
+	}
 	delay := &reconnectDelay{log: c.log}
 	a.sub = subscriptionClient(client, delay)
 	if a.sub != nil {

@@ -609,12 +609,18 @@ func TestSharded(t *testing.T) {
 		io := socket.NewServer(nil, nil)
 		defer io.Close(nil)
 		io.SetAdapter(a)
+		io.SetAdapter(a) // what siojwt.New does, through its wrapper: the first is closed
 		if i == 1 {
 			_ = io.Sockets().On("hello", func(args ...any) { heard <- args })
 		}
 		servers = append(servers, io)
 	}
 	waitFor(t, func() bool { return servers[0].Sockets().Adapter().ServerCount() == 2 })
+	// Two, not more: the replaced adapters no longer listen.
+	time.Sleep(100 * time.Millisecond)
+	if n := servers[1].Sockets().Adapter().ServerCount(); n != 2 {
+		t.Fatalf("ServerCount %d, want 2", n)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		// The other server's subscription may not be in place yet: emit
@@ -723,4 +729,29 @@ func TestStreamsCloseIsPrompt(t *testing.T) {
 	if d := time.Since(start); d >= streamBlock {
 		t.Fatalf("Close took %v, as long as a blocking read (%v)", d, streamBlock)
 	}
+}
+
+// TestStreamsPublishErrorsLogged: the Streams adapter keeps a failed XADD
+// to a debug log; the Adapter logs it.
+func TestStreamsPublishErrorsLogged(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	defer client.Close()
+	var logs syncbuf.Buffer
+	a, err := New(context.Background(), client, WithKind(Streams), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	io := socket.NewServer(nil, nil)
+	defer io.Close(nil)
+	io.SetAdapter(a)
+	// The stream's key holds a string: XADD fails (WRONGTYPE).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := client.Set(ctx, DefaultKey, "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_ = io.Emit("hello", "nobody")
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "XADD") })
 }
