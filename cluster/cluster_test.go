@@ -599,8 +599,14 @@ func TestSharded(t *testing.T) {
 	var servers []*socket.Server
 	heard := make(chan []any, 10)
 	for i := range 2 {
-		client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true})
+		client, err := DialCluster(context.Background(), "redis://"+addrs[0]+"?addr="+addrs[1]+"&addr="+addrs[2])
+		if err != nil {
+			t.Fatal(err)
+		}
 		defer client.Close()
+		if !client.Options().ContextTimeoutEnabled || client.Options().ReadTimeout != DefaultReadTimeout {
+			t.Fatalf("DialCluster options: %+v", client.Options())
+		}
 		a, err := New(context.Background(), client, WithKind(Sharded))
 		if err != nil {
 			t.Fatal(err)
@@ -754,4 +760,29 @@ func TestStreamsPublishErrorsLogged(t *testing.T) {
 	}
 	_ = io.Emit("hello", "nobody")
 	waitFor(t, func() bool { return strings.Contains(logs.String(), "XADD") })
+}
+
+func TestDialClusterErrors(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := closed.Addr().String()
+	_ = closed.Close()
+	for _, tc := range []struct{ url, want string }{
+		{"http://:s3cret@" + refused, "invalid Redis Cluster URL"},
+		{"redis://:s3cret@[::1", "invalid Redis Cluster URL"},
+		{"redis://:s3cret@" + refused, "does not answer"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := DialCluster(ctx, tc.url)
+		cancel()
+		if err == nil {
+			_ = c.Close()
+			t.Fatalf("DialCluster(%q) succeeded", tc.url)
+		}
+		if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("DialCluster(%q): %v, want %q and no password", tc.url, err, tc.want)
+		}
+	}
 }
