@@ -141,20 +141,20 @@ func (s *Store) subscribed(ctx context.Context, c *cursor, fn func(revoke.Revoca
 		}
 		return
 	}
+	s.logger.Info("redisrevoke: resubscribed to revocation events after a connection loss; "+
+		"reading the ones missed", "from", c.last.String())
 	start := time.Now()
 	n, full, err := s.catchUp(ctx, c, fn)
 	switch {
 	case err != nil:
-		s.logger.Error("redisrevoke: resubscribed to revocation events after a connection loss, "+
-			"but could not read the ones missed meanwhile; retrying at the next reconnection",
-			"error", err, "from", c.last.String())
+		s.logger.Error("redisrevoke: could not read the revocation events missed during a connection loss; "+
+			"retrying at the next reconnection", "error", err, "from", c.last.String())
 	case full:
-		s.logger.Warn("redisrevoke: resubscribed to revocation events after a connection loss; "+
-			"the stream no longer held every event missed, so every recorded revocation was re-read",
-			"revocations", n, "took", time.Since(start))
+		s.logger.Warn("redisrevoke: the stream no longer held every revocation event missed during a "+
+			"connection loss, so every recorded revocation was re-read", "revocations", n, "took", time.Since(start))
 	default:
-		s.logger.Info("redisrevoke: resubscribed to revocation events after a connection loss; "+
-			"replayed the ones missed", "events", n, "took", time.Since(start))
+		s.logger.Info("redisrevoke: replayed the revocation events missed during a connection loss",
+			"events", n, "took", time.Since(start))
 	}
 }
 
@@ -187,6 +187,10 @@ func (s *Store) catchUp(ctx context.Context, c *cursor, fn func(revoke.Revocatio
 			return 0, false, nil // never held an event
 		}
 		n, err := s.recheck(ctx, fn)
+		if err == nil {
+			// A new stream, if one starts, is read from its beginning.
+			c.last = streamID{}
+		}
 		return n, true, err
 	}
 	if s.trimmedPast(info, c.last) {

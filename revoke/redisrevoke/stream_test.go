@@ -78,7 +78,7 @@ func TestWatchCatchesUpAfterPartition(t *testing.T) {
 	if r := receive(t, got); r.JTI != "live" {
 		t.Fatalf("got %+v, want live (a replayed event delivered twice?)", r)
 	}
-	if !strings.Contains(logs.String(), "replayed the ones missed") || !strings.Contains(logs.String(), "events=2") {
+	if !strings.Contains(logs.String(), "replayed the revocation events missed") || !strings.Contains(logs.String(), "events=2") {
 		t.Errorf("no catch-up line for 2 events logged; log:\n%s", logs.String())
 	}
 }
