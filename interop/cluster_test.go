@@ -1114,6 +1114,8 @@ func TestClusterRevocationAfterPartition(t *testing.T) {
 			d := victim.await(t, "disconnect", 1, 3*waitLong)
 			caughtUp := d.at.Sub(back)
 			t.Logf("%s: socket cut %v after the connection to Redis came back", kind, caughtUp.Round(time.Millisecond))
+			// The bound the deployment guide gives: 2 s, 10 to 20 times what was measured;
+			// the clients retry a lost connection every 0.1 s (go-redis pub/sub).
 			if caughtUp > 2*time.Second {
 				t.Errorf("the socket was cut %v after the connection came back, want under 2s", caughtUp)
 			}
