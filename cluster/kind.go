@@ -10,22 +10,25 @@ type Kind int
 const (
 	// PubSub is the classic Redis adapter: every broadcast is a PUBLISH,
 	// and a server cut off from Redis loses the broadcasts made meanwhile.
-	// It is the default, and what Node servers with @socket.io/redis-adapter
-	// and the Redis emitters speak.
+	// It is the default, and what the Redis emitters (Go and Node, tested)
+	// and Node servers with @socket.io/redis-adapter (by its source; not
+	// tested here) speak.
 	PubSub Kind = iota
 	// Streams is the Redis Streams adapter: broadcasts are appended to a
 	// stream (XADD, the last DefaultStreamMaxLen entries kept) that every
 	// server reads from the last entry it saw, so that a server cut off
 	// from Redis for a while catches up on what it missed; it keeps the
 	// sessions of connection-state recovery in Redis, so that a client
-	// recovers its session on any server. Node servers with
-	// @socket.io/redis-streams-adapter speak it.
+	// recovers its session on any server. The server library ports it from
+	// Node's @socket.io/redis-streams-adapter (compatibility not tested
+	// here).
 	Streams
 	// Sharded is the sharded pub/sub adapter for Redis Cluster 7 and later
 	// (SPUBLISH and SSUBSCRIBE): each channel lives on one shard instead of
 	// every node, so that pub/sub traffic grows with the shards. Give New a
-	// *redis.ClusterClient. Node servers with @socket.io/redis-adapter's
-	// createShardedAdapter speak it.
+	// *redis.ClusterClient (DialCluster). Broadcasts that arrive through it
+	// are not checked on arrival: the server library's sharded adapter
+	// (v3.0.2) decodes them itself, with no hook.
 	Sharded
 )
 
