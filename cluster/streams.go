@@ -50,8 +50,8 @@ func (a *Adapter) newStreamsAdapter(nsp socket.Namespace) socket.Adapter {
 	name := nsp.Name()
 	a.mu.Lock()
 	a.streams[name] = sa
-	start := !a.polling
-	a.polling = true
+	start := !a.polling && !a.closed
+	a.polling = a.polling || start
 	a.mu.Unlock()
 	sa.Cleanup(func() {
 		a.mu.Lock()
