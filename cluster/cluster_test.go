@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/siojwt/siojwt/internal/logs"
 	"github.com/siojwt/siojwt"
+	"github.com/siojwt/siojwt/internal/logs"
 	"github.com/siojwt/siojwt/internal/redistest"
 	"github.com/siojwt/siojwt/internal/syncbuf"
 	"github.com/zishang520/socket.io/adapters/adapter/v3"
