@@ -2,6 +2,7 @@ package siojwt
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -32,6 +33,7 @@ type nsConfig struct {
 	mode             Mode
 	verifier         *core.Verifier
 	timeout          time.Duration
+	timeoutSet       bool // NamespaceAuthenticateTimeout was given
 	optional         bool
 	unauthorizedWait time.Duration
 	onAuthenticated  func(*socket.Socket)
@@ -64,7 +66,7 @@ func NamespaceAuthenticateTimeout(d time.Duration) NamespaceOption {
 		if d <= 0 {
 			return errors.New("siojwt: timeout must be positive")
 		}
-		c.timeout = d
+		c.timeout, c.timeoutSet = d, true
 		return nil
 	}
 }
@@ -123,6 +125,27 @@ func (a *Auth) namespace(mode Mode, nsp socket.Namespace, opts []NamespaceOption
 			return nil, err
 		}
 	}
+	if mode == ModeHandshake {
+		// A handshake-mode socket without a valid token never connects:
+		// there is no unauthenticated socket to keep or to time out.
+		if c.optional {
+			return nil, fmt.Errorf("%w: NamespaceOptional needs ProtectPostConnect (with Protect a socket without a valid token never connects)", ErrOptionNotForMode)
+		}
+		if c.timeoutSet {
+			return nil, fmt.Errorf("%w: NamespaceAuthenticateTimeout needs ProtectPostConnect (with Protect the token comes with the handshake)", ErrOptionNotForMode)
+		}
+	}
+	if c.optional && c.timeoutSet {
+		return nil, fmt.Errorf("%w: NamespaceOptional sockets have no authenticate timeout; drop NamespaceAuthenticateTimeout", ErrConflictingOptions)
+	}
+	if c.noRefresh && c.onRefresh != nil {
+		return nil, fmt.Errorf("%w: NamespaceOnRefresh is never called with NamespaceNoRefresh", ErrConflictingOptions)
+	}
+	if c.verifier != a.verifier {
+		for _, w := range c.verifier.KeyWarnings() {
+			a.logWarn(w, "namespace", nsp.Name())
+		}
+	}
 	return c, nil
 }
 
@@ -159,8 +182,22 @@ func (a *Auth) ProtectPostConnect(nsp socket.Namespace, onAuthenticated func(*so
 }
 
 // protect installs a mode's middleware on nsp and the binding's
-// "connection" handler, shared by both modes.
+// "connection" handler, shared by both modes. It refuses a namespace that
+// is already protected, and, when restored sockets skip the middlewares, a
+// namespace that already has a "connection" handler.
 func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socket.Socket, func(*socket.ExtendedError))) error {
+	a.protectedMu.Lock()
+	defer a.protectedMu.Unlock()
+	if m, ok := a.protected[nsp]; ok {
+		return fmt.Errorf("%w: %q is in %s mode; a namespace is protected once, by Protect or ProtectPostConnect", ErrAlreadyProtected, nsp.Name(), m)
+	}
+	if r := a.server.Opts().ConnectionStateRecovery(); r != nil && r.SkipMiddlewares() && a.foreignHandlers(nsp) {
+		return fmt.Errorf("%w: %q has a \"connection\" handler already; with connection-state recovery, protect the namespace first so that restored sockets are checked before any handler sees them", ErrHandlerBeforeProtect, nsp.Name())
+	}
+	if a.protected == nil {
+		a.protected = map[socket.Namespace]Mode{}
+	}
+	a.protected[nsp] = c.mode
 	a.conns.track(nsp)
 	nsp.Use(middleware)
 	return nsp.On("connection", func(args ...any) {
@@ -168,6 +205,16 @@ func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socke
 			a.connected(s, c)
 		}
 	})
+}
+
+// foreignHandlers reports whether nsp has a "connection" handler that is
+// not the binding's own connection counter.
+func (a *Auth) foreignHandlers(nsp socket.Namespace) bool {
+	n := len(nsp.Listeners("connection"))
+	if a.conns.tracked(nsp) {
+		n--
+	}
+	return n > 0
 }
 
 // handshake is the handshake-mode middleware's body: nil admits.
@@ -197,6 +244,11 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 		return extended(e)
 	}
 	ss.res, ss.at = res, a.clock.Now()
+	if exp, ok := c.verifier.ExpiresAt(res.Claims); ok && a.expiry {
+		// Known to "connection" handlers that run before the binding's
+		// (which arms the timer).
+		ss.expires = exp
+	}
 	a.sessions.Store(s, ss)
 	a.emit(ss.event(EventAuthenticated, "", res, a.clock.Now().Sub(start), nil))
 	ss.forgetUnlessConnected()
@@ -249,6 +301,7 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 		a.sessions.Store(s, ss)
 	}
 	ss.mu.Lock()
+	ss.joined = true
 	if ss.res != nil {
 		ss.advanceLocked(stateAuthenticated)
 	} else {
@@ -258,11 +311,23 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 		ss.timeout.Stop()
 		ss.timeout = nil
 	}
+	early := ss.early
 	ss.mu.Unlock()
 	_ = s.On("disconnect", func(args ...any) {
 		reason, _ := firstString(args)
 		ss.cleanup(reason)
 	})
+	if !s.Connected() {
+		// An application handler that runs before this one disconnected
+		// it: its "disconnect" came before the handler above.
+		ss.cleanup("server namespace disconnect")
+		return
+	}
+	if early != nil {
+		// Cut (revoked) between its middleware and now; reported then.
+		a.unauthorized(s, early, c.unauthorizedWait)
+		return
+	}
 	_ = s.On(AuthenticateEvent, func(args ...any) { ss.onAuthenticate(args) })
 	if s.Recovered() {
 		if c.mode == ModePostConnect {
@@ -340,6 +405,21 @@ func tokenArg(args []any) (string, bool) {
 		return "", false
 	}
 	return t, true
+}
+
+// tokenGiven reports whether "authenticate"'s first argument carries a
+// token of any type: a value that is not a string is a token sent wrong,
+// not a missing one.
+func tokenGiven(args []any) bool {
+	if len(args) == 0 {
+		return false
+	}
+	m, ok := args[0].(map[string]any)
+	if !ok {
+		return false
+	}
+	t, ok := m["token"]
+	return ok && t != nil && t != ""
 }
 
 func extended(e *core.Error) *socket.ExtendedError {

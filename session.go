@@ -67,6 +67,8 @@ type session struct {
 	timer    clock.Timer // expiry (and its warning): one per socket
 	timeout  clock.Timer // authenticate timeout or connect grace
 	pendAddr string      // counted against the pending cap, until released
+	joined   bool        // "connection" was seen
+	early    *core.Error // a cut made before "connection", for connected to finish
 }
 
 // advanceLocked moves the session to st unless it is already there or
@@ -153,9 +155,9 @@ func (a *Auth) verify(ctx context.Context, v *core.Verifier, token any, hs *core
 func (ss *session) forgetUnlessConnected() {
 	ss.timeout = ss.a.clock.AfterFunc(30*time.Second, func() {
 		ss.mu.Lock()
-		admitted := ss.state == stateAdmitted
+		joined := ss.joined
 		ss.mu.Unlock()
-		if admitted {
+		if !joined {
 			ss.cleanup("never connected")
 		}
 	})
@@ -197,8 +199,12 @@ func (ss *session) onAuthenticate(args []any) {
 	var res *core.Result
 	err := safely(func() error {
 		tok, ok := tokenArg(args)
-		if c := ss.ns.verifier.ExtractCookie(ss.hs); c != "" {
-			tok, ok = c, true
+		if !ok && !tokenGiven(args) {
+			// The cookie only stands in for a token the event does not
+			// carry: a token sent now is the client's newest.
+			if c := ss.ns.verifier.ExtractCookie(ss.hs); c != "" {
+				tok, ok = c, true
+			}
 		}
 		if !ok {
 			return core.NewError(core.CodeInvalidToken, "invalid token datatype", nil)
@@ -230,12 +236,9 @@ func (ss *session) onAuthenticate(args []any) {
 			// A failed refresh: the subject and token are the current ones.
 			ev.Subject, ev.Fingerprint = old.Claims.Subject, Fingerprint(old.Token)
 		}
-		ss.mu.Lock()
-		ss.advanceLocked(stateCutting)
-		ss.stopTimersLocked()
-		ss.mu.Unlock()
-		a.emit(ev)
-		a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
+		// Another cut (expiry, revocation) may have started while the
+		// token was checked: then that one tells the client.
+		ss.cutWith(ev, e)
 		return
 	}
 	if !ss.accept(res, old != nil) {
@@ -290,16 +293,34 @@ func (ss *session) accept(res *core.Result, refresh bool) bool {
 // it sees "io server disconnect". It runs at most once per socket: a later
 // call, or one after the socket went away, does nothing.
 func (ss *session) cut(kind EventKind, res *core.Result, e *core.Error) {
+	ss.cutWith(ss.event(kind, e.Code, res, 0, e.Err), e)
+}
+
+// cutWith is cut with the event already built. A socket admitted by a
+// middleware but not connected yet (revoked in between) cannot be told or
+// disconnected: connected finishes its cut, and the never-connected timer
+// still forgets it if it never connects.
+func (ss *session) cutWith(ev Event, e *core.Error) {
 	ss.mu.Lock()
 	if !ss.liveLocked() {
 		ss.mu.Unlock()
 		return
 	}
+	early := !ss.joined
 	ss.state = stateCutting
-	ss.stopTimersLocked()
+	if early {
+		ss.early = e
+		if ss.timer != nil {
+			ss.timer.Stop()
+		}
+	} else {
+		ss.stopTimersLocked()
+	}
 	ss.mu.Unlock()
-	ss.a.emit(ss.event(kind, e.Code, res, 0, e.Err))
-	ss.a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
+	ss.a.report(ev, e.Message)
+	if !early {
+		ss.a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
+	}
 }
 
 func (ss *session) stopTimersLocked() {

@@ -66,6 +66,9 @@ type Auth struct {
 	pendingMu      sync.Mutex
 	pending        map[string]int // unauthenticated sockets per address
 
+	protectedMu sync.Mutex
+	protected   map[socket.Namespace]Mode // namespaces protected so far, and their mode
+
 	conns    conns    // sockets per connection, across namespaces
 	sessions sync.Map // *socket.Socket -> *session
 	recent   sync.Map // namespace + "\x00" + socket ID -> *core.Result (for connection-state recovery)
@@ -163,6 +166,17 @@ func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error)
 			return nil, err
 		}
 	}
+	if a.warnBefore > 0 && !a.expiry {
+		return nil, fmt.Errorf("%w: WithExpiryWarning warns before an expiry that WithoutExpiry does not enforce", ErrConflictingOptions)
+	}
+	if _, ok := server.Adapter().(*isolation); ok {
+		// Only New installs it: this server has an Auth already, whose
+		// middlewares and handlers would run next to this one's.
+		return nil, fmt.Errorf("%w: call New once per server and protect every namespace with that Auth", ErrServerBound)
+	}
+	for _, w := range v.KeyWarnings() {
+		a.logWarn(w)
+	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	// Count every namespace's sockets per connection (see disconnect).
 	a.conns.track(server.Sockets())
@@ -187,7 +201,13 @@ func (a *Auth) Close() error {
 // Verifier returns the default verifier.
 func (a *Auth) Verifier() *core.Verifier { return a.verifier }
 
-func (a *Auth) emit(e Event) {
+func (a *Auth) emit(e Event) { a.report(e, "") }
+
+// report passes e to the hooks and logs it. A non-empty reason says that e
+// ends a socket that was connected (a failed refresh or re-check is a
+// rejection of a live socket, and is logged as a cut) and why, in the words
+// the client was sent.
+func (a *Auth) report(e Event, reason string) {
 	for _, h := range a.hooks {
 		func() {
 			defer func() {
@@ -202,7 +222,12 @@ func (a *Auth) emit(e Event) {
 		return
 	}
 	switch e.Kind {
-	case EventRejected, EventExpired, EventRevoked, EventTimedOut:
+	case EventExpired, EventRevoked, EventTimedOut:
+		if reason == "" {
+			reason = string(e.Kind)
+		}
+		fallthrough
+	case EventRejected:
 		attrs := []any{"kind", string(e.Kind), "mode", string(e.Mode), "namespace", e.Namespace,
 			"remote", e.RemoteAddr, "code", e.Code}
 		if e.Subject != "" {
@@ -214,10 +239,20 @@ func (a *Auth) emit(e Event) {
 		if e.Err != nil {
 			attrs = append(attrs, "cause", e.Err.Error())
 		}
-		a.log.Info("siojwt: socket refused", attrs...)
+		if reason != "" {
+			a.log.Info("siojwt: socket cut", append(attrs, "reason", reason)...)
+		} else {
+			a.log.Info("siojwt: socket refused", attrs...)
+		}
 	default:
 		a.log.Debug("siojwt: "+string(e.Kind), "mode", string(e.Mode), "namespace", e.Namespace,
 			"remote", e.RemoteAddr, "sub", e.Subject, "token", e.Fingerprint)
+	}
+}
+
+func (a *Auth) logWarn(msg string, args ...any) {
+	if a.log != nil {
+		a.log.Warn("siojwt: "+msg, args...)
 	}
 }
 

@@ -1,0 +1,419 @@
+package siojwt
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/siojwt/siojwt/core"
+	"github.com/zishang520/socket.io/clients/engine/v3/transports"
+	client "github.com/zishang520/socket.io/clients/socket/v3"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
+)
+
+// bareAuth builds an Auth on a server that serves nothing, for the checks
+// made at the calls.
+func bareAuth(t *testing.T, sopts socket.ServerOptionsInterface, opts ...Option) (*socket.Server, *Auth, error) {
+	t.Helper()
+	io := socket.NewServer(nil, sopts)
+	t.Cleanup(func() { io.Close(nil) })
+	v, err := core.New(core.WithSecretString(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(io, v, opts...)
+	if a != nil {
+		t.Cleanup(func() { _ = a.Close() })
+	}
+	return io, a, err
+}
+
+// TestMisuseRefused checks that every combination of calls and options
+// that cannot work is an error at the call, with its sentinel and a
+// message naming the rule.
+func TestMisuseRefused(t *testing.T) {
+	noop := func(*socket.Socket) {}
+	refresh := NamespaceOnRefresh(func(*socket.Socket, *core.Result, *core.Result) error { return nil })
+	tests := []struct {
+		name string
+		call func(io *socket.Server, a *Auth) error
+		want error
+		says string
+	}{
+		{"Protect twice", func(io *socket.Server, a *Auth) error {
+			_ = a.Protect(io.Sockets())
+			return a.Protect(io.Sockets())
+		}, ErrAlreadyProtected, "protected once"},
+		{"Protect then ProtectPostConnect", func(io *socket.Server, a *Auth) error {
+			_ = a.Protect(io.Sockets())
+			return a.ProtectPostConnect(io.Sockets(), noop)
+		}, ErrAlreadyProtected, "handshake mode"},
+		{"ProtectPostConnect then Protect", func(io *socket.Server, a *Auth) error {
+			_ = a.ProtectPostConnect(io.Of("/x", nil), noop)
+			return a.Protect(io.Of("/x", nil))
+		}, ErrAlreadyProtected, "connect mode"},
+		{"ProtectPostConnect twice", func(io *socket.Server, a *Auth) error {
+			_ = a.ProtectPostConnect(io.Sockets(), noop)
+			return a.ProtectPostConnect(io.Sockets(), noop)
+		}, ErrAlreadyProtected, "protected once"},
+		{"Protect with NamespaceOptional", func(io *socket.Server, a *Auth) error {
+			return a.Protect(io.Sockets(), NamespaceOptional())
+		}, ErrOptionNotForMode, "NamespaceOptional needs ProtectPostConnect"},
+		{"Protect with NamespaceAuthenticateTimeout", func(io *socket.Server, a *Auth) error {
+			return a.Protect(io.Sockets(), NamespaceAuthenticateTimeout(time.Second))
+		}, ErrOptionNotForMode, "NamespaceAuthenticateTimeout needs ProtectPostConnect"},
+		{"Protect with the default timeout given", func(io *socket.Server, a *Auth) error {
+			return a.Protect(io.Sockets(), NamespaceAuthenticateTimeout(DefaultAuthenticateTimeout))
+		}, ErrOptionNotForMode, "NamespaceAuthenticateTimeout"},
+		{"NamespaceOptional with a timeout", func(io *socket.Server, a *Auth) error {
+			return a.ProtectPostConnect(io.Sockets(), noop, NamespaceOptional(), NamespaceAuthenticateTimeout(time.Second))
+		}, ErrConflictingOptions, "no authenticate timeout"},
+		{"NamespaceOnRefresh with NamespaceNoRefresh", func(io *socket.Server, a *Auth) error {
+			return a.Protect(io.Sockets(), refresh, NamespaceNoRefresh())
+		}, ErrConflictingOptions, "never called"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			io, a, err := bareAuth(t, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = tt.call(io, a)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.says) {
+				t.Fatalf("err %q does not say %q", err, tt.says)
+			}
+		})
+	}
+	t.Run("a refused call installs nothing", func(t *testing.T) {
+		io, a, err := bareAuth(t, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nsp := io.Of("/y", nil)
+		before := len(nsp.Listeners("connection"))
+		if err := a.Protect(nsp, NamespaceOptional()); err == nil {
+			t.Fatal("accepted")
+		}
+		if n := len(nsp.Listeners("connection")); n != before || nsp.Fns().Len() != 0 {
+			t.Fatalf("%d connection handlers (was %d), %d middlewares", n, before, nsp.Fns().Len())
+		}
+		if err := a.ProtectPostConnect(nsp, noop, NamespaceOptional()); err != nil {
+			t.Fatalf("the namespace is not free after a refused call: %v", err)
+		}
+	})
+	t.Run("New twice on one server", func(t *testing.T) {
+		io, _, err := bareAuth(t, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := core.New(core.WithSecretString(testSecret))
+		_, err = New(io, v)
+		if !errors.Is(err, ErrServerBound) || !strings.Contains(err.Error(), "once per server") {
+			t.Fatalf("err %v, want ErrServerBound", err)
+		}
+	})
+	t.Run("expiry warning without expiry", func(t *testing.T) {
+		_, _, err := bareAuth(t, nil, WithExpiryWarning(time.Second), WithoutExpiry())
+		if !errors.Is(err, ErrConflictingOptions) {
+			t.Fatalf("err %v, want ErrConflictingOptions", err)
+		}
+	})
+	t.Run("handler before Protect with recovery", func(t *testing.T) {
+		sopts := socket.DefaultServerOptions()
+		sopts.SetConnectionStateRecovery(&socket.ConnectionStateRecovery{})
+		sopts.ConnectionStateRecovery().SetMaxDisconnectionDuration(60_000)
+		sopts.ConnectionStateRecovery().SetSkipMiddlewares(true)
+		io, a, err := bareAuth(t, sopts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The binding's own connection counter is not an application
+		// handler.
+		if err := a.Protect(io.Of("/first", nil)); err != nil {
+			t.Fatal(err)
+		}
+		late := io.Of("/late", nil)
+		_ = late.On("connection", func(...any) {})
+		if err := a.Protect(late); !errors.Is(err, ErrHandlerBeforeProtect) {
+			t.Fatalf("err %v, want ErrHandlerBeforeProtect", err)
+		}
+		_ = io.Sockets().On("connection", func(...any) {})
+		if err := a.ProtectPostConnect(io.Sockets(), noop); !errors.Is(err, ErrHandlerBeforeProtect) {
+			t.Fatalf("err %v, want ErrHandlerBeforeProtect", err)
+		}
+	})
+}
+
+// TestIdentitySwitch reproduces the identity switch end to end: with a
+// namespace protected by Protect and then ProtectPostConnect (the second
+// call's error ignored), a socket that connected as alice emits
+// "authenticate" with mallory's token. It must not become mallory.
+func TestIdentitySwitch(t *testing.T) {
+	var mu sync.Mutex
+	var server *socket.Socket
+	var second error
+	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets()); err != nil {
+			t.Fatal(err)
+		}
+		second = ts.auth.ProtectPostConnect(ts.io.Sockets(), func(*socket.Socket) {})
+		_ = ts.io.Sockets().On("connection", func(args ...any) {
+			mu.Lock()
+			server = args[0].(*socket.Socket)
+			mu.Unlock()
+		})
+	})
+	if !errors.Is(second, ErrAlreadyProtected) {
+		t.Fatalf("ProtectPostConnect after Protect: %v, want ErrAlreadyProtected", second)
+	}
+	now := time.Now()
+	c := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, now, time.Hour, jwt.MapClaims{"sub": "alice"})})
+	var s *socket.Socket
+	eventually(t, 5*time.Second, "the server socket", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		s = server
+		return s != nil
+	})
+	if got := ts.auth.Claims(s); got == nil || got.Subject != "alice" {
+		t.Fatalf("claims %+v, want alice", got)
+	}
+	_ = c.s.Emit("authenticate", map[string]any{"token": token(t, now, time.Hour, jwt.MapClaims{"sub": "mallory"})})
+	e := c.wait(t, "unauthorized", 5*time.Second)
+	if c.count("authenticated") != 0 {
+		t.Fatalf("mallory's token was accepted: %v", c.names())
+	}
+	if !strings.Contains(firstMessage(e), "jwt subject invalid. expected: alice") {
+		t.Fatalf("unauthorized %v, want the subject rule", e.args)
+	}
+	if got := ts.auth.Claims(s); got != nil && got.Subject != "alice" {
+		t.Fatalf("the socket became %q", got.Subject)
+	}
+}
+
+func firstMessage(e event) string {
+	if len(e.args) == 0 {
+		return ""
+	}
+	m, _ := e.args[0].(map[string]any)
+	s, _ := m["message"].(string)
+	return s
+}
+
+// TestHandlerOrder checks that an application "connection" handler sees
+// the claims (and the expiry) of a handshake-mode socket whether it was
+// registered before Protect or after.
+func TestHandlerOrder(t *testing.T) {
+	for _, before := range []bool{true, false} {
+		name := "after Protect"
+		if before {
+			name = "before Protect"
+		}
+		t.Run(name, func(t *testing.T) {
+			type seen struct {
+				sub string
+				exp time.Time
+			}
+			got := make(chan seen, 1)
+			ts := newTestServer(t, nil, nil, func(ts *testServer) {
+				nsp := ts.io.Of("/app", nil)
+				handler := func(args ...any) {
+					s := args[0].(*socket.Socket)
+					var v seen
+					if c := ts.auth.Claims(s); c != nil {
+						v.sub = c.Subject
+					}
+					if ss, ok := ts.auth.Session(s); ok {
+						v.exp = ss.ExpiresAt
+					}
+					got <- v
+				}
+				if before {
+					_ = nsp.On("connection", handler)
+				}
+				if err := ts.auth.Protect(nsp); err != nil {
+					t.Fatal(err)
+				}
+				if !before {
+					_ = nsp.On("connection", handler)
+				}
+			})
+			now := time.Now()
+			dialConnected(t, ts.url, "/app", map[string]any{"token": token(t, now, time.Hour, nil)})
+			select {
+			case v := <-got:
+				if v.sub != "bob" {
+					t.Fatalf("Claims(s) in the handler: sub %q, want bob", v.sub)
+				}
+				if v.exp.Unix() != now.Add(time.Hour).Unix() {
+					t.Fatalf("ExpiresAt in the handler %v, want %v", v.exp, now.Add(time.Hour))
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the handler did not run")
+			}
+		})
+	}
+	t.Run("a handler before Protect that disconnects", func(t *testing.T) {
+		ts := newTestServer(t, nil, nil, func(ts *testServer) {
+			nsp := ts.io.Of("/app", nil)
+			_ = nsp.On("connection", func(args ...any) { args[0].(*socket.Socket).Disconnect(false) })
+			if err := ts.auth.Protect(nsp); err != nil {
+				t.Fatal(err)
+			}
+		})
+		c := dialConnected(t, ts.url, "/app", map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
+		c.waitReason(t, "io server disconnect")
+		eventually(t, 5*time.Second, "the session forgotten", func() bool { return sessionCount(ts.auth) == 0 })
+	})
+}
+
+func sessionCount(a *Auth) int {
+	n := 0
+	a.sessions.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+// TestCookieFallbackOnly checks that with core.WithCookie the token sent
+// in "authenticate" wins over the handshake cookie, and that the cookie
+// stands in only for an event that carries no token.
+func TestCookieFallbackOnly(t *testing.T) {
+	now := time.Now()
+	stale := token(t, now.Add(-2*time.Hour), time.Hour, nil) // expired an hour ago
+	fresh := token(t, now, time.Hour, jwt.MapClaims{"jti": "fresh"})
+	sockets := make(chan *socket.Socket, 16)
+	setup := func(ts *testServer) {
+		v, err := core.New(core.WithSecretString(testSecret), core.WithCookie("jwt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.auth.ProtectPostConnect(ts.io.Of("/pc", nil), func(s *socket.Socket) { sockets <- s }, NamespaceVerifier(v)); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.auth.Protect(ts.io.Of("/hs", nil), NamespaceVerifier(v)); err != nil {
+			t.Fatal(err)
+		}
+		_ = ts.io.Of("/hs", nil).On("connection", func(args ...any) { sockets <- args[0].(*socket.Socket) })
+	}
+	ts := newTestServer(t, nil, nil, setup)
+	next := func() *socket.Socket {
+		select {
+		case s := <-sockets:
+			return s
+		case <-time.After(5 * time.Second):
+			t.Fatal("no server socket")
+			return nil
+		}
+	}
+
+	t.Run("event token over a stale cookie", func(t *testing.T) {
+		c := dialWithCookie(t, ts.url, "/pc", nil, "jwt="+stale)
+		_ = c.s.Emit("authenticate", map[string]any{"token": fresh})
+		c.wait(t, "authenticated", 5*time.Second)
+		if got := ts.auth.Token(next()); got != fresh {
+			t.Fatal("the socket holds the cookie's token, not the event's")
+		}
+	})
+	t.Run("cookie when the event has no token", func(t *testing.T) {
+		cookie := token(t, now, time.Hour, jwt.MapClaims{"jti": "cookie"})
+		c := dialWithCookie(t, ts.url, "/pc", nil, "jwt="+cookie)
+		_ = c.s.Emit("authenticate", map[string]any{})
+		c.wait(t, "authenticated", 5*time.Second)
+		if got := ts.auth.Token(next()); got != cookie {
+			t.Fatal("the cookie did not stand in for the missing token")
+		}
+	})
+	t.Run("a token of the wrong type is not replaced by the cookie", func(t *testing.T) {
+		c := dialWithCookie(t, ts.url, "/pc", nil, "jwt="+fresh)
+		_ = c.s.Emit("authenticate", map[string]any{"token": 42})
+		if e := c.wait(t, "unauthorized", 5*time.Second); firstMessage(e) != "invalid token datatype" {
+			t.Fatalf("unauthorized %v, want invalid token datatype", e.args)
+		}
+	})
+	t.Run("refresh over a short-lived cookie keeps the refreshed token", func(t *testing.T) {
+		short := token(t, now, time.Minute, jwt.MapClaims{"jti": "short"})
+		c := dialWithCookie(t, ts.url, "/hs", nil, "jwt="+short)
+		s := next()
+		_ = c.s.Emit("authenticate", map[string]any{"token": fresh})
+		c.wait(t, "authenticated", 5*time.Second)
+		ss, ok := ts.auth.Session(s)
+		if !ok || ss.Token != fresh {
+			t.Fatal("the refresh kept the cookie's token")
+		}
+		if ss.ExpiresAt.Unix() != now.Add(time.Hour).Unix() {
+			t.Fatalf("expires at %v, want the refreshed token's %v", ss.ExpiresAt, now.Add(time.Hour))
+		}
+	})
+}
+
+// dialWithCookie dials with a Cookie header and waits for "connect".
+func dialWithCookie(t *testing.T, url, nsp string, auth map[string]any, cookie string) *testClient {
+	t.Helper()
+	h := http.Header{}
+	h.Set("Cookie", cookie)
+	c := dialHeaders(t, url, nsp, auth, h)
+	return c
+}
+
+// dialHeaders is dial with extra HTTP headers on the handshake (the
+// websocket upgrade request); it waits for "connect". Like dialConnected it
+// dials up to three times: the Go client (v3.0.6) now and then never
+// connects, with nothing logged on either side.
+func dialHeaders(t *testing.T, url, nsp string, auth map[string]any, h http.Header) *testClient {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		c := dialHeadersOnce(t, url, nsp, auth, h)
+		end := time.Now().Add(5 * time.Second)
+		for time.Now().Before(end) && c.count("connect") == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if c.count("connect") > 0 {
+			c.wait(t, "connect", time.Second) // consume it
+			return c
+		}
+		c.s.Disconnect()
+		if attempt == 3 {
+			t.Fatalf("no connect in 3 attempts; saw %v", c.names())
+		}
+		t.Logf("the Go client did not connect; retrying (attempt %d)", attempt+1)
+	}
+}
+
+func dialHeadersOnce(t *testing.T, url, nsp string, auth map[string]any, h http.Header) *testClient {
+	t.Helper()
+	opts := client.DefaultOptions()
+	opts.SetReconnection(false)
+	opts.SetForceNew(true)
+	opts.SetTransports(types.NewSet(transports.WebSocket))
+	opts.SetExtraHeaders(h)
+	if auth != nil {
+		opts.SetAuth(auth)
+	}
+	s, err := client.Io(url+nsp, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &testClient{s: s, events: make(chan event, 256)}
+	for _, n := range []string{"connect", "connect_error", "disconnect", "authenticated", "unauthorized"} {
+		name := n
+		_ = s.On(types.EventName(name), func(args ...any) {
+			e := event{name: name, args: args}
+			c.mu.Lock()
+			c.seen = append(c.seen, e)
+			c.mu.Unlock()
+			select {
+			case c.events <- e:
+			default:
+			}
+		})
+	}
+	t.Cleanup(func() { s.Disconnect() })
+	return c
+}
