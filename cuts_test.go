@@ -1,0 +1,244 @@
+package siojwt
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/internal/clock"
+	"github.com/siojwt/siojwt/internal/syncbuf"
+	"github.com/siojwt/siojwt/revoke"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+// kinds records the kinds of the events a hook sees.
+type kinds struct {
+	mu   sync.Mutex
+	seen []EventKind
+}
+
+func (k *kinds) hook(e Event) {
+	k.mu.Lock()
+	k.seen = append(k.seen, e.Kind)
+	k.mu.Unlock()
+}
+
+func (k *kinds) get() []EventKind {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]EventKind(nil), k.seen...)
+}
+
+// onlySession returns the one session the Auth holds, or nil.
+func onlySession(t *testing.T, a *Auth) *session {
+	t.Helper()
+	var ss *session
+	n := 0
+	a.sessions.Range(func(_, v any) bool { ss, n = v.(*session), n+1; return true })
+	if n > 1 {
+		t.Fatalf("%d sessions, want at most one", n)
+	}
+	return ss
+}
+
+// TestCutBeforeConnection revokes a handshake-mode socket after the
+// binding's middleware admitted it and before it connects (a later
+// middleware calls DisconnectRevoked). A socket that then connects is cut
+// at once; one that never connects is forgotten.
+func TestCutBeforeConnection(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	revokeThen := func(ts *testServer, refuse bool) func(*socket.Socket, func(*socket.ExtendedError)) {
+		return func(s *socket.Socket, next func(*socket.ExtendedError)) {
+			ts.auth.DisconnectRevoked(revoke.Revocation{JTI: "j1"})
+			if refuse {
+				next(socket.NewExtendedError("refused by a later middleware", nil))
+				return
+			}
+			next(nil)
+		}
+	}
+	ts := newTestServer(t, clk, nil, func(ts *testServer) {
+		for _, name := range []string{"/connects", "/never"} {
+			nsp := ts.io.Of(name, nil)
+			if err := ts.auth.Protect(nsp, NamespaceUnauthorizedWait(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			nsp.Use(revokeThen(ts, name == "/never"))
+			_ = nsp.On("connection", func(args ...any) {
+				s := args[0].(*socket.Socket)
+				_ = s.On("echo", func(args ...any) { _ = s.Emit("echo", args...) })
+			})
+		}
+	})
+	tok := token(t, clk.Now(), time.Hour, jwt.MapClaims{"jti": "j1"})
+
+	t.Run("connects", func(t *testing.T) {
+		c := dialConnected(t, ts.url, "/connects", map[string]any{"token": tok}, "echo")
+		if e := c.wait(t, "unauthorized", 5*time.Second); firstMessage(e) != "jwt revoked" {
+			t.Fatalf("unauthorized %v, want jwt revoked", e.args)
+		}
+		clk.Advance(time.Second) // the unauthorized wait
+		c.waitReason(t, "io server disconnect")
+		eventually(t, 5*time.Second, "the session forgotten", func() bool { return sessionCount(ts.auth) == 0 })
+	})
+	t.Run("never connects", func(t *testing.T) {
+		n := sessionCount(ts.auth)
+		dialUntil(t, ts.url, "/never", map[string]any{"token": tok}, "connect_error")
+		eventually(t, 5*time.Second, "the cut", func() bool {
+			cut := 0
+			ts.auth.sessions.Range(func(_, v any) bool {
+				ss := v.(*session)
+				ss.mu.Lock()
+				defer ss.mu.Unlock()
+				if ss.state == stateCutting {
+					cut++
+				}
+				return true
+			})
+			return cut > n
+		})
+		clk.Advance(31 * time.Second)
+		if n := sessionCount(ts.auth); n != 0 {
+			t.Fatalf("%d sessions left after the never-connected timer, want 0", n)
+		}
+	})
+}
+
+// TestFailedRefreshDuringCut makes an expiry cut happen while a refresh is
+// being checked (the refresh hook moves the fake clock to the token's
+// expiry, then refuses): the refresh failure must not cut the socket a
+// second time (a second "unauthorized", a second event).
+func TestFailedRefreshDuringCut(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	var k kinds
+	done := make(chan struct{})
+	ts := newTestServer(t, clk, []Option{WithHook(k.hook)}, func(ts *testServer) {
+		nsp := ts.io.Of("/b", nil)
+		refuse := NamespaceOnRefresh(func(*socket.Socket, *core.Result, *core.Result) error {
+			clk.Advance(time.Hour) // to the expiry, not past the unauthorized wait
+			return errors.New("refused")
+		})
+		if err := ts.auth.Protect(nsp, refuse, NamespaceUnauthorizedWait(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		_ = nsp.On("connection", func(args ...any) {
+			// Runs after the binding's "authenticate" handler returned.
+			_ = args[0].(*socket.Socket).On(AuthenticateEvent, func(...any) { close(done) })
+		})
+	})
+	c := dialConnected(t, ts.url, "/b", map[string]any{"token": token(t, clk.Now(), time.Hour, nil)})
+	_ = c.s.Emit(AuthenticateEvent, map[string]any{"token": token(t, clk.Now(), 3*time.Hour, jwt.MapClaims{"jti": "new"})})
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the refresh was not handled")
+	}
+	got := k.get()
+	want := []EventKind{EventAuthenticated, EventExpired}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("events %v, want %v (one cut)", got, want)
+	}
+	if e := c.wait(t, "unauthorized", 5*time.Second); firstMessage(e) != "jwt expired" {
+		t.Fatalf("unauthorized %v, want jwt expired", e.args)
+	}
+	clk.Advance(time.Second) // the unauthorized wait
+	c.waitReason(t, "io server disconnect")
+	if n := c.count("unauthorized"); n != 1 {
+		t.Fatalf("%d unauthorized, want 1", n)
+	}
+}
+
+// TestCutsLoggedAsCuts checks that the cut of a live socket is logged as a
+// cut with its reason, and a refusal at the handshake as a refusal.
+func TestCutsLoggedAsCuts(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	var buf syncbuf.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	ts := newTestServer(t, clk, []Option{WithLogger(log)}, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets(), NamespaceUnauthorizedWait(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	c := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, clk.Now(), time.Minute, nil)})
+	eventually(t, 5*time.Second, "the expiry timer", func() bool {
+		ss := sessionOf(ts.auth, c.s.Id())
+		if ss == nil {
+			return false
+		}
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		return ss.timer != nil
+	})
+	clk.Advance(2 * time.Minute)
+	c.wait(t, "unauthorized", 5*time.Second)
+	out := buf.String()
+	if !strings.Contains(out, `msg="siojwt: socket cut"`) || !strings.Contains(out, `reason="jwt expired"`) {
+		t.Fatalf("no cut with its reason in the log:\n%s", out)
+	}
+	if strings.Contains(out, "socket refused") {
+		t.Fatalf("the cut was logged as a refusal:\n%s", out)
+	}
+	dialUntil(t, ts.url, "/", map[string]any{"token": "abc"}, "connect_error")
+	eventually(t, 5*time.Second, "the refusal logged", func() bool {
+		return strings.Contains(buf.String(), `msg="siojwt: socket refused"`)
+	})
+}
+
+// TestShortSecretWarned checks that New logs a warning for an HMAC secret
+// shorter than RFC 7518 §3.2 requires, and none for one long enough.
+func TestShortSecretWarned(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts []core.Option
+		warn bool
+	}{
+		{"11 bytes", []core.Option{core.WithSecretString(testSecret)}, true},
+		{"32 bytes for HS256", []core.Option{core.WithSecretString(strings.Repeat("k", 32)), core.WithAlgorithms("HS256")}, false},
+		{"32 bytes for HS512", []core.Option{core.WithSecretString(strings.Repeat("k", 32)), core.WithAlgorithms("HS512")}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf syncbuf.Buffer
+			io := socket.NewServer(nil, nil)
+			defer io.Close(nil)
+			v, err := core.New(tt.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := New(io, v, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			out := buf.String()
+			if got := strings.Contains(out, "level=WARN") && strings.Contains(out, "RFC 7518"); got != tt.warn {
+				t.Fatalf("warned %v, want %v:\n%s", got, tt.warn, out)
+			}
+		})
+	}
+	t.Run("namespace verifier", func(t *testing.T) {
+		var buf syncbuf.Buffer
+		io := socket.NewServer(nil, nil)
+		defer io.Close(nil)
+		strong, _ := core.New(core.WithSecretString(strings.Repeat("k", 64)))
+		weak, _ := core.New(core.WithSecretString("short"))
+		a, err := New(io, strong, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		if buf.String() != "" {
+			t.Fatalf("warned about a 64-byte secret:\n%s", buf.String())
+		}
+		if err := a.Protect(io.Of("/weak", nil), NamespaceVerifier(weak)); err != nil {
+			t.Fatal(err)
+		}
+		if out := buf.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "namespace=/weak") {
+			t.Fatalf("no warning for the namespace's secret:\n%s", out)
+		}
+	})
+}
