@@ -60,7 +60,9 @@ func NamespaceVerifier(v *core.Verifier) NamespaceOption {
 
 // NamespaceAuthenticateTimeout sets how long a socket may stay
 // unauthenticated in post-connect mode before it is disconnected
-// (socketio-jwt's timeout; default DefaultAuthenticateTimeout).
+// (socketio-jwt's timeout; default DefaultAuthenticateTimeout). Protect
+// refuses it (ErrOptionNotForMode), and so does ProtectPostConnect with
+// NamespaceOptional (ErrConflictingOptions).
 func NamespaceAuthenticateTimeout(d time.Duration) NamespaceOption {
 	return func(c *nsConfig) error {
 		if d <= 0 {
@@ -75,6 +77,7 @@ func NamespaceAuthenticateTimeout(d time.Duration) NamespaceOption {
 // with no timeout (socketio-jwt's required: false). They remain isolated
 // (no broadcasts, no events but "authenticate") until they authenticate,
 // unless the application treats them itself in its connection handler.
+// Post-connect mode only: Protect refuses it (ErrOptionNotForMode).
 func NamespaceOptional() NamespaceOption {
 	return func(c *nsConfig) error { c.optional = true; return nil }
 }
@@ -82,7 +85,9 @@ func NamespaceOptional() NamespaceOption {
 // NamespaceUnauthorizedWait sets how long after "unauthorized" the socket
 // is disconnected if the client does not acknowledge it first
 // (socketio-jwt's callback: N). 0 disconnects at once (callback: false).
-// Default DefaultUnauthorizedWait; there is no "wait forever".
+// Default DefaultUnauthorizedWait; there is no "wait forever". It applies
+// in both modes: to a failed "authenticate" and to every cut of a connected
+// socket (failed refresh, expiry, revocation).
 func NamespaceUnauthorizedWait(d time.Duration) NamespaceOption {
 	return func(c *nsConfig) error {
 		if d < 0 {
@@ -107,7 +112,8 @@ func NamespaceOnRefresh(fn func(s *socket.Socket, old, new *core.Result) error) 
 }
 
 // NamespaceNoRefresh ignores "authenticate" from sockets that are already
-// authenticated.
+// authenticated. It cannot be combined with NamespaceOnRefresh
+// (ErrConflictingOptions).
 func NamespaceNoRefresh() NamespaceOption {
 	return func(c *nsConfig) error { c.noRefresh = true; return nil }
 }
@@ -152,8 +158,14 @@ func (a *Auth) namespace(mode Mode, nsp socket.Namespace, opts []NamespaceOption
 // Protect requires a valid token in the handshake of every socket joining
 // nsp (one round trip): a socket without one never connects and its
 // client gets connect_error (v3/v4) or error (v1/v2) with {message, code,
-// type: "UnauthorizedError"}. Call it before registering the application's
-// own "connection" handler on nsp.
+// type: "UnauthorizedError"}. The application's "connection" handlers see
+// the socket's claims (Claims, Session) whether they were registered
+// before Protect or after; with connection-state recovery that skips
+// middlewares, register them after (ErrHandlerBeforeProtect).
+//
+// A namespace is protected once, by Protect or ProtectPostConnect
+// (ErrAlreadyProtected); NamespaceOptional and NamespaceAuthenticateTimeout
+// do not apply here (ErrOptionNotForMode).
 func (a *Auth) Protect(nsp socket.Namespace, opts ...NamespaceOption) error {
 	c, err := a.namespace(ModeHandshake, nsp, opts)
 	if err != nil {
@@ -169,7 +181,10 @@ func (a *Auth) Protect(nsp socket.Namespace, opts ...NamespaceOption) error {
 // "authenticate" with {token}; then the server answers "authenticated" and
 // calls onAuthenticated, or answers "unauthorized" and disconnects it.
 // Without NamespaceOptional, a socket that does not authenticate within
-// the timeout (NamespaceAuthenticateTimeout) is disconnected.
+// the timeout (NamespaceAuthenticateTimeout) is disconnected. The
+// application's own "connection" handlers run for every socket, before it
+// has authenticated: register per-user handlers in onAuthenticated. A
+// namespace is protected once (ErrAlreadyProtected).
 func (a *Auth) ProtectPostConnect(nsp socket.Namespace, onAuthenticated func(*socket.Socket), opts ...NamespaceOption) error {
 	c, err := a.namespace(ModePostConnect, nsp, opts)
 	if err != nil {

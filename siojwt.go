@@ -112,7 +112,8 @@ func WithoutExpiry() Option { return func(a *Auth) error { a.expiry = false; ret
 
 // WithExpiryWarning emits DefaultExpiringEvent to a socket d before its
 // token expires, with {"exp": <unix seconds>, "expiresIn": <milliseconds>},
-// so the client can fetch a new token and emit "authenticate" again.
+// so the client can fetch a new token and emit "authenticate" again. New
+// refuses it with WithoutExpiry (ErrConflictingOptions).
 func WithExpiryWarning(d time.Duration) Option {
 	return func(a *Auth) error {
 		if d <= 0 {
@@ -139,6 +140,9 @@ func WithCloseGrace(d time.Duration) Option {
 // on the server the adapter wrapper that keeps unauthenticated sockets out
 // of broadcasts. Call it after any SetAdapter (for example the Redis
 // adapter): a namespace whose adapter is not wrapped refuses connections.
+// One Auth per server: a second New on the same server is ErrServerBound.
+// With a logger, New warns about a weak key (core.Verifier.KeyWarnings:
+// an HMAC secret shorter than RFC 7518 §3.2 requires).
 func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error) {
 	if server == nil {
 		return nil, errors.New("siojwt: nil server")
