@@ -253,3 +253,74 @@ func TestShortSecretWarned(t *testing.T) {
 		}
 	})
 }
+
+// TestCutSocketIsDeaf checks that once a cut has started (here a
+// revocation, with the unauthorized wait still running) the socket is no
+// longer authenticated and its events reach no handler, in both modes.
+func TestCutSocketIsDeaf(t *testing.T) {
+	for _, mode := range []Mode{ModeHandshake, ModePostConnect} {
+		t.Run(string(mode), func(t *testing.T) {
+			clk := clock.NewFake(time.Now())
+			sockets := make(chan *socket.Socket, 1)
+			var mu sync.Mutex
+			heard := 0
+			barrier := make(chan struct{}, 4)
+			handlers := func(s *socket.Socket) {
+				_ = s.On("echo", func(...any) { mu.Lock(); heard++; mu.Unlock() })
+				// Runs after the binding's own "authenticate" handler: every
+				// event sent before has been handled (or dropped) by then.
+				_ = s.On(AuthenticateEvent, func(...any) { barrier <- struct{}{} })
+				sockets <- s
+			}
+			ts := newTestServer(t, clk, nil, func(ts *testServer) {
+				if mode == ModeHandshake {
+					if err := ts.auth.Protect(ts.io.Sockets()); err != nil {
+						t.Fatal(err)
+					}
+					_ = ts.io.Sockets().On("connection", func(args ...any) { handlers(args[0].(*socket.Socket)) })
+					return
+				}
+				if err := ts.auth.ProtectPostConnect(ts.io.Sockets(), handlers); err != nil {
+					t.Fatal(err)
+				}
+			})
+			tok := token(t, clk.Now(), time.Hour, jwt.MapClaims{"jti": "j1"})
+			var c *testClient
+			if mode == ModeHandshake {
+				c = dialConnected(t, ts.url, "/", map[string]any{"token": tok})
+			} else {
+				c = authenticateOnce(t, ts.url, "/", tok)
+			}
+			var s *socket.Socket
+			select {
+			case s = <-sockets:
+			case <-time.After(5 * time.Second):
+				t.Fatal("no server socket")
+			}
+			_ = c.s.Emit("echo", "before")
+			_ = c.s.Emit(AuthenticateEvent, map[string]any{"token": tok}) // a refresh: the barrier
+			<-barrier
+			c.wait(t, "authenticated", 5*time.Second)
+			ts.auth.DisconnectRevoked(revoke.Revocation{JTI: "j1"})
+			c.wait(t, "unauthorized", 5*time.Second)
+			if ts.auth.Authenticated(s) || ts.auth.Claims(s) != nil {
+				t.Fatal("a socket being cut still reads as authenticated")
+			}
+			_ = c.s.Emit("echo", "after the cut")
+			_ = c.s.Emit(AuthenticateEvent, map[string]any{"token": tok})
+			select {
+			case <-barrier:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the barrier event was not handled")
+			}
+			mu.Lock()
+			n := heard
+			mu.Unlock()
+			if n != 1 {
+				t.Fatalf("%d echo events reached the handler, want 1 (none after the cut)", n)
+			}
+			clk.Advance(DefaultUnauthorizedWait)
+			c.waitReason(t, "io server disconnect")
+		})
+	}
+}

@@ -293,9 +293,9 @@ func (a *Auth) admitPending(s *socket.Socket, c *nsConfig) *socket.ExtendedError
 	return nil
 }
 
-// dropPendingEvents makes the events of a socket that has not
-// authenticated reach no handler: they are dropped, without an error.
-// "authenticate" always passes.
+// dropPendingEvents makes the events of a socket that is not
+// authenticated (not yet, or no longer: being cut) reach no handler: they
+// are dropped, without an error. "authenticate" always passes.
 func (a *Auth) dropPendingEvents(s *socket.Socket) {
 	s.Use(func(args []any, next func(error)) {
 		if ev, _ := firstString(args); ev == AuthenticateEvent || a.Authenticated(s) {
@@ -344,6 +344,11 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 		return
 	}
 	_ = s.On(AuthenticateEvent, func(args ...any) { ss.onAuthenticate(args) })
+	if c.mode == ModeHandshake {
+		// Authenticated from the start: this drops the events of a socket
+		// whose cut has started, while it waits for its disconnect.
+		a.dropPendingEvents(s)
+	}
 	if s.Recovered() {
 		if c.mode == ModePostConnect {
 			// A recovered socket skipped the middleware that registers this.

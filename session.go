@@ -84,7 +84,9 @@ func (ss *session) advanceLocked(st state) {
 func (ss *session) liveLocked() bool { return ss.state < stateCutting }
 
 // Session returns the socket's authentication, and false when the socket is
-// not (or not yet) authenticated by this Auth.
+// not (or not yet, or no longer) authenticated by this Auth: from the moment
+// a cut starts (expiry, revocation, a failed refresh), before the socket is
+// disconnected, it is false.
 func (a *Auth) Session(s *socket.Socket) (Session, bool) {
 	v, ok := a.sessions.Load(s)
 	if !ok {
@@ -93,7 +95,9 @@ func (a *Auth) Session(s *socket.Socket) (Session, bool) {
 	ss := v.(*session)
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.res == nil || ss.state == stateClosed {
+	if ss.res == nil || !ss.liveLocked() {
+		// Not yet, or no longer: a socket being cut is not authenticated
+		// while it waits for its disconnect.
 		return Session{}, false
 	}
 	return Session{Token: ss.res.Token, Claims: ss.res.Claims, Mode: ss.mode, AuthenticatedAt: ss.at, ExpiresAt: ss.expires}, true
