@@ -31,4 +31,11 @@ var (
 	// re-checks its token in its own "connection" handler: one registered
 	// before it would see the socket before that check.
 	ErrHandlerBeforeProtect = errors.New("siojwt: connection handler registered before Protect")
+	// ErrAdapterReplaced: SetAdapter was called on the server after New,
+	// so the adapter that keeps unauthenticated sockets out of broadcasts
+	// is gone (such a namespace would refuse every connection). Call New
+	// after SetAdapter.
+	ErrAdapterReplaced = errors.New("siojwt: server adapter replaced after New")
+	// ErrClosed: the Auth was closed.
+	ErrClosed = errors.New("siojwt: Auth closed")
 )

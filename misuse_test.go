@@ -120,6 +120,26 @@ func TestMisuseRefused(t *testing.T) {
 			t.Fatalf("err %v, want ErrServerBound", err)
 		}
 	})
+	t.Run("Protect after Close", func(t *testing.T) {
+		io, a, err := bareAuth(t, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = a.Close()
+		if err := a.Protect(io.Sockets()); !errors.Is(err, ErrClosed) {
+			t.Fatalf("err %v, want ErrClosed", err)
+		}
+	})
+	t.Run("SetAdapter after New", func(t *testing.T) {
+		io, a, err := bareAuth(t, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.SetAdapter(&socket.AdapterBuilder{})
+		if err := a.Protect(io.Of("/z", nil)); !errors.Is(err, ErrAdapterReplaced) || !strings.Contains(err.Error(), "after SetAdapter") {
+			t.Fatalf("err %v, want ErrAdapterReplaced", err)
+		}
+	})
 	t.Run("expiry warning without expiry", func(t *testing.T) {
 		_, _, err := bareAuth(t, nil, WithExpiryWarning(time.Second), WithoutExpiry())
 		if !errors.Is(err, ErrConflictingOptions) {

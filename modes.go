@@ -203,6 +203,12 @@ func (a *Auth) ProtectPostConnect(nsp socket.Namespace, onAuthenticated func(*so
 func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socket.Socket, func(*socket.ExtendedError))) error {
 	a.protectedMu.Lock()
 	defer a.protectedMu.Unlock()
+	if a.ctx.Err() != nil {
+		return fmt.Errorf("%w: protect namespaces before Close", ErrClosed)
+	}
+	if _, ok := a.server.Adapter().(*isolation); !ok {
+		return fmt.Errorf("%w: call New after SetAdapter (for example the Redis adapter)", ErrAdapterReplaced)
+	}
 	if m, ok := a.protected[nsp]; ok {
 		return fmt.Errorf("%w: %q is in %s mode; a namespace is protected once, by Protect or ProtectPostConnect", ErrAlreadyProtected, nsp.Name(), m)
 	}
