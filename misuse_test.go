@@ -76,6 +76,12 @@ func TestMisuseRefused(t *testing.T) {
 		{"NamespaceOnRefresh with NamespaceNoRefresh", func(io *socket.Server, a *Auth) error {
 			return a.Protect(io.Sockets(), refresh, NamespaceNoRefresh())
 		}, ErrConflictingOptions, "never called"},
+		{"NamespaceOnRefresh twice", func(io *socket.Server, a *Auth) error {
+			return a.Protect(io.Sockets(), refresh, refresh)
+		}, ErrConflictingOptions, "given twice"},
+		{"NamespaceVerifier twice", func(io *socket.Server, a *Auth) error {
+			return a.Protect(io.Sockets(), NamespaceVerifier(a.Verifier()), NamespaceVerifier(a.Verifier()))
+		}, ErrConflictingOptions, "given twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,6 +32,7 @@ const AuthenticateEvent = "authenticate"
 type nsConfig struct {
 	mode             Mode
 	verifier         *core.Verifier
+	verifierSet      bool // NamespaceVerifier was given
 	timeout          time.Duration
 	timeoutSet       bool // NamespaceAuthenticateTimeout was given
 	optional         bool
@@ -47,13 +48,17 @@ type nsConfig struct {
 type NamespaceOption func(*nsConfig) error
 
 // NamespaceVerifier verifies this namespace's tokens with v instead of the
-// Auth's default verifier (another key, audience or issuer).
+// Auth's default verifier (another key, audience or issuer). Given twice,
+// it is ErrConflictingOptions.
 func NamespaceVerifier(v *core.Verifier) NamespaceOption {
 	return func(c *nsConfig) error {
 		if v == nil {
 			return errors.New("siojwt: nil verifier")
 		}
-		c.verifier = v
+		if c.verifierSet {
+			return fmt.Errorf("%w: NamespaceVerifier given twice", ErrConflictingOptions)
+		}
+		c.verifier, c.verifierSet = v, true
 		return nil
 	}
 }
@@ -100,11 +105,16 @@ func NamespaceUnauthorizedWait(d time.Duration) NamespaceOption {
 
 // NamespaceOnRefresh calls fn when an authenticated socket presents a new,
 // valid token for the same subject; returning an error refuses the refresh
-// and cuts the socket (an *core.Error chooses the code).
+// and cuts the socket (an *core.Error chooses the code). One hook per
+// namespace: given twice, or with NamespaceNoRefresh, it is
+// ErrConflictingOptions.
 func NamespaceOnRefresh(fn func(s *socket.Socket, old, new *core.Result) error) NamespaceOption {
 	return func(c *nsConfig) error {
 		if fn == nil {
 			return errors.New("siojwt: nil refresh hook")
+		}
+		if c.onRefresh != nil {
+			return fmt.Errorf("%w: NamespaceOnRefresh given twice (the first hook would never run)", ErrConflictingOptions)
 		}
 		c.onRefresh = fn
 		return nil
