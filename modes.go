@@ -354,17 +354,17 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 		ss.cleanup("server namespace disconnect")
 		return
 	}
+	if c.mode == ModeHandshake {
+		// Authenticated from the start: this drops the events of a socket
+		// whose cut has started, while it waits for its disconnect.
+		a.dropPendingEvents(s)
+	}
 	if early != nil {
 		// Cut (revoked) between its middleware and now; reported then.
 		a.unauthorized(s, early, c.unauthorizedWait)
 		return
 	}
 	_ = s.On(AuthenticateEvent, func(args ...any) { ss.onAuthenticate(args) })
-	if c.mode == ModeHandshake {
-		// Authenticated from the start: this drops the events of a socket
-		// whose cut has started, while it waits for its disconnect.
-		a.dropPendingEvents(s)
-	}
 	if s.Recovered() {
 		if c.mode == ModePostConnect {
 			// A recovered socket skipped the middleware that registers this.
