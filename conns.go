@@ -49,6 +49,15 @@ func (c *conns) track(nsp socket.Namespace) {
 	})
 }
 
+// tracked reports whether nsp's sockets are counted, that is whether one
+// of nsp's "connection" handlers is the counter's.
+func (c *conns) tracked(nsp socket.Namespace) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.nsps[nsp.Name()]
+	return ok
+}
+
 // inUse reports whether the connection still carries a connected socket.
 func (c *conns) inUse(id string) bool {
 	c.mu.Lock()

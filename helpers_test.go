@@ -91,10 +91,20 @@ type testClient struct {
 // Go client's own races), recording the events named, and the usual ones.
 func dial(t *testing.T, url, nsp string, auth map[string]any, names ...string) *testClient {
 	t.Helper()
+	return dialWithHeaders(t, url, nsp, auth, nil, names...)
+}
+
+// dialWithHeaders is dial with extra HTTP headers on the handshake (the
+// websocket upgrade request), a Cookie for instance.
+func dialWithHeaders(t *testing.T, url, nsp string, auth map[string]any, h http.Header, names ...string) *testClient {
+	t.Helper()
 	opts := client.DefaultOptions()
 	opts.SetTransports(types.NewSet(transports.WebSocket))
 	if auth != nil {
 		opts.SetAuth(auth)
+	}
+	if h != nil {
+		opts.SetExtraHeaders(h)
 	}
 	c := &testClient{events: make(chan event, 256)}
 	s, err := testclient.Dial(url, nsp, opts, func(s *client.Socket) {

@@ -2,6 +2,7 @@ package siojwt
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -32,7 +33,9 @@ const AuthenticateEvent = "authenticate"
 type nsConfig struct {
 	mode             Mode
 	verifier         *core.Verifier
+	verifierSet      bool // NamespaceVerifier was given
 	timeout          time.Duration
+	timeoutSet       bool // NamespaceAuthenticateTimeout was given
 	optional         bool
 	unauthorizedWait time.Duration
 	onAuthenticated  func(*socket.Socket)
@@ -47,26 +50,32 @@ type nsConfig struct {
 type NamespaceOption func(*nsConfig) error
 
 // NamespaceVerifier verifies this namespace's tokens with v instead of the
-// Auth's default verifier (another key, audience or issuer).
+// Auth's default verifier (another key, audience or issuer). Given twice,
+// it is ErrConflictingOptions.
 func NamespaceVerifier(v *core.Verifier) NamespaceOption {
 	return func(c *nsConfig) error {
 		if v == nil {
 			return errors.New("siojwt: nil verifier")
 		}
-		c.verifier = v
+		if c.verifierSet {
+			return fmt.Errorf("%w: NamespaceVerifier given twice", ErrConflictingOptions)
+		}
+		c.verifier, c.verifierSet = v, true
 		return nil
 	}
 }
 
 // NamespaceAuthenticateTimeout sets how long a socket may stay
 // unauthenticated in post-connect mode before it is disconnected
-// (socketio-jwt's timeout; default DefaultAuthenticateTimeout).
+// (socketio-jwt's timeout; default DefaultAuthenticateTimeout). Protect
+// refuses it (ErrOptionNotForMode), and so does ProtectPostConnect with
+// NamespaceOptional (ErrConflictingOptions).
 func NamespaceAuthenticateTimeout(d time.Duration) NamespaceOption {
 	return func(c *nsConfig) error {
 		if d <= 0 {
 			return errors.New("siojwt: timeout must be positive")
 		}
-		c.timeout = d
+		c.timeout, c.timeoutSet = d, true
 		return nil
 	}
 }
@@ -75,6 +84,7 @@ func NamespaceAuthenticateTimeout(d time.Duration) NamespaceOption {
 // with no timeout (socketio-jwt's required: false). They remain isolated
 // (no broadcasts, no events but "authenticate") until they authenticate,
 // unless the application treats them itself in its connection handler.
+// Post-connect mode only: Protect refuses it (ErrOptionNotForMode).
 func NamespaceOptional() NamespaceOption {
 	return func(c *nsConfig) error { c.optional = true; return nil }
 }
@@ -82,7 +92,9 @@ func NamespaceOptional() NamespaceOption {
 // NamespaceUnauthorizedWait sets how long after "unauthorized" the socket
 // is disconnected if the client does not acknowledge it first
 // (socketio-jwt's callback: N). 0 disconnects at once (callback: false).
-// Default DefaultUnauthorizedWait; there is no "wait forever".
+// Default DefaultUnauthorizedWait; there is no "wait forever". It applies
+// in both modes: to a failed "authenticate" and to every cut of a connected
+// socket (failed refresh, expiry, revocation).
 func NamespaceUnauthorizedWait(d time.Duration) NamespaceOption {
 	return func(c *nsConfig) error {
 		if d < 0 {
@@ -95,11 +107,16 @@ func NamespaceUnauthorizedWait(d time.Duration) NamespaceOption {
 
 // NamespaceOnRefresh calls fn when an authenticated socket presents a new,
 // valid token for the same subject; returning an error refuses the refresh
-// and cuts the socket (an *core.Error chooses the code).
+// and cuts the socket (an *core.Error chooses the code). One hook per
+// namespace: given twice, or with NamespaceNoRefresh, it is
+// ErrConflictingOptions.
 func NamespaceOnRefresh(fn func(s *socket.Socket, old, new *core.Result) error) NamespaceOption {
 	return func(c *nsConfig) error {
 		if fn == nil {
 			return errors.New("siojwt: nil refresh hook")
+		}
+		if c.onRefresh != nil {
+			return fmt.Errorf("%w: NamespaceOnRefresh given twice (the first hook would never run)", ErrConflictingOptions)
 		}
 		c.onRefresh = fn
 		return nil
@@ -107,7 +124,8 @@ func NamespaceOnRefresh(fn func(s *socket.Socket, old, new *core.Result) error) 
 }
 
 // NamespaceNoRefresh ignores "authenticate" from sockets that are already
-// authenticated.
+// authenticated. It cannot be combined with NamespaceOnRefresh
+// (ErrConflictingOptions).
 func NamespaceNoRefresh() NamespaceOption {
 	return func(c *nsConfig) error { c.noRefresh = true; return nil }
 }
@@ -125,14 +143,41 @@ func (a *Auth) namespace(mode Mode, nsp socket.Namespace, opts []NamespaceOption
 			return nil, err
 		}
 	}
+	if mode == ModeHandshake {
+		// A handshake-mode socket without a valid token never connects:
+		// there is no unauthenticated socket to keep or to time out.
+		if c.optional {
+			return nil, fmt.Errorf("%w: NamespaceOptional needs ProtectPostConnect (with Protect a socket without a valid token never connects)", ErrOptionNotForMode)
+		}
+		if c.timeoutSet {
+			return nil, fmt.Errorf("%w: NamespaceAuthenticateTimeout needs ProtectPostConnect (with Protect the token comes with the handshake)", ErrOptionNotForMode)
+		}
+	}
+	if c.optional && c.timeoutSet {
+		return nil, fmt.Errorf("%w: NamespaceOptional sockets have no authenticate timeout; drop NamespaceAuthenticateTimeout", ErrConflictingOptions)
+	}
+	if c.noRefresh && c.onRefresh != nil {
+		return nil, fmt.Errorf("%w: NamespaceOnRefresh is never called with NamespaceNoRefresh", ErrConflictingOptions)
+	}
+	if c.verifier != a.verifier {
+		for _, w := range c.verifier.KeyWarnings() {
+			a.logWarn(w, "namespace", nsp.Name())
+		}
+	}
 	return c, nil
 }
 
 // Protect requires a valid token in the handshake of every socket joining
 // nsp (one round trip): a socket without one never connects and its
 // client gets connect_error (v3/v4) or error (v1/v2) with {message, code,
-// type: "UnauthorizedError"}. Call it before registering the application's
-// own "connection" handler on nsp.
+// type: "UnauthorizedError"}. The application's "connection" handlers see
+// the socket's claims (Claims, Session) whether they were registered
+// before Protect or after; with connection-state recovery that skips
+// middlewares, register them after (ErrHandlerBeforeProtect).
+//
+// A namespace is protected once, by Protect or ProtectPostConnect
+// (ErrAlreadyProtected); NamespaceOptional and NamespaceAuthenticateTimeout
+// do not apply here (ErrOptionNotForMode).
 func (a *Auth) Protect(nsp socket.Namespace, opts ...NamespaceOption) error {
 	c, err := a.namespace(ModeHandshake, nsp, opts)
 	if err != nil {
@@ -148,7 +193,10 @@ func (a *Auth) Protect(nsp socket.Namespace, opts ...NamespaceOption) error {
 // "authenticate" with {token}; then the server answers "authenticated" and
 // calls onAuthenticated, or answers "unauthorized" and disconnects it.
 // Without NamespaceOptional, a socket that does not authenticate within
-// the timeout (NamespaceAuthenticateTimeout) is disconnected.
+// the timeout (NamespaceAuthenticateTimeout) is disconnected. The
+// application's own "connection" handlers run for every socket, before it
+// has authenticated: register per-user handlers in onAuthenticated. A
+// namespace is protected once (ErrAlreadyProtected).
 func (a *Auth) ProtectPostConnect(nsp socket.Namespace, onAuthenticated func(*socket.Socket), opts ...NamespaceOption) error {
 	c, err := a.namespace(ModePostConnect, nsp, opts)
 	if err != nil {
@@ -161,8 +209,28 @@ func (a *Auth) ProtectPostConnect(nsp socket.Namespace, onAuthenticated func(*so
 }
 
 // protect installs a mode's middleware on nsp and the binding's
-// "connection" handler, shared by both modes.
+// "connection" handler, shared by both modes. It refuses a namespace that
+// is already protected, and, when restored sockets skip the middlewares, a
+// namespace that already has a "connection" handler.
 func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socket.Socket, func(*socket.ExtendedError))) error {
+	a.protectedMu.Lock()
+	defer a.protectedMu.Unlock()
+	if a.ctx.Err() != nil {
+		return fmt.Errorf("%w: protect namespaces before Close", ErrClosed)
+	}
+	if _, ok := a.server.Adapter().(*isolation); !ok {
+		return fmt.Errorf("%w: call New after SetAdapter (for example the Redis adapter)", ErrAdapterReplaced)
+	}
+	if m, ok := a.protected[nsp]; ok {
+		return fmt.Errorf("%w: %q is in %s mode; a namespace is protected once, by Protect or ProtectPostConnect", ErrAlreadyProtected, nsp.Name(), m)
+	}
+	if r := a.server.Opts().ConnectionStateRecovery(); r != nil && r.SkipMiddlewares() && a.foreignHandlers(nsp) {
+		return fmt.Errorf("%w: %q has a \"connection\" handler already; with connection-state recovery, protect the namespace first so that restored sockets are checked before any handler sees them", ErrHandlerBeforeProtect, nsp.Name())
+	}
+	if a.protected == nil {
+		a.protected = map[socket.Namespace]Mode{}
+	}
+	a.protected[nsp] = c.mode
 	a.conns.track(nsp)
 	nsp.Use(middleware)
 	return nsp.On("connection", func(args ...any) {
@@ -170,6 +238,16 @@ func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socke
 			a.connected(s, c)
 		}
 	})
+}
+
+// foreignHandlers reports whether nsp has a "connection" handler that is
+// not the binding's own connection counter.
+func (a *Auth) foreignHandlers(nsp socket.Namespace) bool {
+	n := len(nsp.Listeners("connection"))
+	if a.conns.tracked(nsp) {
+		n--
+	}
+	return n > 0
 }
 
 // handshake is the handshake-mode middleware's body: nil admits.
@@ -198,6 +276,11 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 		return xe
 	}
 	ss.res, ss.at = res, a.clock.Now()
+	if exp, ok := c.verifier.ExpiresAt(res.Claims); ok && a.expiry {
+		// Known to "connection" handlers that run before the binding's
+		// (which arms the timer).
+		ss.expires = exp
+	}
 	a.sessions.Store(s, ss)
 	a.emit(ss.event(EventAuthenticated, "", res, a.clock.Now().Sub(start), nil))
 	ss.forgetUnlessConnected()
@@ -227,9 +310,9 @@ func (a *Auth) admitPending(s *socket.Socket, c *nsConfig) *socket.ExtendedError
 	return nil
 }
 
-// dropPendingEvents makes the events of a socket that has not
-// authenticated reach no handler: they are dropped, without an error.
-// "authenticate" always passes.
+// dropPendingEvents makes the events of a socket that is not
+// authenticated (not yet, or no longer: being cut) reach no handler: they
+// are dropped, without an error. "authenticate" always passes.
 func (a *Auth) dropPendingEvents(s *socket.Socket) {
 	s.Use(func(args []any, next func(error)) {
 		if ev, _ := firstString(args); ev == AuthenticateEvent || a.Authenticated(s) {
@@ -250,6 +333,7 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 		a.sessions.Store(s, ss)
 	}
 	ss.mu.Lock()
+	ss.joined = true
 	if ss.res != nil {
 		ss.advanceLocked(stateAuthenticated)
 	} else {
@@ -259,11 +343,28 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 		ss.timeout.Stop()
 		ss.timeout = nil
 	}
+	early := ss.early
 	ss.mu.Unlock()
 	_ = s.On("disconnect", func(args ...any) {
 		reason, _ := firstString(args)
 		ss.cleanup(reason)
 	})
+	if !s.Connected() {
+		// An application handler that runs before this one disconnected
+		// it: its "disconnect" came before the handler above.
+		ss.cleanup("server namespace disconnect")
+		return
+	}
+	if c.mode == ModeHandshake {
+		// Authenticated from the start: this drops the events of a socket
+		// whose cut has started, while it waits for its disconnect.
+		a.dropPendingEvents(s)
+	}
+	if early != nil {
+		// Cut (revoked) between its middleware and now; reported then.
+		a.unauthorized(s, early, c.unauthorizedWait)
+		return
+	}
 	_ = s.On(AuthenticateEvent, func(args ...any) { ss.onAuthenticate(args) })
 	ss.guardEvents()
 	if s.Recovered() {
@@ -342,6 +443,21 @@ func tokenArg(args []any) (string, bool) {
 		return "", false
 	}
 	return t, true
+}
+
+// tokenGiven reports whether "authenticate"'s first argument carries a
+// token of any type: a value that is not a string is a token sent wrong,
+// not a missing one.
+func tokenGiven(args []any) bool {
+	if len(args) == 0 {
+		return false
+	}
+	m, ok := args[0].(map[string]any)
+	if !ok {
+		return false
+	}
+	t, ok := m["token"]
+	return ok && t != nil && t != ""
 }
 
 func extended(e *core.Error) *socket.ExtendedError {

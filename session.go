@@ -70,6 +70,8 @@ type session struct {
 	timer    clock.Timer // expiry (and its warning): one per socket
 	timeout  clock.Timer // authenticate timeout or connect grace
 	pendAddr string      // counted against the pending cap, until released
+	joined   bool        // "connection" was seen
+	early    *core.Error // a cut made before "connection", for connected to finish
 
 	// Authorization (authorization.go).
 	grants  atomic.Pointer[authz.Grants] // the current token's; nil until one is accepted
@@ -90,7 +92,9 @@ func (ss *session) advanceLocked(st state) {
 func (ss *session) liveLocked() bool { return ss.state < stateCutting }
 
 // Session returns the socket's authentication, and false when the socket is
-// not (or not yet) authenticated by this Auth.
+// not (or not yet, or no longer) authenticated by this Auth: from the moment
+// a cut starts (expiry, revocation, a failed refresh), before the socket is
+// disconnected, it is false.
 func (a *Auth) Session(s *socket.Socket) (Session, bool) {
 	v, ok := a.sessions.Load(s)
 	if !ok {
@@ -99,7 +103,9 @@ func (a *Auth) Session(s *socket.Socket) (Session, bool) {
 	ss := v.(*session)
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.res == nil || ss.state == stateClosed {
+	if ss.res == nil || !ss.liveLocked() {
+		// Not yet, or no longer: a socket being cut is not authenticated
+		// while it waits for its disconnect.
 		return Session{}, false
 	}
 	return Session{Token: ss.res.Token, Claims: ss.res.Claims, Mode: ss.mode, AuthenticatedAt: ss.at, ExpiresAt: ss.expires}, true
@@ -161,9 +167,9 @@ func (a *Auth) verify(ctx context.Context, v *core.Verifier, token any, hs *core
 func (ss *session) forgetUnlessConnected() {
 	ss.timeout = ss.a.clock.AfterFunc(30*time.Second, func() {
 		ss.mu.Lock()
-		admitted := ss.state == stateAdmitted
+		joined := ss.joined
 		ss.mu.Unlock()
-		if admitted {
+		if !joined {
 			ss.cleanup("never connected")
 		}
 	})
@@ -205,8 +211,12 @@ func (ss *session) onAuthenticate(args []any) {
 	var res *core.Result
 	err := safely(func() error {
 		tok, ok := tokenArg(args)
-		if c := ss.ns.verifier.ExtractCookie(ss.hs); c != "" {
-			tok, ok = c, true
+		if !ok && !tokenGiven(args) {
+			// The cookie only stands in for a token the event does not
+			// carry: a token sent now is the client's newest.
+			if c := ss.ns.verifier.ExtractCookie(ss.hs); c != "" {
+				tok, ok = c, true
+			}
 		}
 		if !ok {
 			return core.NewError(core.CodeInvalidToken, "invalid token datatype", nil)
@@ -234,12 +244,9 @@ func (ss *session) onAuthenticate(args []any) {
 			// A failed refresh: the subject and token are the current ones.
 			ev.Subject, ev.Fingerprint = old.Claims.Subject, Fingerprint(old.Token)
 		}
-		ss.mu.Lock()
-		ss.advanceLocked(stateCutting)
-		ss.stopTimersLocked()
-		ss.mu.Unlock()
-		a.emit(ev)
-		a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
+		// Another cut (expiry, revocation) may have started while the
+		// token was checked: then that one tells the client.
+		ss.cutWith(ev, e)
 		return
 	}
 	if !ss.authorizeToken(res) {
@@ -297,18 +304,35 @@ func (ss *session) accept(res *core.Result, refresh bool) bool {
 // it sees "io server disconnect". It runs at most once per socket: a later
 // call, or one after the socket went away, does nothing.
 func (ss *session) cut(kind EventKind, res *core.Result, e *core.Error) {
+	ss.cutWith(ss.event(kind, e.Code, res, 0, e.Err), e)
+}
+
+// cutWith is cut with the event already built. A socket admitted by a
+// middleware but not connected yet (revoked in between) cannot be told or
+// disconnected: connected finishes its cut, and the never-connected timer
+// still forgets it if it never connects.
+func (ss *session) cutWith(ev Event, e *core.Error) {
 	ss.mu.Lock()
 	if !ss.liveLocked() {
 		ss.mu.Unlock()
 		return
 	}
+	early := !ss.joined
 	ss.state = stateCutting
-	ss.stopTimersLocked()
+	if early {
+		ss.early = e
+		if ss.timer != nil {
+			ss.timer.Stop()
+		}
+	} else {
+		ss.stopTimersLocked()
+	}
 	ss.mu.Unlock()
-	ev := ss.event(kind, e.Code, res, 0, e.Err)
 	ev.Failure = e.Kind()
-	ss.a.emit(ev)
-	ss.a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
+	ss.a.report(ev, e.Message)
+	if !early {
+		ss.a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
+	}
 }
 
 func (ss *session) stopTimersLocked() {

@@ -85,6 +85,9 @@ type Auth struct {
 	extractor   *authz.Extractor // WithGrantsExtractor; nil: the default (authorization.go)
 	recentRooms sync.Map         // recovery key -> []string: rooms joined through Join (authorization.go)
 
+	protectedMu sync.Mutex
+	protected   map[socket.Namespace]Mode // namespaces protected so far, and their mode
+
 	conns    conns    // sockets per connection, across namespaces
 	sessions sync.Map // *socket.Socket -> *session
 	recent   sync.Map // namespace + "\x00" + socket ID -> *core.Result (for connection-state recovery)
@@ -133,7 +136,8 @@ func WithoutExpiry() Option { return func(a *Auth) error { a.expiry = false; ret
 
 // WithExpiryWarning emits DefaultExpiringEvent to a socket d before its
 // token expires, with {"exp": <unix seconds>, "expiresIn": <milliseconds>},
-// so the client can fetch a new token and emit "authenticate" again.
+// so the client can fetch a new token and emit "authenticate" again. New
+// refuses it with WithoutExpiry (ErrConflictingOptions).
 func WithExpiryWarning(d time.Duration) Option {
 	return func(a *Auth) error {
 		if d <= 0 {
@@ -160,6 +164,9 @@ func WithCloseGrace(d time.Duration) Option {
 // on the server the adapter wrapper that keeps unauthenticated sockets out
 // of broadcasts. Call it after any SetAdapter (for example the Redis
 // adapter): a namespace whose adapter is not wrapped refuses connections.
+// One Auth per server: a second New on the same server is ErrServerBound.
+// With a logger, New warns about a weak key (core.Verifier.KeyWarnings:
+// an HMAC secret shorter than RFC 7518 §3.2 requires).
 func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error) {
 	if server == nil {
 		return nil, errors.New("siojwt: nil server")
@@ -188,6 +195,17 @@ func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error)
 			return nil, err
 		}
 	}
+	if a.warnBefore > 0 && !a.expiry {
+		return nil, fmt.Errorf("%w: WithExpiryWarning warns before an expiry that WithoutExpiry does not enforce", ErrConflictingOptions)
+	}
+	if _, ok := server.Adapter().(*isolation); ok {
+		// Only New installs it: this server has an Auth already, whose
+		// middlewares and handlers would run next to this one's.
+		return nil, fmt.Errorf("%w: call New once per server and protect every namespace with that Auth", ErrServerBound)
+	}
+	for _, w := range v.KeyWarnings() {
+		a.logWarn(w)
+	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	// Count every namespace's sockets per connection (see disconnect).
 	a.conns.track(server.Sockets())
@@ -212,7 +230,13 @@ func (a *Auth) Close() error {
 // Verifier returns the default verifier.
 func (a *Auth) Verifier() *core.Verifier { return a.verifier }
 
-func (a *Auth) emit(e Event) {
+func (a *Auth) emit(e Event) { a.report(e, "") }
+
+// report passes e to the hooks and logs it. A non-empty reason says that e
+// ends a socket that was connected (a failed refresh or re-check is a
+// rejection of a live socket, and is logged as a cut) and why, in the words
+// the client was sent.
+func (a *Auth) report(e Event, reason string) {
 	for _, h := range a.hooks {
 		func() {
 			defer func() {
@@ -227,7 +251,12 @@ func (a *Auth) emit(e Event) {
 		return
 	}
 	switch e.Kind {
-	case EventRejected, EventExpired, EventRevoked, EventTimedOut:
+	case EventExpired, EventRevoked, EventTimedOut:
+		if reason == "" {
+			reason = string(e.Kind)
+		}
+		fallthrough
+	case EventRejected:
 		suppressed, ok := a.refusals.Allow(a.clock.Now())
 		if !ok {
 			return
@@ -246,10 +275,20 @@ func (a *Auth) emit(e Event) {
 		if suppressed > 0 {
 			attrs = append(attrs, "suppressed", suppressed)
 		}
-		a.log.Info("siojwt: socket refused", attrs...)
+		if reason != "" {
+			a.log.Info("siojwt: socket cut", append(attrs, "reason", logs.Clip(reason, maxLoggedText))...)
+		} else {
+			a.log.Info("siojwt: socket refused", attrs...)
+		}
 	default:
 		a.log.Debug("siojwt: "+string(e.Kind), "mode", string(e.Mode), "namespace", logs.Clip(e.Namespace, maxLoggedText),
 			"remote", logs.Clip(e.RemoteAddr, maxLoggedText), "sub", logs.Clip(e.Subject, maxLoggedText), "token", e.Fingerprint)
+	}
+}
+
+func (a *Auth) logWarn(msg string, args ...any) {
+	if a.log != nil {
+		a.log.Warn("siojwt: "+msg, args...)
 	}
 }
 

@@ -38,9 +38,11 @@
 //  4. the cookie named by [WithCookie], off by default.
 //
 // An Authorization header that is present but not of the form "<scheme>
-// <value>" is refused with credentials_bad_format before any source is
-// read, as socketio-jwt does; a header with another scheme (Basic ...) is
-// ignored. [WithAuthHeaderRequired] accepts the header's bearer token only.
+// <value>" is refused with credentials_bad_format when no source before it
+// (payload, query) carried a token; socketio-jwt refuses it before reading
+// any source, so a valid payload or query token next to such a header is
+// refused there and accepted here. A header with another scheme (Basic
+// ...) is ignored. [WithAuthHeaderRequired] accepts the header's bearer token only.
 // [WithoutAuthPayload], [WithoutQuery] and [WithoutHeader] turn a source
 // off. No token in any enabled source is credentials_required.
 //

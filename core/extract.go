@@ -12,22 +12,30 @@ import (
 // handshake payload, which Verify refuses with "jwt must be a string".
 //
 // Precedence: the handshake payload's "token", then the "token" query
-// parameter, then the Authorization header, then the cookie.
+// parameter, then the Authorization header, then the cookie. A source that
+// is malformed (an Authorization header not of the form "<scheme> <value>")
+// is an error only when no source before it carried a token.
 func (v *Verifier) Extract(hs *Handshake) (any, error) {
 	c := &v.cfg
 	var bearer string
+	var badHeader bool // present but not "<scheme> <value>"
 	if !c.noHeader || c.headerRequired {
 		if h := hs.Header.Get("Authorization"); h != "" {
 			scheme, tok, ok := strings.Cut(h, " ")
 			if !ok || strings.Contains(tok, " ") {
-				return nil, fail(ErrCredentialsBadFormat, CodeCredentialsBadFormat, "Format is Authorization: Bearer [token]", nil)
-			}
-			if strings.EqualFold(scheme, "bearer") {
+				badHeader = true
+			} else if strings.EqualFold(scheme, "bearer") {
 				bearer = tok
 			}
 		}
 	}
+	errBadHeader := func() error {
+		return fail(ErrCredentialsBadFormat, CodeCredentialsBadFormat, "Format is Authorization: Bearer [token]", nil)
+	}
 	if c.headerRequired {
+		if badHeader {
+			return nil, errBadHeader()
+		}
 		if bearer == "" {
 			return nil, fail(ErrCredentialsRequired, CodeMissingAuthorizationHeader, "Server requires Authorization Header", nil)
 		}
@@ -53,6 +61,11 @@ func (v *Verifier) Extract(hs *Handshake) (any, error) {
 		if t := hs.Query.Get("token"); t != "" {
 			return t, nil
 		}
+	}
+	// A malformed header counts only when no source before it carried a
+	// token: a lower source never overrides a higher one.
+	if badHeader {
+		return nil, errBadHeader()
 	}
 	if bearer != "" {
 		return bearer, nil

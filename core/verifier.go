@@ -120,6 +120,38 @@ func inferAlgorithms(k keyKind) []string {
 	return nil
 }
 
+// hmacMinSecret is the shortest secret RFC 7518 §3.2 allows for each HMAC
+// algorithm: the size of its hash.
+var hmacMinSecret = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
+
+// KeyWarnings describes what is weak in the verifier's static key without
+// stopping it from working, one sentence each, for the caller to log at
+// start (the binding's New logs them as warnings). Today that is an HMAC
+// secret shorter than RFC 7518 §3.2 requires for an allowed algorithm (the
+// size of its hash: 32 bytes for HS256, 48 for HS384, 64 for HS512): such
+// a secret can be guessed offline from any token it signed. Keys returned
+// by a key function are not seen before a token comes, and are not
+// checked.
+func (v *Verifier) KeyWarnings() []string {
+	secret, ok := v.cfg.key.([]byte)
+	if !ok {
+		return nil
+	}
+	var short []string
+	need := 0
+	for _, alg := range v.cfg.algs {
+		if n, ok := hmacMinSecret[alg]; ok && len(secret) < n {
+			short = append(short, fmt.Sprintf("%s needs %d", alg, n))
+			need = max(need, n)
+		}
+	}
+	if len(short) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("the HMAC secret is %d bytes, shorter than RFC 7518 section 3.2 requires (%s): use a random secret of at least %d bytes",
+		len(secret), strings.Join(short, ", "), need)}
+}
+
 func (v *Verifier) algAllowed(alg string, key any) bool {
 	kind := kindOfKey(key)
 	if kind == kindNone || keyKindOf(alg) != kind {

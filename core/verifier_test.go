@@ -177,7 +177,15 @@ func TestHandshakeSources(t *testing.T) {
 	}{
 		{name: "bad header format one part", hs: handshake(bearer("Bearer"), nil, nil, false), code: core.CodeCredentialsBadFormat, msg: "Format is Authorization: Bearer [token]"},
 		{name: "bad header format three parts", hs: handshake(bearer("Bearer a b"), nil, nil, false), code: core.CodeCredentialsBadFormat, msg: "Format is Authorization: Bearer [token]"},
-		{name: "bad header beats a good query", hs: handshake(bearer("x"), q(good), nil, false), code: core.CodeCredentialsBadFormat, msg: "Format is Authorization: Bearer [token]"},
+		// A malformed header is refused only when no source before it had
+		// a token (socketio-jwt refuses it first: see MIGRATING.md).
+		{name: "good query beats a bad header", hs: handshake(bearer("x"), q(good), nil, false), wantSub: "bob"},
+		{name: "good auth beats a Digest header", hs: handshake(bearer("Digest a=1, b=2"), nil, good, true), wantSub: "bob"},
+		{name: "good query beats a Digest header", hs: handshake(bearer("Digest a=1, b=2"), q(good), nil, false), wantSub: "bob"},
+		{name: "bad query still beats a bad header", hs: handshake(bearer("x"), q("abc"), nil, false), code: core.CodeInvalidToken, msg: "jwt malformed"},
+		{name: "bad header beats a cookie", opts: []core.Option{core.WithCookie("jwt")}, hs: handshake(http.Header{"Cookie": {"jwt=" + good}, "Authorization": {"Digest a=1, b=2"}}, nil, nil, false), code: core.CodeCredentialsBadFormat, msg: "Format is Authorization: Bearer [token]"},
+		{name: "bad header with an empty auth token", hs: handshake(bearer("x"), nil, "", true), code: core.CodeCredentialsBadFormat, msg: "Format is Authorization: Bearer [token]"},
+		{name: "header required, bad header, good auth", opts: []core.Option{core.WithAuthHeaderRequired()}, hs: handshake(bearer("Bearer a b"), nil, good, true), code: core.CodeCredentialsBadFormat, msg: "Format is Authorization: Bearer [token]"},
 		{name: "header required and absent", opts: []core.Option{core.WithAuthHeaderRequired()}, hs: handshake(nil, q(good), good, true), code: core.CodeMissingAuthorizationHeader, msg: "Server requires Authorization Header"},
 		{name: "header required, other scheme", opts: []core.Option{core.WithAuthHeaderRequired()}, hs: handshake(bearer("Basic abc"), nil, nil, false), code: core.CodeMissingAuthorizationHeader, msg: "Server requires Authorization Header"},
 		{name: "header required and present", opts: []core.Option{core.WithAuthHeaderRequired()}, hs: handshake(bearer("Bearer "+good), q(other), other, true), wantSub: "bob"},

@@ -112,8 +112,12 @@ func TestHandshakeRejections(t *testing.T) {
 			code: "credentials_bad_format", msg: "Format is Authorization: Bearer [token]"},
 		{name: "header of three parts", headers: map[string]string{"Authorization": "Bearer " + good + " x"},
 			code: "credentials_bad_format", msg: "Format is Authorization: Bearer [token]"},
-		{name: "bad header beats a good token", token: good, headers: map[string]string{"Authorization": "Bearer"},
-			code: "credentials_bad_format", msg: "Format is Authorization: Bearer [token]"},
+		// Unlike socketio-jwt, a malformed header does not override a good
+		// token from a source before it (docs/MIGRATING.md).
+		{name: "good token beats a bad header", token: good, headers: map[string]string{"Authorization": "Bearer"}},
+		{name: "good token beats a Digest header", token: good, headers: map[string]string{"Authorization": "Digest a=1, b=2"}},
+		{name: "bad header and a bad token", token: "abc", headers: map[string]string{"Authorization": "Bearer"},
+			code: "invalid_token", msg: "jwt malformed"},
 		{name: "no token", code: "credentials_required", msg: "no token provided"},
 		{name: "empty token", auth: map[string]any{"token": ""}, code: "credentials_required", msg: "no token provided"},
 		{name: "empty query token", query: map[string]string{"token": ""}, code: "credentials_required", msg: "no token provided"},

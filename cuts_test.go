@@ -1,0 +1,358 @@
+package siojwt
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/internal/clock"
+	"github.com/siojwt/siojwt/internal/syncbuf"
+	"github.com/siojwt/siojwt/revoke"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+// kinds records the kinds of the events a hook sees, per socket.
+type kinds struct {
+	mu   sync.Mutex
+	seen map[string][]EventKind
+}
+
+func (k *kinds) hook(e Event) {
+	k.mu.Lock()
+	if k.seen == nil {
+		k.seen = map[string][]EventKind{}
+	}
+	k.seen[e.SocketID] = append(k.seen[e.SocketID], e.Kind)
+	k.mu.Unlock()
+}
+
+// of returns the kinds seen for one socket (a dial that was retried
+// leaves the events of its first socket aside).
+func (k *kinds) of(id string) []EventKind {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]EventKind(nil), k.seen[id]...)
+}
+
+// onlySession returns the one session the Auth holds, or nil.
+func onlySession(t *testing.T, a *Auth) *session {
+	t.Helper()
+	var ss *session
+	n := 0
+	a.sessions.Range(func(_, v any) bool { ss, n = v.(*session), n+1; return true })
+	if n > 1 {
+		t.Fatalf("%d sessions, want at most one", n)
+	}
+	return ss
+}
+
+// TestCutBeforeConnection revokes a handshake-mode socket after the
+// binding's middleware admitted it and before it connects (a later
+// middleware calls DisconnectRevoked). A socket that then connects is cut
+// at once; one that never connects is forgotten.
+func TestCutBeforeConnection(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	revokeThen := func(ts *testServer, refuse bool) func(*socket.Socket, func(*socket.ExtendedError)) {
+		return func(s *socket.Socket, next func(*socket.ExtendedError)) {
+			ts.auth.DisconnectRevoked(revoke.Revocation{JTI: "j1"})
+			if refuse {
+				next(socket.NewExtendedError("refused by a later middleware", nil))
+				return
+			}
+			next(nil)
+		}
+	}
+	ts := newTestServer(t, clk, nil, func(ts *testServer) {
+		for _, name := range []string{"/connects", "/connects-wait0", "/never"} {
+			nsp := ts.io.Of(name, nil)
+			wait := time.Second
+			if name == "/connects-wait0" {
+				wait = 0
+			}
+			if err := ts.auth.Protect(nsp, NamespaceUnauthorizedWait(wait)); err != nil {
+				t.Fatal(err)
+			}
+			nsp.Use(revokeThen(ts, name == "/never"))
+			_ = nsp.On("connection", func(args ...any) {
+				s := args[0].(*socket.Socket)
+				_ = s.On("echo", func(args ...any) { _ = s.Emit("echo", args...) })
+			})
+		}
+	})
+	tok := token(t, clk.Now(), time.Hour, jwt.MapClaims{"jti": "j1"})
+
+	t.Run("connects", func(t *testing.T) {
+		func() {
+			c := dialConnected(t, ts.url, "/connects", map[string]any{"token": tok}, "echo")
+			if e := c.wait(t, "unauthorized", 5*time.Second); firstMessage(e) != "jwt revoked" {
+				t.Fatalf("unauthorized %v, want jwt revoked", e.args)
+			}
+			clk.Advance(time.Second) // the unauthorized wait
+			c.waitReason(t, "io server disconnect")
+			eventually(t, 5*time.Second, "the session forgotten", func() bool { return sessionCount(ts.auth) == 0 })
+		}()
+	})
+	t.Run("connects, no unauthorized wait", func(t *testing.T) {
+		// (The Go client loses an "unauthorized" followed at once by the
+		// disconnect; the real clients do not: only the cut is checked.)
+		c := dialConnected(t, ts.url, "/connects-wait0", map[string]any{"token": tok}, "echo")
+		eventually(t, 5*time.Second, "the session forgotten", func() bool { return sessionCount(ts.auth) == 0 })
+		c.waitReason(t, "io server disconnect")
+	})
+	t.Run("never connects", func(t *testing.T) {
+		n := sessionCount(ts.auth)
+		dialUntil(t, ts.url, "/never", map[string]any{"token": tok}, "connect_error")
+		eventually(t, 5*time.Second, "the cut", func() bool {
+			cut := 0
+			ts.auth.sessions.Range(func(_, v any) bool {
+				ss := v.(*session)
+				ss.mu.Lock()
+				defer ss.mu.Unlock()
+				if ss.state == stateCutting {
+					cut++
+				}
+				return true
+			})
+			return cut > n
+		})
+		clk.Advance(31 * time.Second)
+		if n := sessionCount(ts.auth); n != 0 {
+			t.Fatalf("%d sessions left after the never-connected timer, want 0", n)
+		}
+	})
+}
+
+// TestFailedRefreshDuringCut makes an expiry cut happen while a refresh is
+// being checked (the refresh hook moves the fake clock to the token's
+// expiry, then refuses): the refresh failure must not cut the socket a
+// second time (a second "unauthorized", a second event).
+func TestFailedRefreshDuringCut(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	var k kinds
+	handled := make(chan string, 8) // socket IDs whose "authenticate" was handled
+	ts := newTestServer(t, clk, []Option{WithHook(k.hook)}, func(ts *testServer) {
+		nsp := ts.io.Of("/b", nil)
+		refuse := NamespaceOnRefresh(func(*socket.Socket, *core.Result, *core.Result) error {
+			clk.Advance(time.Hour) // to the expiry, not past the unauthorized wait
+			return errors.New("refused")
+		})
+		if err := ts.auth.Protect(nsp, refuse, NamespaceUnauthorizedWait(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		_ = nsp.On("connection", func(args ...any) {
+			s := args[0].(*socket.Socket)
+			// Runs after the binding's "authenticate" handler returned.
+			_ = s.On(AuthenticateEvent, func(...any) { handled <- string(s.Id()) })
+		})
+	})
+	func() {
+		c := dialConnected(t, ts.url, "/b", map[string]any{"token": token(t, clk.Now(), time.Hour, nil)})
+		id := string(c.s.Id())
+		_ = c.s.Emit(AuthenticateEvent, map[string]any{"token": token(t, clk.Now(), 3*time.Hour, jwt.MapClaims{"jti": "new"})})
+		eventually(t, 5*time.Second, "the refresh handled", func() bool {
+			select {
+			case got := <-handled:
+				return got == id
+			default:
+				return false
+			}
+		})
+		got := k.of(id)
+		want := []EventKind{EventAuthenticated, EventExpired}
+		if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+			t.Fatalf("events %v, want %v (one cut)", got, want)
+		}
+		if e := c.wait(t, "unauthorized", 5*time.Second); firstMessage(e) != "jwt expired" {
+			t.Fatalf("unauthorized %v, want jwt expired", e.args)
+		}
+		clk.Advance(time.Second) // the unauthorized wait
+		c.waitReason(t, "io server disconnect")
+		if n := c.count("unauthorized"); n != 1 {
+			t.Fatalf("%d unauthorized, want 1", n)
+		}
+	}()
+}
+
+// TestCutsLoggedAsCuts checks that the cut of a live socket is logged as a
+// cut with its reason, and a refusal at the handshake as a refusal.
+func TestCutsLoggedAsCuts(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	var buf syncbuf.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	ts := newTestServer(t, clk, []Option{WithLogger(log)}, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets(), NamespaceUnauthorizedWait(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	func() {
+		c := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, clk.Now(), time.Minute, nil)})
+		eventually(t, 5*time.Second, "the expiry timer", func() bool {
+			ss := sessionOf(ts.auth, c.s.Id())
+			if ss == nil {
+				return false
+			}
+			ss.mu.Lock()
+			defer ss.mu.Unlock()
+			return ss.timer != nil
+		})
+		clk.Advance(time.Minute) // to the expiry, not past the unauthorized wait
+		c.wait(t, "unauthorized", 5*time.Second)
+	}()
+	out := buf.String()
+	if !strings.Contains(out, `msg="siojwt: socket cut"`) || !strings.Contains(out, `reason="jwt expired"`) {
+		t.Fatalf("no cut with its reason in the log:\n%s", out)
+	}
+	if strings.Contains(out, "socket refused") {
+		t.Fatalf("the cut was logged as a refusal:\n%s", out)
+	}
+	dialUntil(t, ts.url, "/", map[string]any{"token": "abc"}, "connect_error")
+	eventually(t, 5*time.Second, "the refusal logged", func() bool {
+		return strings.Contains(buf.String(), `msg="siojwt: socket refused"`)
+	})
+}
+
+// TestShortSecretWarned checks that New logs a warning for an HMAC secret
+// shorter than RFC 7518 §3.2 requires, and none for one long enough.
+func TestShortSecretWarned(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts []core.Option
+		warn bool
+	}{
+		{"11 bytes", []core.Option{core.WithSecretString(testSecret)}, true},
+		{"32 bytes for HS256", []core.Option{core.WithSecretString(strings.Repeat("k", 32)), core.WithAlgorithms("HS256")}, false},
+		{"32 bytes for HS512", []core.Option{core.WithSecretString(strings.Repeat("k", 32)), core.WithAlgorithms("HS512")}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf syncbuf.Buffer
+			io := socket.NewServer(nil, nil)
+			defer io.Close(nil)
+			v, err := core.New(tt.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := New(io, v, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			out := buf.String()
+			if got := strings.Contains(out, "level=WARN") && strings.Contains(out, "RFC 7518"); got != tt.warn {
+				t.Fatalf("warned %v, want %v:\n%s", got, tt.warn, out)
+			}
+		})
+	}
+	t.Run("namespace verifier", func(t *testing.T) {
+		var buf syncbuf.Buffer
+		io := socket.NewServer(nil, nil)
+		defer io.Close(nil)
+		strong, _ := core.New(core.WithSecretString(strings.Repeat("k", 64)))
+		weak, _ := core.New(core.WithSecretString("short"))
+		a, err := New(io, strong, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		if buf.String() != "" {
+			t.Fatalf("warned about a 64-byte secret:\n%s", buf.String())
+		}
+		if err := a.Protect(io.Of("/weak", nil), NamespaceVerifier(weak)); err != nil {
+			t.Fatal(err)
+		}
+		if out := buf.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "namespace=/weak") {
+			t.Fatalf("no warning for the namespace's secret:\n%s", out)
+		}
+	})
+}
+
+// TestCutSocketIsDeaf checks that once a cut has started (here a
+// revocation, with the unauthorized wait still running) the socket is no
+// longer authenticated and its events reach no handler, in both modes.
+func TestCutSocketIsDeaf(t *testing.T) {
+	for _, mode := range []Mode{ModeHandshake, ModePostConnect} {
+		t.Run(string(mode), func(t *testing.T) {
+			clk := clock.NewFake(time.Now())
+			var mu sync.Mutex
+			heard := 0
+			barrier := make(chan struct{}, 4)
+			handlers := func(s *socket.Socket) {
+				_ = s.On("echo", func(...any) { mu.Lock(); heard++; mu.Unlock() })
+				// Runs after the binding's own "authenticate" handler: every
+				// event sent before has been handled (or dropped) by then.
+				_ = s.On(AuthenticateEvent, func(...any) { barrier <- struct{}{} })
+			}
+			ts := newTestServer(t, clk, nil, func(ts *testServer) {
+				if mode == ModeHandshake {
+					if err := ts.auth.Protect(ts.io.Sockets()); err != nil {
+						t.Fatal(err)
+					}
+					_ = ts.io.Sockets().On("connection", func(args ...any) { handlers(args[0].(*socket.Socket)) })
+					return
+				}
+				if err := ts.auth.ProtectPostConnect(ts.io.Sockets(), handlers); err != nil {
+					t.Fatal(err)
+				}
+			})
+			func() {
+				tok := token(t, clk.Now(), time.Hour, jwt.MapClaims{"jti": "j1"})
+				var c *testClient
+				if mode == ModeHandshake {
+					c = dialConnected(t, ts.url, "/", map[string]any{"token": tok})
+				} else {
+					c = authenticateOnce(t, ts.url, "/", tok)
+				}
+				var s *socket.Socket
+				eventually(t, 5*time.Second, "the server socket", func() bool {
+					if ss := sessionOf(ts.auth, string(c.s.Id())); ss != nil {
+						s = ss.s
+					}
+					return s != nil
+				})
+				mu.Lock()
+				heard = 0
+				mu.Unlock()
+				drain(barrier)
+				_ = c.s.Emit("echo", "before")
+				_ = c.s.Emit(AuthenticateEvent, map[string]any{"token": tok}) // a refresh: the barrier
+				eventually(t, 5*time.Second, "the barrier", func() bool { return len(barrier) > 0 })
+				<-barrier
+				c.wait(t, "authenticated", 5*time.Second)
+				ts.auth.DisconnectRevoked(revoke.Revocation{JTI: "j1"})
+				c.wait(t, "unauthorized", 5*time.Second)
+				if ts.auth.Authenticated(s) || ts.auth.Claims(s) != nil {
+					t.Fatal("a socket being cut still reads as authenticated")
+				}
+				_ = c.s.Emit("echo", "after the cut")
+				_ = c.s.Emit(AuthenticateEvent, map[string]any{"token": tok})
+				select {
+				case <-barrier:
+				case <-time.After(5 * time.Second):
+					t.Fatal("the barrier event was not handled")
+				}
+				mu.Lock()
+				n := heard
+				mu.Unlock()
+				if n != 1 {
+					t.Fatalf("%d echo events reached the handler, want 1 (none after the cut)", n)
+				}
+				clk.Advance(DefaultUnauthorizedWait)
+				c.waitReason(t, "io server disconnect")
+			}()
+		})
+	}
+}
+
+func drain(ch chan struct{}) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}
