@@ -31,24 +31,11 @@ func (k *kinds) hook(e Event) {
 	k.mu.Unlock()
 }
 
-// of returns the kinds seen for one socket (a dial that was retried
-// leaves the events of its first socket aside).
+// of returns the kinds seen for one socket.
 func (k *kinds) of(id string) []EventKind {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return append([]EventKind(nil), k.seen[id]...)
-}
-
-// onlySession returns the one session the Auth holds, or nil.
-func onlySession(t *testing.T, a *Auth) *session {
-	t.Helper()
-	var ss *session
-	n := 0
-	a.sessions.Range(func(_, v any) bool { ss, n = v.(*session), n+1; return true })
-	if n > 1 {
-		t.Fatalf("%d sessions, want at most one", n)
-	}
-	return ss
 }
 
 // TestCutBeforeConnection revokes a handshake-mode socket after the

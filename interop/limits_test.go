@@ -34,8 +34,9 @@ func outcome(r harness.Result) string {
 
 // TestFailureRateLimit checks the per-address limit on failed
 // authentications with real clients, through a trusted proxy's
-// X-Forwarded-For, and that a flood of failures from one address does not
-// keep others out.
+// X-Forwarded-For: failures beyond the limit are answered rate_limited, a
+// valid token from the same address still connects, and a flood of
+// failures from one address keeps nobody out.
 func TestFailureRateLimit(t *testing.T) {
 	fx := harness.StartFixture(t, "-fail-limit", "5", "-fail-rate", "0.01", "-trusted-proxy", "127.0.0.1")
 	good := harness.Login(t, fx.URL, "alice")
@@ -46,10 +47,15 @@ func TestFailureRateLimit(t *testing.T) {
 			t.Fatalf("failure %d: %s, want invalid_token", i, got)
 		}
 	}
-	r := harness.RunClient(t, handshakeFrom(fx.URL, attacker, good))
+	r := harness.RunClient(t, handshakeFrom(fx.URL, attacker, "bad"))
 	d, ok := r.Rejection()
 	if !ok || d.Code != "rate_limited" || d.Message != "too many failed authentications, retry later" || d.Type != "UnauthorizedError" {
-		t.Fatalf("the sixth attempt (with a good token) was not rate limited: %s", r)
+		t.Fatalf("the sixth failure was not rate limited: %s", r)
+	}
+	// A valid token is never refused for the failures of its address (a
+	// proxy's other clients, say): it is verified before the limit is read.
+	if got := outcome(harness.RunClient(t, handshakeFrom(fx.URL, attacker, good))); got != "connect" {
+		t.Fatalf("a good token from the limited address: %s, want connect", got)
 	}
 	if got := outcome(harness.RunClient(t, handshakeFrom(fx.URL, other, good))); got != "connect" {
 		t.Fatalf("another address: %s, want connect", got)
