@@ -117,8 +117,12 @@ type Adapter struct {
 	mu      sync.Mutex
 	current map[socket.Namespace]*nspAdapter // the live adapter of each namespace
 	streams map[string]adapter.RedisStreamsAdapter
-	polling bool // the stream is being read
-	closed  bool
+	sharded map[string]adapter.ShardedRedisAdapter
+	// listening holds the subscriptions of the Streams and Sharded
+	// adapters, read by the Adapter's own loops (see checkedSub).
+	listening map[string]*listener
+	polling   bool // the stream is being read
+	closed    bool
 }
 
 var _ socket.AdapterConstructor = (*Adapter)(nil)
@@ -235,6 +239,9 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 		drops:   &logs.Rate{Every: logInterval, Burst: logBurst},
 		current: map[socket.Namespace]*nspAdapter{},
 		streams: map[string]adapter.RedisStreamsAdapter{},
+		sharded: map[string]adapter.ShardedRedisAdapter{},
+
+		listening: map[string]*listener{},
 	}
 	a.ctx, a.cancel = context.WithCancel(ctx)
 	pub := &boundedClient{UniversalClient: client, timeout: c.publishTimeout, key: c.key}
@@ -243,9 +250,19 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 	}
 	delay := &reconnectDelay{log: c.log}
 	a.sub = subscriptionClient(client, delay)
+	var sub redis.UniversalClient // the adapter's subscription client; nil: pub
 	if a.sub != nil {
 		pub.down = delay.down
-		a.redis = sioredis.NewRedisClientWithSub(a.ctx, pub, a.sub)
+		sub = a.sub
+	}
+	if c.kind != PubSub {
+		if sub == nil {
+			sub = client
+		}
+		sub = &checkedSub{UniversalClient: sub, owner: a}
+	}
+	if sub != nil {
+		a.redis = sioredis.NewRedisClientWithSub(a.ctx, pub, sub)
 	} else {
 		a.redis = sioredis.NewRedisClient(a.ctx, pub)
 	}
@@ -296,7 +313,7 @@ func (a *Adapter) New(nsp socket.Namespace) socket.Adapter {
 	case Streams:
 		inner = a.newStreamsAdapter(nsp)
 	case Sharded:
-		inner = adapter.NewShardedRedisAdapter(nsp, a.redis, a.hopts)
+		inner = a.newShardedAdapter(nsp)
 	default:
 		inner = adapter.NewRedisAdapter(nsp, a.redis, a.ropts)
 	}
@@ -361,8 +378,11 @@ func (a *Adapter) onError(args ...any) {
 	if err == nil {
 		err = fmt.Errorf("%v", args)
 	}
-	if errors.Is(err, net.ErrClosed) {
-		return // a subscription closed by Close or by the replacement of its adapter
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, redis.ErrClosed) {
+		// A subscription closed by Close or by the replacement of its
+		// adapter, or one of checkedSub's closed subscriptions, which the
+		// Sharded adapter unsubscribes and closes when it closes.
+		return
 	}
 	if n, ok := a.errors.Allow(time.Now()); ok {
 		a.log.Warn("cluster: Redis error; messages between servers are lost while it lasts",
@@ -387,6 +407,9 @@ func (n *nspAdapter) Close() {
 		n.owner.mu.Lock()
 		if n.owner.current[n.nsp] == n {
 			delete(n.owner.current, n.nsp)
+		}
+		if sa, ok := n.Adapter.(adapter.ShardedRedisAdapter); ok && n.owner.sharded[n.nsp.Name()] == sa {
+			delete(n.owner.sharded, n.nsp.Name())
 		}
 		n.owner.mu.Unlock()
 		if n.stop != nil {
