@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/vmihailenco/msgpack/v5"
 	cadapter "github.com/zishang520/socket.io/adapters/adapter/v3"
+	sioredis "github.com/zishang520/socket.io/adapters/redis/v3"
 	radapter "github.com/zishang520/socket.io/adapters/redis/v3/adapter"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/utils"
@@ -37,9 +38,12 @@ type checkedSub struct {
 }
 
 // Subscribe subscribes the Adapter's own loop to channels and returns a
-// closed subscription.
+// closed subscription (Streams). With PubSub, see relayRequests.
 func (c *checkedSub) Subscribe(ctx context.Context, channels ...string) *redis.PubSub {
-	c.owner.listen(ctx, c.UniversalClient.Subscribe, channels)
+	if c.owner.kind == PubSub {
+		return c.owner.relayRequests(ctx, c.UniversalClient, channels)
+	}
+	c.owner.listen(ctx, c.UniversalClient.Subscribe, channels, c.owner.applyPubSub)
 	return c.closed(ctx)
 }
 
@@ -48,7 +52,7 @@ func (c *checkedSub) Subscribe(ctx context.Context, channels ...string) *redis.P
 // connection), and returns a closed subscription.
 func (c *checkedSub) SSubscribe(ctx context.Context, channels ...string) *redis.PubSub {
 	for _, ch := range channels {
-		c.owner.listen(ctx, c.UniversalClient.SSubscribe, []string{ch})
+		c.owner.listen(ctx, c.UniversalClient.SSubscribe, []string{ch}, c.owner.applyPubSub)
 	}
 	return c.closed(ctx)
 }
@@ -65,14 +69,16 @@ func (c *checkedSub) closed(ctx context.Context) *redis.PubSub {
 type listener struct {
 	channels []string
 	cancel   context.CancelFunc
+	apply    func(channel string, payload []byte)
 }
 
 // listen subscribes to channels with subscribe and reads them until ctx
 // ends (the adapter that asked is closed), the Adapter closes, or unlisten
-// is called for one of them.
-func (a *Adapter) listen(ctx context.Context, subscribe func(context.Context, ...string) *redis.PubSub, channels []string) {
+// is called for one of them, and hands each message to apply.
+func (a *Adapter) listen(ctx context.Context, subscribe func(context.Context, ...string) *redis.PubSub, channels []string,
+	apply func(channel string, payload []byte)) {
 	ctx, cancel := context.WithCancel(ctx)
-	l := &listener{channels: channels, cancel: cancel}
+	l := &listener{channels: channels, cancel: cancel, apply: apply}
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
@@ -138,7 +144,7 @@ func (a *Adapter) readPubSub(ctx context.Context, l *listener, subscribe func(co
 			continue
 		}
 		delay = minReconnectDelay
-		a.applyPubSub(msg.Channel, []byte(msg.Payload))
+		l.apply(msg.Channel, []byte(msg.Payload))
 	}
 }
 
@@ -315,4 +321,63 @@ func (a *Adapter) newShardedAdapter(nsp socket.Namespace) socket.Adapter {
 	a.sharded[nsp.Name()] = sa
 	a.mu.Unlock()
 	return sa
+}
+
+// relayRequests subscribes the PubSub adapter (whose Subscribe call this
+// is) to channels with its request channel "<key>-request#<nsp>#" replaced
+// by a channel of its own, "<key>-request#<nsp>#<random>#", and relays to
+// that channel what the Adapter's own loop reads on the request channel,
+// checked.
+//
+// The library's adapter (v3.0.2) decodes a request that starts with "{"
+// as JSON itself, not through the parser New gives it: a malformed one
+// was dropped without a word, and a broadcast with acknowledgements in
+// JSON reached the pending sockets. The loop decodes such a request,
+// checks it, adds the pending room to the Except list of the broadcast it
+// carries, and relays it encoded with that parser; it relays the others
+// as they are, for the parser to check when the adapter decodes them. The
+// channel of its own starts with the request channel, so the adapter
+// takes what arrives there for requests; no other server subscribes to it.
+func (a *Adapter) relayRequests(ctx context.Context, client redis.UniversalClient, channels []string) *redis.PubSub {
+	prefix := a.key + "-request#"
+	i := slices.IndexFunc(channels, func(ch string) bool {
+		rest, ok := strings.CutPrefix(ch, prefix)
+		return ok && strings.IndexByte(rest, '#') == len(rest)-1
+	})
+	if i < 0 {
+		return client.Subscribe(ctx, channels...)
+	}
+	request := channels[i]
+	own := request + cadapter.RandomId() + "#"
+	channels = slices.Clone(channels)
+	channels[i] = own
+	a.listen(ctx, client.Subscribe, []string{request}, func(_ string, payload []byte) {
+		a.relayRequest(ctx, own, payload)
+	})
+	return client.Subscribe(ctx, channels...)
+}
+
+// relayRequest checks one request and publishes it on channel.
+func (a *Adapter) relayRequest(ctx context.Context, channel string, payload []byte) {
+	if len(payload) > 0 && payload[0] == '{' {
+		var req *sioredis.RedisRequest
+		err := errors.New("over 1 MiB")
+		if len(payload) <= maxMessageBytes {
+			if err = json.Unmarshal(payload, &req); err == nil {
+				err = check(&req)
+			}
+		}
+		if err != nil {
+			a.drop("that does not decode (a request in JSON)", len(payload), err)
+			return
+		}
+		isolate(&req)
+		if payload, err = a.parser.Encode(req); err != nil {
+			a.drop("that does not encode again (a request in JSON)", len(payload), err)
+			return
+		}
+	}
+	if err := a.redis.Client.Publish(ctx, channel, payload).Err(); err != nil {
+		a.onError(fmt.Errorf("relaying a request to %q: %w", channel, err))
+	}
 }

@@ -250,22 +250,15 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 	}
 	delay := &reconnectDelay{log: c.log}
 	a.sub = subscriptionClient(client, delay)
-	var sub redis.UniversalClient // the adapter's subscription client; nil: pub
+	var sub redis.UniversalClient // the subscriptions' client
 	if a.sub != nil {
 		pub.down = delay.down
 		sub = a.sub
 	}
-	if c.kind != PubSub {
-		if sub == nil {
-			sub = client
-		}
-		sub = &checkedSub{UniversalClient: sub, owner: a}
+	if sub == nil {
+		sub = client
 	}
-	if sub != nil {
-		a.redis = sioredis.NewRedisClientWithSub(a.ctx, pub, sub)
-	} else {
-		a.redis = sioredis.NewRedisClient(a.ctx, pub)
-	}
+	a.redis = sioredis.NewRedisClientWithSub(a.ctx, pub, &checkedSub{UniversalClient: sub, owner: a})
 	if err := a.redis.On("error", a.onError); err != nil {
 		a.cancel()
 		_ = a.closeSub()

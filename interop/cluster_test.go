@@ -397,7 +397,8 @@ func (p *probe) authenticate(t *testing.T, token string) {
 // and the receiving server applies it. Broadcasts published on Redis by
 // something else (pubsub: as another server's adapter would, with and
 // without that Except list, by the server library's Go emitter run as a
-// separate process, and by Node's Redis emitter; streams: an entry
+// separate process, by Node's Redis emitter, and a broadcast with
+// acknowledgements as a request in JSON; streams: an entry
 // appended to the stream, and a broadcast with acknowledgements on the
 // pub/sub channel; sharded: a broadcast in JSON, one with acknowledgements
 // in MessagePack, and the Go emitter in sharded mode) reach the
@@ -473,7 +474,8 @@ func testBroadcastIsolation(t *testing.T, kind string) {
 		inject(t, rc, clusterChannel, "injected")
 		emitFromWorker(t, c, "emitted")
 		emitFromNode(t, c, "node-emitted")
-		foreign = []string{"guarded", "injected", "emitted", "node-emitted"}
+		requestInJSON(t, rc, "asked-in-json")
+		foreign = []string{"guarded", "injected", "emitted", "node-emitted", "asked-in-json"}
 	case "streams":
 		rc := c.redisClient(t)
 		appendBroadcast(t, rc, "appended")
@@ -558,6 +560,28 @@ func emitFromNode(t *testing.T, c *testCluster, event string) {
 	out, err := exec.CommandContext(ctx, node, script, "redis://"+c.redisAddr+"/0", "/", event, "from node").CombinedOutput()
 	if err != nil {
 		t.Fatalf("emit.js: %v\n%s", err, out)
+	}
+}
+
+// requestInJSON publishes on the request channel of the PubSub adapters a
+// broadcast of event to the whole root namespace that asks for
+// acknowledgements, in JSON, with an empty Except list.
+func requestInJSON(t *testing.T, rc *redis.Client, event string) {
+	t.Helper()
+	b, err := json.Marshal(&sioredis.RedisRequest{
+		Type:      sioredis.BROADCAST,
+		RequestId: "intruder-request",
+		Uid:       "intruder",
+		Packet:    &parser.Packet{Type: parser.EVENT, Nsp: "/", Data: []any{event, "x"}},
+		Opts:      &adapter.PacketOptions{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rc.Publish(ctx, "socket.io-request#/#", b).Err(); err != nil {
+		t.Fatal(err)
 	}
 }
 
