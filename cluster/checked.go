@@ -176,11 +176,27 @@ func (a *Adapter) applyPubSub(channel string, payload []byte) {
 		a.drop("for a namespace this server does not have", len(payload), fmt.Errorf("namespace %q", nsp))
 		return
 	}
-	if a.kind == Sharded && rest == string(ca.Uid())+"#" {
+	switch {
+	case a.kind == Sharded && rest == string(ca.Uid())+"#":
 		ca.OnResponse(msg) // what the library's sharded adapter does with its response channel
-		return
+	case isResponse(msg.Type):
+		// The library's cluster adapter hands responses that arrive
+		// through OnMessage to its own OnResponse, not to the one of the
+		// Streams adapter (with heartbeats), which holds the requests.
+		ca.OnResponse(msg)
+	default:
+		ca.OnMessage(msg, "")
 	}
-	ca.OnMessage(msg, "")
+}
+
+// isResponse reports whether t is the type of a response to a request.
+func isResponse(t cadapter.MessageType) bool {
+	switch t {
+	case cadapter.BROADCAST_CLIENT_COUNT, cadapter.BROADCAST_ACK,
+		cadapter.FETCH_SOCKETS_RESPONSE, cadapter.SERVER_SIDE_EMIT_RESPONSE:
+		return true
+	}
+	return false
 }
 
 // clusterAdapter returns the live Streams or Sharded adapter of nsp.

@@ -244,7 +244,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 		listening: map[string]*listener{},
 	}
 	a.ctx, a.cancel = context.WithCancel(ctx)
-	pub := &boundedClient{UniversalClient: client, timeout: c.publishTimeout, key: c.key}
+	pub := &boundedClient{UniversalClient: client, timeout: c.publishTimeout, key: c.key, moves: c.kind == PubSub}
 	if c.kind != PubSub {
 		pub.report = func(err error) { a.onError(err) }
 	}
