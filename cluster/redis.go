@@ -40,12 +40,12 @@ const (
 type boundedClient struct {
 	redis.UniversalClient
 	timeout time.Duration
-	key     string      // the adapter's key: channel names start with key + "#"
+	key     string // the adapter's key: channel names start with key + "#"
 	// moves is whether Publish moves broadcasts to "<key>#<nsp>##" (PubSub
 	// only: the Streams adapter publishes on "<key>#<nsp>#" what its
 	// servers read there).
 	moves bool
-	down    func() bool // nil: unknown
+	down  func() bool // nil: unknown
 	// report receives the errors of the commands whose errors the server
 	// library's cluster adapters (Streams, Sharded) keep to a debug log.
 	report func(error)
