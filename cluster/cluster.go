@@ -23,10 +23,10 @@
 // leaves with the room siojwt.PendingRoom in its Except list. The Redis
 // adapter carries that list to the other servers, which apply it to their
 // own sockets: the isolation of unauthenticated sockets holds across
-// servers. On arrival, the PubSub and Streams adapters also add that room
-// to the Except list of every broadcast, so that one published by anything
-// else (the Redis emitter of a worker process, a server without siojwt)
-// does not reach unauthenticated sockets either.
+// servers. On arrival, every kind also adds that room to the Except list of
+// every broadcast, broadcasts with acknowledgements included, so that one
+// published by anything else (the Redis emitter of a worker process, a
+// server without siojwt) does not reach unauthenticated sockets either.
 //
 // What New adds to the bare Redis adapter:
 //
@@ -40,9 +40,16 @@
 //   - Messages from Redis that do not decode, are larger than 1 MiB, or do
 //     not hold an event packet where a broadcast should, are logged (at a
 //     bounded rate), counted (Dropped) and dropped; the bare adapter drops
-//     some silently and applies the others. With Streams, the stream is
-//     read by a loop of this package that checks each entry, and drops
-//     those for a namespace the server does not have.
+//     some silently, applies the others, and crashes the process on a
+//     broadcast without a packet. Where the bare adapter decodes with no
+//     hook, a loop of this package reads in its place: the stream and the
+//     pub/sub channels of Streams, the channels of Sharded, and the request
+//     channel of PubSub (whose requests in JSON the bare adapter decodes
+//     itself; they are relayed, checked, to a channel of the adapter's
+//     own).
+//   - With Streams, broadcasts with acknowledgements reach the other
+//     servers, and their answers come back; the bare adapter decodes them
+//     into a form it then ignores.
 //   - With PubSub, the channel "<key>#<nsp>#", on which the Redis emitters
 //     publish broadcasts to a whole namespace, is read and applied; the
 //     bare adapter (v3.0.2) ignores it.
@@ -53,8 +60,7 @@
 //
 // Redis is trusted: whoever can PUBLISH on its channels, or append to its
 // stream, can broadcast to any authenticated socket, or make sockets join
-// and leave rooms; with Sharded, whose receiving side has no hook, reach
-// unauthenticated sockets too.
+// and leave rooms.
 // Keep it on a private network, with a password (ACL) and TLS when the
 // network is shared.
 package cluster
