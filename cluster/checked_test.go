@@ -256,3 +256,54 @@ func TestShardedChecked(t *testing.T) {
 		t.Fatalf("errors logged at Close:\n%s", logs.String())
 	}
 }
+
+// BenchmarkPubSubRequestRoundTrip measures a server-side emit with an
+// acknowledgement between two PubSub servers on one Redis: the request
+// travels the request channel, relayed once by the receiving server (see
+// relayRequests), and the answer comes back on the response channel.
+func BenchmarkPubSubRequestRoundTrip(b *testing.B) {
+	addr, _, _ := redistest.Start(b)
+	var servers []*socket.Server
+	for range 2 {
+		client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+		defer client.Close()
+		a, err := New(context.Background(), client)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer a.Close()
+		io := socket.NewServer(nil, nil)
+		defer io.Close(nil)
+		io.SetAdapter(a)
+		servers = append(servers, io)
+	}
+	_ = servers[1].Sockets().On("ask", func(args ...any) {
+		if ack, ok := args[len(args)-1].(func([]any, error)); ok {
+			ack([]any{"answer"}, nil)
+		}
+	})
+	ask := func() error {
+		done := make(chan error, 1)
+		if err := servers[0].ServerSideEmitWithAck("ask")(func(args []any, err error) {
+			if err == nil && len(args) != 1 {
+				err = fmt.Errorf("answers %v", args)
+			}
+			done <- err
+		}); err != nil {
+			return err
+		}
+		return <-done
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ask() != nil { // until both servers subscribe
+		if time.Now().After(deadline) {
+			b.Fatal("no answer within 10s")
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := ask(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
