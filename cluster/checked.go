@@ -367,10 +367,14 @@ func (a *Adapter) relayRequests(ctx context.Context, client redis.UniversalClien
 	own := request + cadapter.RandomId() + "#"
 	channels = slices.Clone(channels)
 	channels[i] = own
+	// The adapter's subscription first: its SUBSCRIBE is sent before the
+	// loop's, which dials in a goroutine of its own, so that the first
+	// requests relayed find it in place.
+	ps := client.Subscribe(ctx, channels...)
 	a.listen(ctx, client.Subscribe, []string{request}, func(_ string, payload []byte) {
 		a.relayRequest(ctx, own, payload)
 	})
-	return client.Subscribe(ctx, channels...)
+	return ps
 }
 
 // relayRequest checks one request and publishes it on channel.
