@@ -116,7 +116,7 @@ type Adapter struct {
 	drops  *logs.Rate
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the Streams adapter's reading loop
+	wg     sync.WaitGroup // the reading loops: the stream's, and listen's
 
 	dropped atomic.Uint64
 
@@ -292,7 +292,8 @@ func (a *Adapter) Kind() Kind { return a.kind }
 // Dropped returns how many messages from Redis the Adapter has dropped
 // since New: ones that do not decode, are larger than 1 MiB, hold no event
 // where a broadcast should, or name a namespace this server does not have
-// (Streams). Each is also logged, at a bounded rate.
+// or another than their channel's (Streams, Sharded). Each is also
+// logged, at a bounded rate.
 func (a *Adapter) Dropped() uint64 { return a.dropped.Load() }
 
 // drop counts and logs a message dropped.
