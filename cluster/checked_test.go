@@ -185,6 +185,57 @@ func TestStreamsAcksAcrossServers(t *testing.T) {
 	}
 }
 
+// TestStreamsPubSubChecked: a Streams adapter drops what no server sends on
+// its pub/sub channel, a broadcast of the Redis emitters (the PubSub
+// adapter's format) among them, and applies a valid message after them.
+func TestStreamsPubSubChecked(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	defer client.Close()
+	var logs syncbuf.Buffer
+	a, err := New(context.Background(), client, WithKind(Streams), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	io := newTestServer(t, a)
+	heard := make(chan []any, 10)
+	_ = io.Sockets().On("hello", func(args ...any) { heard <- args })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const channel = DefaultKey + "#/#"
+	waitFor(t, func() bool {
+		n, _ := client.PubSubNumSub(ctx, channel).Result()
+		return n[channel] == 1
+	})
+	bad := [][]byte{
+		[]byte("{"),
+		mustEncode(t, &sioredis.RedisPacket{Uid: "emitter", Packet: &parser.Packet{Type: parser.EVENT, Nsp: "/", Data: []any{"hello", "emitted"}}}),
+		mustEncode(t, &adapter.ClusterMessage{Uid: "x", Nsp: "/", Type: adapter.BROADCAST, Data: &adapter.BroadcastMessage{}}),
+	}
+	for _, b := range bad {
+		if err := client.Publish(ctx, channel, b).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	valid := mustEncode(t, &adapter.ClusterMessage{Uid: "x", Nsp: "/", Type: adapter.SERVER_SIDE_EMIT,
+		Data: &adapter.ServerSideEmitMessage{Packet: []any{"hello", "after"}}})
+	if err := client.Publish(ctx, channel, valid).Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case args := <-heard:
+		if fmt.Sprint(args) != "[after]" {
+			t.Fatalf("heard %v", args)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the valid message was not applied; log:\n%s", logs.String())
+	}
+	if got := a.Dropped(); got != uint64(len(bad)) {
+		t.Fatalf("Dropped() = %d, want %d; log:\n%s", got, len(bad), logs.String())
+	}
+}
+
 // TestShardedChecked: a Sharded adapter drops what no server sends on its
 // channel and applies a valid message after it; the channel of a room is
 // subscribed while the room exists; closing logs no error about the
