@@ -23,10 +23,10 @@
 // leaves with the room siojwt.PendingRoom in its Except list. The Redis
 // adapter carries that list to the other servers, which apply it to their
 // own sockets: the isolation of unauthenticated sockets holds across
-// servers. On arrival, the PubSub and Streams adapters also add that room
-// to the Except list of every broadcast, so that one published by anything
-// else (the Redis emitter of a worker process, a server without siojwt)
-// does not reach unauthenticated sockets either.
+// servers. On arrival, every kind also adds that room to the Except list of
+// every broadcast, broadcasts with acknowledgements included, so that one
+// published by anything else (the Redis emitter of a worker process, a
+// server without siojwt) does not reach unauthenticated sockets either.
 //
 // What New adds to the bare Redis adapter:
 //
@@ -40,9 +40,16 @@
 //   - Messages from Redis that do not decode, are larger than 1 MiB, or do
 //     not hold an event packet where a broadcast should, are logged (at a
 //     bounded rate), counted (Dropped) and dropped; the bare adapter drops
-//     some silently and applies the others. With Streams, the stream is
-//     read by a loop of this package that checks each entry, and drops
-//     those for a namespace the server does not have.
+//     some silently, applies the others, and crashes the process on a
+//     broadcast without a packet. Where the bare adapter decodes with no
+//     hook, a loop of this package reads in its place: the stream and the
+//     pub/sub channels of Streams, the channels of Sharded, and the request
+//     channel of PubSub (whose requests in JSON the bare adapter decodes
+//     itself; they are relayed, checked, to a channel of the adapter's
+//     own).
+//   - With Streams, broadcasts with acknowledgements reach the other
+//     servers, and their answers come back; the bare adapter decodes them
+//     into a form it then ignores.
 //   - With PubSub, the channel "<key>#<nsp>#", on which the Redis emitters
 //     publish broadcasts to a whole namespace, is read and applied; the
 //     bare adapter (v3.0.2) ignores it.
@@ -53,8 +60,7 @@
 //
 // Redis is trusted: whoever can PUBLISH on its channels, or append to its
 // stream, can broadcast to any authenticated socket, or make sockets join
-// and leave rooms; with Sharded, whose receiving side has no hook, reach
-// unauthenticated sockets too.
+// and leave rooms.
 // Keep it on a private network, with a password (ACL) and TLS when the
 // network is shared.
 package cluster
@@ -110,15 +116,19 @@ type Adapter struct {
 	drops  *logs.Rate
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the Streams adapter's reading loop
+	wg     sync.WaitGroup // the reading loops: the stream's, and listen's
 
 	dropped atomic.Uint64
 
 	mu      sync.Mutex
 	current map[socket.Namespace]*nspAdapter // the live adapter of each namespace
 	streams map[string]adapter.RedisStreamsAdapter
-	polling bool // the stream is being read
-	closed  bool
+	sharded map[string]adapter.ShardedRedisAdapter
+	// listening holds the subscriptions of the Streams and Sharded
+	// adapters, read by the Adapter's own loops (see checkedSub).
+	listening map[string]*listener
+	polling   bool // the stream is being read
+	closed    bool
 }
 
 var _ socket.AdapterConstructor = (*Adapter)(nil)
@@ -235,20 +245,26 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 		drops:   &logs.Rate{Every: logInterval, Burst: logBurst},
 		current: map[socket.Namespace]*nspAdapter{},
 		streams: map[string]adapter.RedisStreamsAdapter{},
+		sharded: map[string]adapter.ShardedRedisAdapter{},
+
+		listening: map[string]*listener{},
 	}
 	a.ctx, a.cancel = context.WithCancel(ctx)
-	pub := &boundedClient{UniversalClient: client, timeout: c.publishTimeout, key: c.key}
+	pub := &boundedClient{UniversalClient: client, timeout: c.publishTimeout, key: c.key, moves: c.kind == PubSub}
 	if c.kind != PubSub {
 		pub.report = func(err error) { a.onError(err) }
 	}
 	delay := &reconnectDelay{log: c.log}
 	a.sub = subscriptionClient(client, delay)
+	var sub redis.UniversalClient // the subscriptions' client
 	if a.sub != nil {
 		pub.down = delay.down
-		a.redis = sioredis.NewRedisClientWithSub(a.ctx, pub, a.sub)
-	} else {
-		a.redis = sioredis.NewRedisClient(a.ctx, pub)
+		sub = a.sub
 	}
+	if sub == nil {
+		sub = client
+	}
+	a.redis = sioredis.NewRedisClientWithSub(a.ctx, pub, &checkedSub{UniversalClient: sub, owner: a})
 	if err := a.redis.On("error", a.onError); err != nil {
 		a.cancel()
 		_ = a.closeSub()
@@ -276,7 +292,8 @@ func (a *Adapter) Kind() Kind { return a.kind }
 // Dropped returns how many messages from Redis the Adapter has dropped
 // since New: ones that do not decode, are larger than 1 MiB, hold no event
 // where a broadcast should, or name a namespace this server does not have
-// (Streams). Each is also logged, at a bounded rate.
+// or another than their channel's (Streams, Sharded). Each is also
+// logged, at a bounded rate.
 func (a *Adapter) Dropped() uint64 { return a.dropped.Load() }
 
 // drop counts and logs a message dropped.
@@ -296,7 +313,7 @@ func (a *Adapter) New(nsp socket.Namespace) socket.Adapter {
 	case Streams:
 		inner = a.newStreamsAdapter(nsp)
 	case Sharded:
-		inner = adapter.NewShardedRedisAdapter(nsp, a.redis, a.hopts)
+		inner = a.newShardedAdapter(nsp)
 	default:
 		inner = adapter.NewRedisAdapter(nsp, a.redis, a.ropts)
 	}
@@ -361,8 +378,11 @@ func (a *Adapter) onError(args ...any) {
 	if err == nil {
 		err = fmt.Errorf("%v", args)
 	}
-	if errors.Is(err, net.ErrClosed) {
-		return // a subscription closed by Close or by the replacement of its adapter
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, redis.ErrClosed) {
+		// A subscription closed by Close or by the replacement of its
+		// adapter, or one of checkedSub's closed subscriptions, which the
+		// Sharded adapter unsubscribes and closes when it closes.
+		return
 	}
 	if n, ok := a.errors.Allow(time.Now()); ok {
 		a.log.Warn("cluster: Redis error; messages between servers are lost while it lasts",
@@ -387,6 +407,9 @@ func (n *nspAdapter) Close() {
 		n.owner.mu.Lock()
 		if n.owner.current[n.nsp] == n {
 			delete(n.owner.current, n.nsp)
+		}
+		if sa, ok := n.Adapter.(adapter.ShardedRedisAdapter); ok && n.owner.sharded[n.nsp.Name()] == sa {
+			delete(n.owner.sharded, n.nsp.Name())
 		}
 		n.owner.mu.Unlock()
 		if n.stop != nil {

@@ -26,9 +26,8 @@ const (
 	// Sharded is the sharded pub/sub adapter for Redis Cluster 7 and later
 	// (SPUBLISH and SSUBSCRIBE): each channel lives on one shard instead of
 	// every node, so that pub/sub traffic grows with the shards. Give New a
-	// *redis.ClusterClient (DialCluster). Broadcasts that arrive through it
-	// are not checked on arrival: the server library's sharded adapter
-	// (v3.0.2) decodes them itself, with no hook.
+	// *redis.ClusterClient (DialCluster). The server library's Go emitter
+	// publishes for it with SetSharded(true) (tested).
 	Sharded
 )
 

@@ -88,6 +88,10 @@ func check(v any) error {
 		if (*m).Packet != nil {
 			return checkEvent((*m).Packet)
 		}
+		if (*m).Type == sioredis.BROADCAST {
+			// The adapter would write through its nil packet and panic.
+			return errors.New("a broadcast request without a packet")
+		}
 	case **sioredis.RedisResponse:
 		if *m == nil {
 			return errors.New("an empty response")

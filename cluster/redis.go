@@ -40,8 +40,12 @@ const (
 type boundedClient struct {
 	redis.UniversalClient
 	timeout time.Duration
-	key     string      // the adapter's key: channel names start with key + "#"
-	down    func() bool // nil: unknown
+	key     string // the adapter's key: channel names start with key + "#"
+	// moves is whether Publish moves broadcasts to "<key>#<nsp>##" (PubSub
+	// only: the Streams adapter publishes on "<key>#<nsp>#" what its
+	// servers read there).
+	moves bool
+	down  func() bool // nil: unknown
 	// report receives the errors of the commands whose errors the server
 	// library's cluster adapters (Streams, Sharded) keep to a debug log.
 	report func(error)
@@ -57,15 +61,18 @@ func (c *boundedClient) reported(what string, err error) {
 // errRedisDown is what Publish returns while Redis is known to be away.
 var errRedisDown = errors.New("cluster: Redis unreachable (the subscriptions cannot reconnect); message not sent")
 
-// Publish publishes under the timeout, on the channel broadcastChannel
-// gives.
+// Publish publishes under the timeout, with PubSub on the channel
+// broadcastChannel gives.
 func (c *boundedClient) Publish(ctx context.Context, channel string, message any) *redis.IntCmd {
 	if c.down != nil && c.down() {
 		return redis.NewIntResult(0, errRedisDown)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return c.UniversalClient.Publish(ctx, broadcastChannel(c.key, channel), message)
+	if c.moves {
+		channel = broadcastChannel(c.key, channel)
+	}
+	return c.UniversalClient.Publish(ctx, channel, message)
 }
 
 // broadcastChannel returns "<key>#<nsp>##" for the channel "<key>#<nsp>#" of

@@ -397,8 +397,11 @@ func (p *probe) authenticate(t *testing.T, token string) {
 // and the receiving server applies it. Broadcasts published on Redis by
 // something else (pubsub: as another server's adapter would, with and
 // without that Except list, by the server library's Go emitter run as a
-// separate process, and by Node's Redis emitter; streams: an entry
-// appended to the stream) reach the
+// separate process, by Node's Redis emitter, and a broadcast with
+// acknowledgements as a request in JSON; streams: an entry
+// appended to the stream, and a broadcast with acknowledgements on the
+// pub/sub channel; sharded: a broadcast in JSON, one with acknowledgements
+// in MessagePack, and the Go emitter in sharded mode) reach the
 // authenticated sockets of every server and not the pending one either: the
 // receiving server adds the pending room to their Except list.
 func TestClusterBroadcastIsolation(t *testing.T) {
@@ -471,14 +474,20 @@ func testBroadcastIsolation(t *testing.T, kind string) {
 		inject(t, rc, clusterChannel, "injected")
 		emitFromWorker(t, c, "emitted")
 		emitFromNode(t, c, "node-emitted")
-		foreign = []string{"guarded", "injected", "emitted", "node-emitted"}
+		requestInJSON(t, rc, "asked-in-json")
+		foreign = []string{"guarded", "injected", "emitted", "node-emitted", "asked-in-json"}
 	case "streams":
-		appendBroadcast(t, c.redisClient(t), "appended")
-		foreign = []string{"appended"}
+		rc := c.redisClient(t)
+		appendBroadcast(t, rc, "appended")
+		// A broadcast with acknowledgements travels over pub/sub.
+		publishCluster(t, rc, false, "socket.io#/#", "asked", true, false)
+		foreign = []string{"appended", "asked"}
 	case "sharded":
-		// The sharded adapter of the server library (v3.0.2) decodes what
-		// it receives with no hook to check it: only the servers' own
-		// broadcasts are isolated, on the sending side (see DEPLOYING.md).
+		rc := c.universalClient(t)
+		publishCluster(t, rc, true, "socket.io#/#", "sharded-json", false, true)
+		publishCluster(t, rc, true, "socket.io#/#", "sharded-asked", true, false)
+		emitFromWorker(t, c, "sharded-emitted")
+		foreign = []string{"sharded-json", "sharded-asked", "sharded-emitted"}
 	}
 	for _, w := range []*probe{onAWitness, onBWitness} {
 		for _, ev := range foreign {
@@ -530,7 +539,11 @@ func emitFromWorker(t *testing.T, c *testCluster, event string) {
 	bin := harness.Build(t, "./cluster/internal/emit")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "-redis", "redis://"+c.redisAddr+"/0", event, "from a worker").CombinedOutput()
+	args := []string{"-redis", "redis://" + c.redisAddr + "/0"}
+	if c.kind == "sharded" {
+		args = []string{"-sharded", "-redis", "redis://" + c.redisAddr + "?addr=" + strings.Join(c.redisAddrs[1:], "&addr=")}
+	}
+	out, err := exec.CommandContext(ctx, bin, append(args, event, "from a worker")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("emit: %v\n%s", err, out)
 	}
@@ -547,6 +560,65 @@ func emitFromNode(t *testing.T, c *testCluster, event string) {
 	out, err := exec.CommandContext(ctx, node, script, "redis://"+c.redisAddr+"/0", "/", event, "from node").CombinedOutput()
 	if err != nil {
 		t.Fatalf("emit.js: %v\n%s", err, out)
+	}
+}
+
+// requestInJSON publishes on the request channel of the PubSub adapters a
+// broadcast of event to the whole root namespace that asks for
+// acknowledgements, in JSON, with an empty Except list.
+func requestInJSON(t *testing.T, rc *redis.Client, event string) {
+	t.Helper()
+	b, err := json.Marshal(&sioredis.RedisRequest{
+		Type:      sioredis.BROADCAST,
+		RequestId: "intruder-request",
+		Uid:       "intruder",
+		Packet:    &parser.Packet{Type: parser.EVENT, Nsp: "/", Data: []any{event, "x"}},
+		Opts:      &adapter.PacketOptions{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rc.Publish(ctx, "socket.io-request#/#", b).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// publishCluster publishes on channel (with SPUBLISH when sharded), as a
+// Streams or Sharded server that does not exclude pending sockets would, a
+// broadcast of event to the whole root namespace: asking for
+// acknowledgements when withAck, in JSON when asJSON, else in MessagePack.
+func publishCluster(t *testing.T, rc redis.UniversalClient, sharded bool, channel, event string, withAck, asJSON bool) {
+	t.Helper()
+	data := &adapter.BroadcastMessage{
+		Packet: &parser.Packet{Type: parser.EVENT, Nsp: "/", Data: []any{event, "x"}},
+		Opts:   &adapter.PacketOptions{},
+	}
+	if withAck {
+		id := "intruder-request"
+		data.RequestId = &id
+	}
+	msg := &adapter.ClusterMessage{Uid: "intruder", Nsp: "/", Type: adapter.BROADCAST, Data: data}
+	var b []byte
+	var err error
+	if asJSON {
+		b, err = json.Marshal(msg)
+	} else {
+		b, err = utils.MsgPack().Encode(msg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if sharded {
+		err = rc.SPublish(ctx, channel, b).Err()
+	} else {
+		err = rc.Publish(ctx, channel, b).Err()
+	}
+	if err != nil {
+		t.Fatalf("publishing on %s: %v", channel, err)
 	}
 }
 

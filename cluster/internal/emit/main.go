@@ -2,6 +2,10 @@
 // Redis emitter, as a worker process that runs no Socket.IO server would:
 //
 //	emit -redis redis://127.0.0.1:6379/0 [-key socket.io] [-nsp /] [-room R] EVENT [ARG...]
+//	emit -sharded -redis redis://127.0.0.1:7000?addr=127.0.0.1:7001 ... EVENT [ARG...]
+//
+// With -sharded it publishes with SPUBLISH on a Redis Cluster, for the
+// sharded adapter.
 //
 // The tests of package cluster run it to check what such broadcasts reach.
 package main
@@ -32,22 +36,33 @@ func run(args []string) error {
 	key := fs.String("key", "socket.io", "the adapters' key")
 	nsp := fs.String("nsp", "/", "namespace")
 	room := fs.String("room", "", "room (default: the whole namespace)")
+	sharded := fs.Bool("sharded", false, "publish for the sharded adapter, on a Redis Cluster")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *url == "" || fs.NArg() == 0 {
-		return fmt.Errorf("usage: emit -redis URL [-key K] [-nsp N] [-room R] EVENT [ARG...]")
+		return fmt.Errorf("usage: emit [-sharded] -redis URL [-key K] [-nsp N] [-room R] EVENT [ARG...]")
 	}
-	opt, err := redis.ParseURL(*url)
-	if err != nil {
-		return err
+	var client redis.UniversalClient
+	if *sharded {
+		opt, err := redis.ParseClusterURL(*url)
+		if err != nil {
+			return err
+		}
+		client = redis.NewClusterClient(opt)
+	} else {
+		opt, err := redis.ParseURL(*url)
+		if err != nil {
+			return err
+		}
+		client = redis.NewClient(opt)
 	}
-	client := redis.NewClient(opt)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	opts := emitter.DefaultEmitterOptions()
 	opts.SetKey(*key)
+	opts.SetSharded(*sharded)
 	e := emitter.NewEmitter(sioredis.NewRedisClient(ctx, client), opts, *nsp)
 	ev := fs.Arg(0)
 	var rest []any
