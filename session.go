@@ -313,24 +313,23 @@ func (ss *session) stopTimersLocked() {
 
 // unauthorized emits socketio-jwt's "unauthorized" payload with an
 // acknowledgement callback, then disconnects when the client acknowledges,
-// or after wait (at once when wait is 0).
+// or after wait (at once when wait is 0): see lateAck for how a wait that
+// ends first is handled.
 func (a *Auth) unauthorized(s *socket.Socket, e *core.Error, wait time.Duration) {
 	payload := map[string]any{
 		"message": e.Message,
 		"inner":   map[string]any{"message": e.Message},
 		"data":    e.Data(),
 	}
-	var once sync.Once
-	done := func() { once.Do(func() { a.disconnect(s) }) }
+	l := &lateAck{a: a, s: s}
+	// socketio-jwt always sends an ack callback, even with callback: false;
+	// clients call it unconditionally.
+	a.iso.emitDirect(s, "unauthorized", payload, func([]any, error) { l.acknowledged() })
 	if wait <= 0 {
-		// socketio-jwt always sends an ack callback, even with
-		// callback: false; clients call it unconditionally.
-		a.iso.emitDirect(s, "unauthorized", payload, func([]any, error) {})
-		done()
+		l.waitOver()
 		return
 	}
-	a.iso.emitDirect(s, "unauthorized", payload, func([]any, error) { done() })
-	a.clock.AfterFunc(wait, done)
+	a.clock.AfterFunc(wait, l.waitOver)
 }
 
 // disconnect is the one place where the binding disconnects a socket. The
