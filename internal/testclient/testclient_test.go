@@ -62,8 +62,9 @@ func startBare(t *testing.T) *bare {
 			}
 		})
 		_ = c.On("close", func(args ...any) {
+			reason := fmt.Sprint(args...)
 			b.mu.Lock()
-			b.closed[id] = fmt.Sprint(args[0])
+			b.closed[id] = reason
 			b.mu.Unlock()
 		})
 	})
@@ -87,17 +88,20 @@ func (b *bare) doubles() int {
 	return n
 }
 
+// options are the clients' options: websocket, and bounds far above what
+// a loopback connection takes even on a starved machine (they bound a hung
+// test, they time nothing).
 func options() *client.Options {
 	opts := client.DefaultOptions()
 	opts.SetTransports(types.NewSet(transports.WebSocket))
-	opts.SetTimeout(10 * time.Second)
+	opts.SetTimeout(30 * time.Second)
 	return opts
 }
 
 // roundTrip waits on events for "connect", emits "echo" and waits for it
 // back, and returns "ok" or what went wrong instead.
 func roundTrip(s *client.Socket, events <-chan string) string {
-	timeout := time.After(15 * time.Second)
+	timeout := time.After(60 * time.Second)
 	var seen []string
 	for {
 		select {
@@ -129,6 +133,9 @@ func record(s *client.Socket) <-chan string {
 			e := name
 			if name != "echo" && len(args) > 0 {
 				e += fmt.Sprint(" ", args[0])
+				if len(args) > 1 && args[1] != nil {
+					e += fmt.Sprintf(" (%v)", args[1])
+				}
 			}
 			select {
 			case ch <- e:
@@ -170,10 +177,14 @@ func dialMany(t *testing.T, n int, dial func() (*client.Socket, <-chan string, e
 
 // TestDial: every connection Dial makes connects once and carries a round
 // trip, against the bare server library; the server never receives two
-// CONNECT packets on one connection.
+// CONNECT packets on one connection. SIOJWT_DIALS sets how many dials
+// (default 500: about one lost open in ten runs exercises the retry).
 func TestDial(t *testing.T) {
 	srv := startBare(t)
-	const n = 500
+	n := 500
+	if v, _ := strconv.Atoi(os.Getenv("SIOJWT_DIALS")); v > 0 {
+		n = v
+	}
 	var mu sync.Mutex
 	var failed []string
 	outcomes := dialMany(t, n, func() (*client.Socket, <-chan string, error) {
@@ -193,6 +204,7 @@ func TestDial(t *testing.T) {
 					return
 				}
 				if e != "connect" {
+					time.Sleep(time.Second) // let the server's close land
 					srv.mu.Lock()
 					mu.Lock()
 					failed = append(failed, fmt.Sprintf("%s: client saw %q; server: %d CONNECT, closed %q", id, e, srv.connects[id], srv.closed[id]))
@@ -265,4 +277,46 @@ func TestRawClient(t *testing.T) {
 		}
 	}
 	t.Logf("connections on which the server received CONNECT twice, by how the server closed them: %v", reasons)
+}
+
+// TestDialSlowOpen: an open callback that takes longer than missedOpen (a
+// starved goroutine) is waited for, not taken for a lost open: the caller's
+// listeners are added once, to the socket Dial returns, and the server sees
+// one connection with one CONNECT.
+func TestDialSlowOpen(t *testing.T) {
+	srv := startBare(t)
+	saved := missedOpen
+	missedOpen = 200 * time.Millisecond
+	t.Cleanup(func() { missedOpen = saved })
+	var mu sync.Mutex
+	var added []*client.Socket
+	var events <-chan string
+	s, err := Dial(srv.url, "/", options(), func(s *client.Socket) {
+		mu.Lock()
+		added = append(added, s)
+		first := len(added) == 1
+		mu.Unlock()
+		if first {
+			time.Sleep(5 * missedOpen)
+		}
+		events = record(s)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Disconnect()
+	mu.Lock()
+	n := len(added)
+	mu.Unlock()
+	if n != 1 || added[0] != s {
+		t.Fatalf("listeners added to %d sockets, want only the one returned", n)
+	}
+	if out := roundTrip(s, events); out != "ok" {
+		t.Fatalf("round trip: %s", out)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.connects) != 1 {
+		t.Fatalf("CONNECT packets per connection: %v, want one connection", srv.connects)
+	}
 }
