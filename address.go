@@ -20,6 +20,7 @@ func WithTrustedProxies(proxies ...string) Option {
 		if err != nil {
 			return err
 		}
+		a.proxies = nets
 		a.remoteAddr = func(r *http.Request, peer string) string { return forwardedFor(r, peer, nets) }
 		return nil
 	}
@@ -56,7 +57,17 @@ func (a *Auth) addrOf(s *socket.Socket) string {
 	if ctx := s.Request(); ctx != nil {
 		req = ctx.Request()
 	}
-	return hostOnly(a.remoteAddr(req, s.Handshake().Address))
+	peer := s.Handshake().Address
+	if req != nil && !trusted(peer, a.proxies) && (req.Header.Get("X-Forwarded-For") != "" || req.Header.Get("Forwarded") != "") {
+		a.undeclared.Do(func() {
+			if a.log != nil {
+				a.log.Warn("siojwt: a request carries X-Forwarded-For or Forwarded from a peer that is not a trusted proxy: "+
+					"if it is your proxy, every client behind it shares its address for the failure limit and the pending cap; "+
+					"declare it with WithTrustedProxies (logged once)", "peer", hostOnly(peer))
+			}
+		})
+	}
+	return hostOnly(a.remoteAddr(req, peer))
 }
 
 func directAddr(_ *http.Request, addr string) string { return addr }

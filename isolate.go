@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/internal/logs"
 	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
@@ -96,6 +97,9 @@ func (a *Auth) checkIsolated(nsp socket.Namespace) *core.Error {
 	if _, ok := nsp.Adapter().(*isolatingAdapter); ok {
 		return nil
 	}
-	a.logError("namespace adapter is not wrapped: create the Auth after SetAdapter", "namespace", nsp.Name())
+	if n, ok := a.refusals.Allow(a.clock.Now()); ok { // once per connection attempt: bounded
+		a.logError("namespace adapter is not wrapped: create the Auth after SetAdapter",
+			"namespace", logs.Clip(nsp.Name(), maxLoggedText), "suppressed", n)
+	}
 	return core.NewError(core.CodeInternal, "internal error", nil)
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/siojwt/siojwt/authz"
 	"github.com/siojwt/siojwt/core"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 )
@@ -37,6 +38,7 @@ type nsConfig struct {
 	onAuthenticated  func(*socket.Socket)
 	onRefresh        func(s *socket.Socket, old, new *core.Result) error
 	noRefresh        bool
+	policy           *authz.Policy // NamespaceAuthorization (authorization.go)
 }
 
 // NamespaceOption configures one namespace. Every namespace option is
@@ -180,9 +182,6 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 			return e
 		}
 		ss.hs = a.handshakeOf(s)
-		if e := a.limiter.check(ss.hs.RemoteAddr); e != nil {
-			return e
-		}
 		tok, err := c.verifier.Extract(ss.hs)
 		if err != nil {
 			return err
@@ -191,10 +190,12 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 		return err
 	})
 	if err != nil {
-		e := core.AsError(err)
-		a.limiter.fail(remoteOf(ss.hs))
+		e := a.failed(remoteOf(ss.hs), err)
 		a.emit(ss.event(EventRejected, e.Code, nil, a.clock.Now().Sub(start), err))
 		return extended(e)
+	}
+	if xe := ss.authorizeHandshake(res); xe != nil {
+		return xe
 	}
 	ss.res, ss.at = res, a.clock.Now()
 	a.sessions.Store(s, ss)
@@ -215,8 +216,8 @@ func (a *Auth) admitPending(s *socket.Socket, c *nsConfig) *socket.ExtendedError
 		a.emit(ss.event(EventRejected, e.Code, nil, 0, nil))
 		return extended(e)
 	}
-	ss.pendAddr = ss.hs.RemoteAddr
 	a.sessions.Store(s, ss)
+	a.holdPending(ss, ss.hs.RemoteAddr)
 	// Registered before the socket connects, so that no event slips
 	// through.
 	a.dropPendingEvents(s)
@@ -264,6 +265,7 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 		ss.cleanup(reason)
 	})
 	_ = s.On(AuthenticateEvent, func(args ...any) { ss.onAuthenticate(args) })
+	ss.guardEvents()
 	if s.Recovered() {
 		if c.mode == ModePostConnect {
 			// A recovered socket skipped the middleware that registers this.

@@ -83,6 +83,9 @@ func (a *Auth) recovered(ss *session) {
 		}
 		return
 	}
+	if !ss.authorizeRecovered(res) {
+		return
+	}
 	ss.s.Leave(PendingRoom)
 	ss.mu.Lock()
 	ss.advanceLocked(stateAuthenticated)

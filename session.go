@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/siojwt/siojwt/authz"
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/internal/clock"
+	"github.com/siojwt/siojwt/internal/logs"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 )
 
@@ -67,6 +70,11 @@ type session struct {
 	timer    clock.Timer // expiry (and its warning): one per socket
 	timeout  clock.Timer // authenticate timeout or connect grace
 	pendAddr string      // counted against the pending cap, until released
+
+	// Authorization (authorization.go).
+	grants  atomic.Pointer[authz.Grants] // the current token's; nil until one is accepted
+	roomsMu sync.Mutex
+	rooms   map[string]struct{} // joined through Join
 }
 
 // advanceLocked moves the session to st unless it is already there or
@@ -121,7 +129,7 @@ func (a *Auth) Authenticated(s *socket.Socket) bool {
 
 func (ss *session) event(kind EventKind, code string, res *core.Result, d time.Duration, err error) Event {
 	e := Event{Kind: kind, Mode: ss.mode, Namespace: ss.s.Nsp().Name(), SocketID: string(ss.s.Id()),
-		Code: code, Duration: d, Err: err}
+		Code: code, Failure: failureKind(code, err), Duration: d, Err: err}
 	if ss.hs != nil {
 		e.RemoteAddr = ss.hs.RemoteAddr
 	}
@@ -203,9 +211,6 @@ func (ss *session) onAuthenticate(args []any) {
 		if !ok {
 			return core.NewError(core.CodeInvalidToken, "invalid token datatype", nil)
 		}
-		if e := a.limiter.check(remoteOf(ss.hs)); e != nil {
-			return e
-		}
 		var err error
 		res, err = a.verify(a.ctx, ss.ns.verifier, tok, ss.hs)
 		if err != nil {
@@ -223,8 +228,7 @@ func (ss *session) onAuthenticate(args []any) {
 	})
 	took := a.clock.Now().Sub(start)
 	if err != nil {
-		e := core.AsError(err)
-		a.limiter.fail(remoteOf(ss.hs))
+		e := a.failed(remoteOf(ss.hs), err)
 		ev := ss.event(EventRejected, e.Code, res, took, err)
 		if old != nil {
 			// A failed refresh: the subject and token are the current ones.
@@ -238,6 +242,9 @@ func (ss *session) onAuthenticate(args []any) {
 		a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
 		return
 	}
+	if !ss.authorizeToken(res) {
+		return
+	}
 	if !ss.accept(res, old != nil) {
 		return
 	}
@@ -248,7 +255,7 @@ func (ss *session) onAuthenticate(args []any) {
 	}
 	if old == nil && ss.ns.onAuthenticated != nil {
 		if err := safely(func() error { ss.ns.onAuthenticated(ss.s); return nil }); err != nil {
-			a.logError("authenticated handler panicked", "namespace", ss.s.Nsp().Name(), "err", err)
+			a.logError("authenticated handler panicked", "namespace", logs.Clip(ss.s.Nsp().Name(), maxLoggedText), "err", err)
 			ss.cut(EventClosed, res, core.AsError(err))
 		}
 	}
@@ -276,7 +283,7 @@ func (ss *session) accept(res *core.Result, refresh bool) bool {
 	ss.pendAddr = ""
 	ss.mu.Unlock()
 	if pend != "" {
-		a.releasePending(pend)
+		a.releasePendingOf(ss, pend)
 	}
 	if ss.mode == ModePostConnect || refresh {
 		ss.s.Leave(PendingRoom)
@@ -298,7 +305,9 @@ func (ss *session) cut(kind EventKind, res *core.Result, e *core.Error) {
 	ss.state = stateCutting
 	ss.stopTimersLocked()
 	ss.mu.Unlock()
-	ss.a.emit(ss.event(kind, e.Code, res, 0, e.Err))
+	ev := ss.event(kind, e.Code, res, 0, e.Err)
+	ev.Failure = e.Kind()
+	ss.a.emit(ev)
 	ss.a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
 }
 
@@ -324,12 +333,16 @@ func (a *Auth) unauthorized(s *socket.Socket, e *core.Error, wait time.Duration)
 	l := &lateAck{a: a, s: s}
 	// socketio-jwt always sends an ack callback, even with callback: false;
 	// clients call it unconditionally.
-	a.iso.emitDirect(s, "unauthorized", payload, func([]any, error) { l.acknowledged() })
+	ack := func([]any, error) { l.acknowledged() }
 	if wait <= 0 {
+		a.iso.emitDirect(s, "unauthorized", payload, ack)
 		l.waitOver()
 		return
 	}
+	// The timer is armed before the packet leaves: a client (or a test on a
+	// fake clock) that reacts to "unauthorized" then finds the deadline set.
 	a.clock.AfterFunc(wait, l.waitOver)
+	a.iso.emitDirect(s, "unauthorized", payload, ack)
 }
 
 // disconnect is the one place where the binding disconnects a socket. The
@@ -371,10 +384,11 @@ func (ss *session) cleanup(reason string) {
 	a := ss.a
 	a.sessions.Delete(ss.s)
 	if pend != "" {
-		a.releasePending(pend)
+		a.releasePendingOf(ss, pend)
 	}
 	if res != nil && !cutting {
 		a.rememberForRecovery(ss.s, reason, res)
+		ss.rememberRooms(reason)
 		a.emit(ss.event(EventClosed, "", res, 0, nil))
 	}
 }

@@ -18,11 +18,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/siojwt/siojwt/authz"
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/internal/clock"
+	"github.com/siojwt/siojwt/internal/logs"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 )
 
@@ -44,6 +47,15 @@ const (
 	DefaultExpiringEvent = "token_expiring"
 )
 
+// Bounds of the log.
+const (
+	refusalLogEvery, refusalLogBurst = 10 * time.Second, 20
+	// maxLoggedText bounds a field a client chose (namespace, subject);
+	// maxLoggedCause bounds an error cause, which may quote a token's
+	// header.
+	maxLoggedText, maxLoggedCause = 128, 512
+)
+
 // Auth binds a core.Verifier to a Socket.IO server. Build it with New,
 // then protect namespaces with Protect (handshake mode) or
 // ProtectPostConnect (post-connect mode). It is safe for concurrent use.
@@ -60,11 +72,18 @@ type Auth struct {
 	warnEvent      string
 	closeGrace     time.Duration
 	remoteAddr     func(*http.Request, string) string
+	proxies        []netip.Prefix // WithTrustedProxies
+	undeclared     sync.Once      // the warning about an undeclared proxy
+	refusals       logs.Rate      // log lines about refusals and cuts
 	revocation     RevocationStore
 	limiter        *limiter
 	pendingPerAddr int
 	pendingMu      sync.Mutex
-	pending        map[string]int // unauthenticated sockets per address
+	pending        map[string]int                   // unauthenticated sockets per address
+	pendingConns   map[string]map[*session]struct{} // connection ID -> sessions holding a pending slot, while its close is watched
+
+	extractor   *authz.Extractor // WithGrantsExtractor; nil: the default (authorization.go)
+	recentRooms sync.Map         // recovery key -> []string: rooms joined through Join (authorization.go)
 
 	conns    conns    // sockets per connection, across namespaces
 	sessions sync.Map // *socket.Socket -> *session
@@ -79,7 +98,12 @@ type Auth struct {
 type Option func(*Auth) error
 
 // WithLogger logs authentication failures and cuts (never token text).
-// Without it the Auth logs nothing.
+// Without it the Auth logs nothing. Refusals and cuts are logged at most
+// 20 per 10 seconds, each line that follows a gap carrying the number of
+// lines left out ("suppressed"): a flood of bad handshakes costs a few
+// lines, not one per attempt. What a client chose (the namespace name, an
+// error cause quoting a token header) is cut to a few hundred bytes.
+// Hooks (WithHook) see every event.
 func WithLogger(l *slog.Logger) Option {
 	return func(a *Auth) error {
 		if l == nil {
@@ -151,6 +175,7 @@ func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error)
 		warnEvent:  DefaultExpiringEvent,
 		closeGrace: DefaultCloseGrace,
 		remoteAddr: directAddr,
+		refusals:   logs.Rate{Every: refusalLogEvery, Burst: refusalLogBurst},
 		limiter:    newLimiter(DefaultFailureRate, DefaultFailureBurst, DefaultMaxLimitedAddrs),
 
 		pendingPerAddr: DefaultMaxPendingPerAddr,
@@ -203,21 +228,28 @@ func (a *Auth) emit(e Event) {
 	}
 	switch e.Kind {
 	case EventRejected, EventExpired, EventRevoked, EventTimedOut:
-		attrs := []any{"kind", string(e.Kind), "mode", string(e.Mode), "namespace", e.Namespace,
-			"remote", e.RemoteAddr, "code", e.Code}
+		suppressed, ok := a.refusals.Allow(a.clock.Now())
+		if !ok {
+			return
+		}
+		attrs := []any{"kind", string(e.Kind), "mode", string(e.Mode), "namespace", logs.Clip(e.Namespace, maxLoggedText),
+			"remote", logs.Clip(e.RemoteAddr, maxLoggedText), "code", logs.Clip(e.Code, maxLoggedText), "failure", string(e.Failure)}
 		if e.Subject != "" {
-			attrs = append(attrs, "sub", e.Subject)
+			attrs = append(attrs, "sub", logs.Clip(e.Subject, maxLoggedText))
 		}
 		if e.Fingerprint != "" {
 			attrs = append(attrs, "token", e.Fingerprint)
 		}
 		if e.Err != nil {
-			attrs = append(attrs, "cause", e.Err.Error())
+			attrs = append(attrs, "cause", logs.Clip(e.Err.Error(), maxLoggedCause))
+		}
+		if suppressed > 0 {
+			attrs = append(attrs, "suppressed", suppressed)
 		}
 		a.log.Info("siojwt: socket refused", attrs...)
 	default:
-		a.log.Debug("siojwt: "+string(e.Kind), "mode", string(e.Mode), "namespace", e.Namespace,
-			"remote", e.RemoteAddr, "sub", e.Subject, "token", e.Fingerprint)
+		a.log.Debug("siojwt: "+string(e.Kind), "mode", string(e.Mode), "namespace", logs.Clip(e.Namespace, maxLoggedText),
+			"remote", logs.Clip(e.RemoteAddr, maxLoggedText), "sub", logs.Clip(e.Subject, maxLoggedText), "token", e.Fingerprint)
 	}
 }
 

@@ -145,6 +145,16 @@ func (p *Policy) ChecksEvents() bool {
 	return p != nil && (p.denyUnlisted || len(p.events) > 0)
 }
 
+// HasEventRule reports whether the policy names the event: a binding
+// refuses a policy with a rule for its own events.
+func (p *Policy) HasEventRule(name string) bool {
+	if p == nil {
+		return false
+	}
+	_, ok := p.events[name]
+	return ok
+}
+
 // CheckRoom returns nil when g may join room, or a *Refusal of KindRoom.
 func (p *Policy) CheckRoom(room string, g Grants) error {
 	if p == nil {

@@ -8,7 +8,7 @@ import (
 
 // CodeInsufficientScope is the wire code of a refusal, as RFC 6750 §3.1
 // names it: the token is valid but does not grant what was asked.
-const CodeInsufficientScope = "insufficient_scope"
+const CodeInsufficientScope = core.CodeInsufficientScope
 
 // ErrInsufficientScope is the cause of every refusal:
 // errors.Is(err, authz.ErrInsufficientScope) tells a refusal from other
@@ -50,6 +50,15 @@ type Refusal struct {
 	kind Kind
 	rule string
 	err  core.Error
+}
+
+// NewRefusal builds a refusal of kind by the rule named rule, with the
+// public message message, for checks a binding or an application makes
+// beyond a Policy (a cap on rooms, say). rule must come from the
+// configuration, never from a client; message should begin with
+// "insufficient scope".
+func NewRefusal(kind Kind, rule, message string) *Refusal {
+	return newRefusal(kind, rule, message)
 }
 
 func newRefusal(kind Kind, rule, message string) *Refusal {

@@ -412,7 +412,7 @@ func (d *driver) build(ctx context.Context) error {
 	}
 	for _, t := range targets {
 		d.logf("build %s", t[1])
-		if _, err := commandOutput(ctx, d.opt.Root, "go", "build", "-o", filepath.Join(d.bin, t[0]), t[1]); err != nil {
+		if _, err := goIn(ctx, d.opt.Root, t[1], "build", "-o", filepath.Join(d.bin, t[0])); err != nil {
 			return fmt.Errorf("bench: build %s: %w", t[1], err)
 		}
 	}

@@ -15,7 +15,9 @@ import (
 	"time"
 )
 
-// modulePath is the module whose root the driver works from.
+// modulePath is the module whose root the driver works from: the library's, at the root of
+// the repository. The benchmark and the interop suite are modules of their own in folders
+// below it.
 const modulePath = "github.com/siojwt/siojwt"
 
 // Machine describes where the figures were taken.
@@ -29,8 +31,9 @@ type Machine struct {
 	Load      string // /proc/loadavg at the start
 }
 
-// findRoot returns the root of the siojwt module: start if given, else the
-// directory holding the go.mod of the working directory.
+// findRoot returns the root of the siojwt module: the nearest directory at or
+// above start (default: the working directory) whose go.mod is modulePath's.
+// It walks past the go.mod of the repository's other modules.
 func findRoot(start string) (string, error) {
 	dir := start
 	if dir == "" {
@@ -45,15 +48,11 @@ func findRoot(start string) (string, error) {
 		return "", err
 	}
 	for d := dir; ; d = filepath.Dir(d) {
-		b, err := os.ReadFile(filepath.Join(d, "go.mod"))
-		if err == nil {
-			if modLine(b) != modulePath {
-				return "", fmt.Errorf("bench: %s/go.mod is module %q, want %s", d, modLine(b), modulePath)
-			}
+		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && modLine(b) == modulePath {
 			return d, nil
 		}
 		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("bench: no go.mod above %s", dir)
+			return "", fmt.Errorf("bench: no go.mod of module %s at or above %s", modulePath, dir)
 		}
 	}
 }
@@ -79,6 +78,13 @@ func commandOutput(ctx context.Context, dir string, name string, args ...string)
 		return out.String(), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, tail(errb.String(), 2000))
 	}
 	return out.String(), nil
+}
+
+// goIn runs the go command with args and the package "." in the folder of pkg,
+// a path relative to the repository root such as "./interop/fixture", so that
+// go uses the module pkg belongs to (the repository holds several).
+func goIn(ctx context.Context, root, pkg string, args ...string) (string, error) {
+	return commandOutput(ctx, filepath.Join(root, filepath.FromSlash(pkg)), "go", append(args, ".")...)
 }
 
 func tail(s string, n int) string {

@@ -124,7 +124,7 @@ func (d *driver) micro(ctx context.Context, tmp string) *Micro {
 	count := strconv.Itoa(microCount)
 
 	d.logf("micro: golang-jwt")
-	out, err := commandOutput(ctx, d.opt.Root, "go", "test", "-run", "^$", "-bench", "^(BenchmarkParse|BenchmarkHS256Parts)$", "-benchtime", bt, "-count", count, "./bench/verify/")
+	out, err := goIn(ctx, d.opt.Root, "./bench/verify", "test", "-run", "^$", "-bench", "^(BenchmarkParse|BenchmarkHS256Parts)$", "-benchtime", bt, "-count", count)
 	if err != nil {
 		m.Errors = append(m.Errors, err.Error())
 	}
@@ -138,7 +138,7 @@ func (d *driver) micro(ctx context.Context, tmp string) *Micro {
 	}
 
 	d.logf("micro: the binding's memory per session (TestTimers10k)")
-	out, err = commandOutput(ctx, d.opt.Root, "go", "test", "-run", "^TestTimers10k$", "-count", "1", "-v", ".")
+	out, err = goIn(ctx, d.opt.Root, ".", "test", "-run", "^TestTimers10k$", "-count", "1", "-v")
 	if err != nil {
 		m.Errors = append(m.Errors, err.Error())
 	}
@@ -150,7 +150,7 @@ func (d *driver) micro(ctx context.Context, tmp string) *Micro {
 
 	if coreHasBench(d.opt.Root) {
 		d.logf("micro: core")
-		out, err := commandOutput(ctx, d.opt.Root, "go", "test", "-run", "^$", "-bench", "^(BenchmarkVerify|BenchmarkVerifyCached|BenchmarkAuthenticate)$", "-benchtime", bt, "-count", count, "./core/")
+		out, err := goIn(ctx, d.opt.Root, "./core", "test", "-run", "^$", "-bench", "^(BenchmarkVerify|BenchmarkVerifyCached|BenchmarkAuthenticate)$", "-benchtime", bt, "-count", count)
 		if err != nil {
 			m.Errors = append(m.Errors, err.Error())
 		}

@@ -156,10 +156,10 @@ func (d *driver) profile(ctx context.Context, tmp string) *Profile {
 	prof := filepath.Join(tmp, "cpu.out")
 	bin := filepath.Join(tmp, "profile.test")
 	args := []string{"test", "-run", "^$", "-bench", "^BenchmarkHandshake$", "-benchtime", fmt.Sprintf("%dx", p.Conns),
-		"-cpuprofile", prof, "-o", bin, "./bench/profile/"}
-	p.Command = fmt.Sprintf("go test -run '^$' -bench '^BenchmarkHandshake$' -benchtime %dx -cpuprofile cpu.out -o profile.test ./bench/profile/", p.Conns)
+		"-cpuprofile", prof, "-o", bin}
+	p.Command = fmt.Sprintf("cd bench && go test -run '^$' -bench '^BenchmarkHandshake$' -benchtime %dx -cpuprofile cpu.out -o profile.test ./profile/", p.Conns)
 	d.logf("profile: %s", p.Command)
-	out, err := commandOutput(ctx, d.opt.Root, "go", args...)
+	out, err := goIn(ctx, d.opt.Root, "./bench/profile", args...)
 	if err != nil {
 		p.Error = err.Error()
 		d.logf("profile: error: %v", err)

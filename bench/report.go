@@ -484,7 +484,7 @@ func (d *driver) microSection(p func(string, ...any)) {
 		return
 	}
 	p("## Verification micro-benchmark (one token, µs per verify)\n\n")
-	p("Go: `go test -run '^$' -bench . ./bench/verify/` (bare golang-jwt `ParseWithClaims` into `MapClaims`, key parsed once) and the library's `BenchmarkVerify` in core/ (and `BenchmarkVerifyCached`: a token seen before, with the optional verified-token cache, signature check skipped). ")
+	p("Go: `cd bench && go test -run '^$' -bench . ./verify/` (bare golang-jwt `ParseWithClaims` into `MapClaims`, key parsed once) and the library's `BenchmarkVerify` in core/ (and `BenchmarkVerifyCached`: a token seen before, with the optional verified-token cache, signature check skipped). ")
 	p("Node: `node bench/node/verify.js` (`jwt.verify` with the algorithm allowed explicitly), with the key as a `KeyObject` built once and as the secret or PEM string applications usually pass; jsonwebtoken parses a string key on every call. ")
 	p("socketio-jwt 4.6.2 verifies with jsonwebtoken 8.5.1 and @thream/socketio-jwt 3.1.4 with its own copy of jsonwebtoken 9.0.2, both given the secret as a string. RSA 2048, P-256, Ed25519 keys. Each figure is the lowest of %d runs: on a shared machine interference only ever adds time.\n\n", microCount)
 	p("| algorithm |")

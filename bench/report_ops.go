@@ -217,10 +217,10 @@ func (d *driver) soakSection(p func(string, ...any)) {
 		return
 	}
 	p("## Soak: %d authenticated sockets for %s\n\n", s.Conns, durText(s.Hold))
-	p("```sh\ngo run ./bench/cmd/soak -n %d -for %s\n```\n\n", s.Conns, durText(s.Hold))
+	p("```sh\ncd bench && go run ./cmd/soak -n %d -for %s\n```\n\n", s.Conns, durText(s.Hold))
 	p("The fixture (handshake mode, HS256, `-pprof`) accepts %d sockets from the load generator, each with its own token; every socket emits `echo` every %s for %s and the server answers each with `echo-response`. ", s.Conns, durText(s.Interval), durText(s.Hold))
 	p("Then every socket closes. Goroutines and memory are read from the fixture's `/metrics` (Prometheus Go and process collectors) and its `/proc/PID/status`; the baseline is taken after 100 warm-up connections and a forced garbage collection (`/debug/pprof/heap?gc=1`). ")
-	p("A short version (200 sockets for 5 s) runs in `go test ./bench/` (`TestSoakShort`). Open-file limit: %d (raised in-process).\n\n", s.FileLimit)
+	p("A short version (200 sockets for 5 s) runs in the bench module's `go test .` (`TestSoakShort`). Open-file limit: %d (raised in-process).\n\n", s.FileLimit)
 	if s.Connected == 0 && len(s.Problems) > 0 {
 		p("The soak could not run: `%s`\n\n", oneLine(strings.Join(s.Problems, "; ")))
 		return

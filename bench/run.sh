@@ -9,4 +9,5 @@
 # Extra flags go to bench/cmd/benchall (-reps, -n, -c, -out, -plots, -only, -soak-n, -soak-for, -tune-reps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec go run ./bench/cmd/benchall -command "./bench/run.sh${*:+ $*}" "$@"
+cd bench # a module of its own
+exec go run ./cmd/benchall -command "./bench/run.sh${*:+ $*}" "$@"

@@ -170,7 +170,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 		defer os.RemoveAll(tmp)
 		bin = filepath.Join(tmp, "fixture")
 		logf("soak: build ./interop/fixture")
-		if _, err := commandOutput(ctx, cfg.Root, "go", "build", "-o", bin, "./interop/fixture"); err != nil {
+		if _, err := goIn(ctx, cfg.Root, "./interop/fixture", "build", "-o", bin); err != nil {
 			return nil, err
 		}
 	}

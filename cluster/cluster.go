@@ -3,20 +3,30 @@
 // reaches the authenticated sockets of every server and never a socket that
 // has not authenticated yet.
 //
-// It sets up the Redis adapter of the server library
-// (github.com/zishang520/socket.io/adapters/redis/v3) for production use:
+// It sets up one of the Redis adapters of the server library
+// (github.com/zishang520/socket.io/adapters/redis/v3), chosen with
+// WithKind, for production use:
 //
 //	client, err := cluster.Dial(ctx, "redis://127.0.0.1:6379/0")
-//	adapter, err := cluster.New(ctx, client, cluster.WithLogger(logger))
+//	adapter, err := cluster.New(ctx, client, cluster.WithKind(cluster.Streams), cluster.WithLogger(logger))
 //	io.SetAdapter(adapter)                      // before siojwt.New
 //	store, err := redisrevoke.New(client)       // revocations shared by every server
 //	auth, err := siojwt.New(io, verifier, siojwt.WithRevocationStore(store))
+//
+// PubSub (the default) is the classic adapter; Streams keeps broadcasts in
+// a Redis Stream, so that a server cut off from Redis for a while catches
+// up, and sessions for connection-state recovery on any server; Sharded
+// uses the sharded pub/sub of Redis Cluster 7 (give New a
+// *redis.ClusterClient, see DialCluster).
 //
 // siojwt.New wraps whatever adapter the server has, so every broadcast
 // leaves with the room siojwt.PendingRoom in its Except list. The Redis
 // adapter carries that list to the other servers, which apply it to their
 // own sockets: the isolation of unauthenticated sockets holds across
-// servers.
+// servers. On arrival, the PubSub and Streams adapters also add that room
+// to the Except list of every broadcast, so that one published by anything
+// else (the Redis emitter of a worker process, a server without siojwt)
+// does not reach unauthenticated sockets either.
 //
 // What New adds to the bare Redis adapter:
 //
@@ -27,15 +37,24 @@
 //   - The subscriptions reconnect with a growing delay (up to a second)
 //     instead of a busy loop of dials while Redis is away, and the adapter's
 //     errors are logged at a bounded rate instead of not at all.
-//   - Messages from Redis that do not decode, or that do not hold an event
-//     packet, are logged and dropped; the bare adapter drops them silently.
+//   - Messages from Redis that do not decode, are larger than 1 MiB, or do
+//     not hold an event packet where a broadcast should, are logged (at a
+//     bounded rate), counted (Dropped) and dropped; the bare adapter drops
+//     some silently and applies the others. With Streams, the stream is
+//     read by a loop of this package that checks each entry, and drops
+//     those for a namespace the server does not have.
+//   - With PubSub, the channel "<key>#<nsp>#", on which the Redis emitters
+//     publish broadcasts to a whole namespace, is read and applied; the
+//     bare adapter (v3.0.2) ignores it.
 //   - Setting the adapter and then calling siojwt.New builds the adapter of
 //     each existing namespace twice: New closes the first one, whose
 //     subscriptions would otherwise stay open, count as a second server in
 //     ServerCount and run server-side events twice.
 //
-// Redis is trusted: whoever can PUBLISH on its channels can broadcast to
-// any socket, pending ones included, or make sockets join and leave rooms.
+// Redis is trusted: whoever can PUBLISH on its channels, or append to its
+// stream, can broadcast to any authenticated socket, or make sockets join
+// and leave rooms; with Sharded, whose receiving side has no hook, reach
+// unauthenticated sockets too.
 // Keep it on a private network, with a password (ACL) and TLS when the
 // network is shared.
 package cluster
@@ -47,9 +66,11 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/siojwt/siojwt/internal/logs"
 	sioredis "github.com/zishang520/socket.io/adapters/redis/v3"
 	"github.com/zishang520/socket.io/adapters/redis/v3/adapter"
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -63,7 +84,8 @@ const (
 	// DefaultRequestsTimeout bounds the requests a server makes to the
 	// others (FetchSockets, ServerSideEmit with an acknowledgement).
 	DefaultRequestsTimeout = adapter.DefaultRequestsTimeout
-	// DefaultKey starts the names of the adapter's channels.
+	// DefaultKey starts the names of the adapter's channels, and names the
+	// Streams adapter's stream.
 	DefaultKey = "socket.io"
 	// logInterval and logBurst bound the lines logged about Redis errors
 	// and dropped messages: logBurst of each kind per logInterval.
@@ -75,16 +97,27 @@ const (
 // the other servers sharing a Redis deployment. Set it on the server with
 // SetAdapter before siojwt.New. It is safe for concurrent use.
 type Adapter struct {
+	kind   Kind
+	key    string
 	redis  *sioredis.RedisClient
 	sub    redis.UniversalClient // the subscriptions' own client; nil when sharing the caller's
 	ropts  *adapter.RedisAdapterOptions
+	sopts  *adapter.RedisStreamsAdapterOptions
+	hopts  *adapter.ShardedRedisAdapterOptions
+	parser *checkedParser
 	log    *slog.Logger
-	errors *rateLog
+	errors *logs.Rate
+	drops  *logs.Rate
 	ctx    context.Context
 	cancel context.CancelFunc
+	wg     sync.WaitGroup // the Streams adapter's reading loop
+
+	dropped atomic.Uint64
 
 	mu      sync.Mutex
 	current map[socket.Namespace]*nspAdapter // the live adapter of each namespace
+	streams map[string]adapter.RedisStreamsAdapter
+	polling bool // the stream is being read
 	closed  bool
 }
 
@@ -95,6 +128,7 @@ var _ socket.AdapterConstructor = (*Adapter)(nil)
 type Option func(*config) error
 
 type config struct {
+	kind            Kind
 	log             *slog.Logger
 	key             string
 	publishTimeout  time.Duration
@@ -143,7 +177,8 @@ func WithPublishTimeout(d time.Duration) Option {
 
 // WithRequestsTimeout bounds the requests a server makes to the others
 // (DefaultRequestsTimeout by default): FetchSockets, ServerSideEmit with an
-// acknowledgement, the rooms of the whole cluster.
+// acknowledgement, the rooms of the whole cluster. It applies to PubSub;
+// Streams and Sharded use the server library's own bound.
 func WithRequestsTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
@@ -193,12 +228,19 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 			"timeouts cannot bound a Redis that stops answering")
 	}
 	a := &Adapter{
+		kind:    c.kind,
+		key:     c.key,
 		log:     c.log,
-		errors:  &rateLog{every: logInterval, burst: logBurst},
+		errors:  &logs.Rate{Every: logInterval, Burst: logBurst},
+		drops:   &logs.Rate{Every: logInterval, Burst: logBurst},
 		current: map[socket.Namespace]*nspAdapter{},
+		streams: map[string]adapter.RedisStreamsAdapter{},
 	}
 	a.ctx, a.cancel = context.WithCancel(ctx)
 	pub := &boundedClient{UniversalClient: client, timeout: c.publishTimeout, key: c.key}
+	if c.kind != PubSub {
+		pub.report = func(err error) { a.onError(err) }
+	}
 	delay := &reconnectDelay{log: c.log}
 	a.sub = subscriptionClient(client, delay)
 	if a.sub != nil {
@@ -212,17 +254,56 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 		_ = a.closeSub()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	a.ropts = adapter.DefaultRedisAdapterOptions()
-	a.ropts.SetKey(c.key)
-	a.ropts.SetRequestsTimeout(c.requestsTimeout)
-	a.ropts.SetParser(&checkedParser{inner: utils.MsgPack(), log: c.log, drops: &rateLog{every: logInterval, burst: logBurst}})
+	a.parser = &checkedParser{inner: utils.MsgPack(), owner: a}
+	switch c.kind {
+	case PubSub:
+		a.ropts = adapter.DefaultRedisAdapterOptions()
+		a.ropts.SetKey(c.key)
+		a.ropts.SetRequestsTimeout(c.requestsTimeout)
+		a.ropts.SetParser(a.parser)
+	case Streams:
+		a.sopts = streamsOptions(c.key)
+	case Sharded:
+		a.hopts = adapter.DefaultShardedRedisAdapterOptions()
+		a.hopts.SetChannelPrefix(c.key)
+	}
 	return a, nil
+}
+
+// Kind returns the kind of adapter a sets up.
+func (a *Adapter) Kind() Kind { return a.kind }
+
+// Dropped returns how many messages from Redis the Adapter has dropped
+// since New: ones that do not decode, are larger than 1 MiB, hold no event
+// where a broadcast should, or name a namespace this server does not have
+// (Streams). Each is also logged, at a bounded rate.
+func (a *Adapter) Dropped() uint64 { return a.dropped.Load() }
+
+// drop counts and logs a message dropped.
+func (a *Adapter) drop(what string, size int, err error) {
+	a.dropped.Add(1)
+	if n, ok := a.drops.Allow(time.Now()); ok {
+		a.log.Warn("cluster: dropping a message from Redis "+what,
+			"error", err.Error(), "bytes", size, "suppressed", n)
+	}
 }
 
 // New implements socket.AdapterConstructor: it returns the Redis adapter
 // of nsp, closing the one it returned before for the same namespace.
 func (a *Adapter) New(nsp socket.Namespace) socket.Adapter {
-	na := &nspAdapter{RedisAdapter: adapter.NewRedisAdapter(nsp, a.redis, a.ropts), owner: a, nsp: nsp}
+	var inner socket.Adapter
+	switch a.kind {
+	case Streams:
+		inner = a.newStreamsAdapter(nsp)
+	case Sharded:
+		inner = adapter.NewShardedRedisAdapter(nsp, a.redis, a.hopts)
+	default:
+		inner = adapter.NewRedisAdapter(nsp, a.redis, a.ropts)
+	}
+	na := &nspAdapter{Adapter: inner, owner: a, nsp: nsp}
+	if a.kind == PubSub {
+		na.listenToEmitters()
+	}
 	a.mu.Lock()
 	old := a.current[nsp]
 	if !a.closed {
@@ -250,7 +331,11 @@ func (a *Adapter) Close() error {
 		na.Close()
 	}
 	a.cancel()
-	return a.closeSub()
+	// Closing the subscription client ends a blocking read of the stream
+	// at once; with the caller's client, it ends within streamBlock.
+	err := a.closeSub()
+	a.wg.Wait()
+	return err
 }
 
 func (a *Adapter) closeSub() error {
@@ -279,7 +364,7 @@ func (a *Adapter) onError(args ...any) {
 	if errors.Is(err, net.ErrClosed) {
 		return // a subscription closed by Close or by the replacement of its adapter
 	}
-	if n, ok := a.errors.allow(time.Now()); ok {
+	if n, ok := a.errors.Allow(time.Now()); ok {
 		a.log.Warn("cluster: Redis error; messages between servers are lost while it lasts",
 			"error", err.Error(), "suppressed", n)
 	}
@@ -288,10 +373,12 @@ func (a *Adapter) onError(args ...any) {
 // nspAdapter is the Redis adapter of one namespace, which forgets itself
 // in its owner when closed.
 type nspAdapter struct {
-	adapter.RedisAdapter
+	socket.Adapter
 	owner *Adapter
 	nsp   socket.Namespace
 	once  sync.Once
+	stop  context.CancelFunc // ends listenToEmitters; nil when not listening
+	done  chan struct{}      // closed when listenToEmitters has returned
 }
 
 // Close closes the Redis adapter once.
@@ -302,7 +389,11 @@ func (n *nspAdapter) Close() {
 			delete(n.owner.current, n.nsp)
 		}
 		n.owner.mu.Unlock()
-		n.RedisAdapter.Close()
+		if n.stop != nil {
+			n.stop()
+			<-n.done
+		}
+		n.Adapter.Close()
 	})
 }
 
@@ -318,34 +409,4 @@ func contextTimeoutEnabled(c redis.UniversalClient) (enabled, known bool) {
 		return c.Options().ContextTimeoutEnabled, true
 	}
 	return false, false
-}
-
-// rateLog lets burst log lines through per interval and counts the
-// others.
-type rateLog struct {
-	every time.Duration
-	burst int
-
-	mu         sync.Mutex
-	start      time.Time // of the current interval
-	logged     int       // in the current interval
-	suppressed int       // since the last line logged
-}
-
-// allow reports whether to log now, with the number of lines suppressed
-// since the last one logged.
-func (r *rateLog) allow(now time.Time) (suppressed int, ok bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.start.IsZero() || now.Sub(r.start) >= r.every {
-		r.start, r.logged = now, 0
-	}
-	if r.logged >= r.burst {
-		r.suppressed++
-		return 0, false
-	}
-	r.logged++
-	n := r.suppressed
-	r.suppressed = 0
-	return n, true
 }

@@ -2,8 +2,13 @@ package cluster
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +16,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/siojwt/siojwt"
+	"github.com/siojwt/siojwt/internal/logs"
 	"github.com/siojwt/siojwt/internal/redistest"
 	"github.com/siojwt/siojwt/internal/syncbuf"
 	"github.com/zishang520/socket.io/adapters/adapter/v3"
@@ -47,26 +54,9 @@ func TestBroadcastChannel(t *testing.T) {
 	}
 }
 
-func TestRateLog(t *testing.T) {
-	r := &rateLog{every: 10 * time.Second, burst: 2}
-	t0 := time.Unix(1000, 0)
-	for i, step := range []struct {
-		at         time.Duration
-		ok         bool
-		suppressed int
-	}{
-		{at: 0, ok: true},
-		{at: time.Second, ok: true},
-		{at: 2 * time.Second, ok: false},
-		{at: 3 * time.Second, ok: false},
-		{at: 10 * time.Second, ok: true, suppressed: 2},
-		{at: 11 * time.Second, ok: true},
-		{at: 12 * time.Second, ok: false},
-	} {
-		n, ok := r.allow(t0.Add(step.at))
-		if ok != step.ok || n != step.suppressed {
-			t.Fatalf("step %d: allow = %d, %v; want %d, %v", i, n, ok, step.suppressed, step.ok)
-		}
+func TestPendingRoom(t *testing.T) {
+	if pendingRoom != siojwt.PendingRoom {
+		t.Fatalf("pendingRoom %q, siojwt.PendingRoom %q", pendingRoom, siojwt.PendingRoom)
 	}
 }
 
@@ -111,21 +101,41 @@ func TestCheckedParser(t *testing.T) {
 			into: func() any { var r *sioredis.RedisResponse; return &r }},
 		{name: "nil response", data: []byte{0xc0},
 			into: func() any { var r *sioredis.RedisResponse; return &r }, wantErr: "empty response"},
+		{name: "huge broadcast", data: mustEncode(t, &sioredis.RedisPacket{Uid: "a", Packet: &parser.Packet{Type: parser.EVENT, Nsp: "/", Data: []any{"shout", strings.Repeat("x", maxMessageBytes)}}}),
+			into: func() any { var p *sioredis.RedisPacket; return &p }, wantErr: "bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs syncbuf.Buffer
-			p := &checkedParser{inner: utils.MsgPack(), log: slog.New(slog.NewTextHandler(&logs, nil)),
-				drops: &rateLog{every: time.Minute, burst: 10}}
-			err := p.Decode(tc.data, tc.into())
+			var logbuf syncbuf.Buffer
+			owner := &Adapter{log: slog.New(slog.NewTextHandler(&logbuf, nil)), drops: &logs.Rate{Every: time.Minute, Burst: 10}}
+			p := &checkedParser{inner: utils.MsgPack(), owner: owner}
+			into := tc.into()
+			err := p.Decode(tc.data, into)
+			if dropped := owner.Dropped(); (tc.wantErr != "") != (dropped == 1) {
+				t.Fatalf("Dropped() = %d after Decode: %v", dropped, err)
+			}
+			if tc.wantErr == "" {
+				var opts *adapter.PacketOptions
+				switch m := into.(type) {
+				case **sioredis.RedisPacket:
+					opts = (*m).Opts
+				case **sioredis.RedisRequest:
+					if (*m).Packet != nil {
+						opts = (*m).Opts
+					}
+				}
+				if opts != nil && !slices.Equal(opts.Except, []socket.Room{siojwt.PendingRoom}) {
+					t.Fatalf("Except after Decode: %q, want just %q", opts.Except, siojwt.PendingRoom)
+				}
+			}
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("Decode: %v", err)
-			case tc.wantErr == "" && logs.String() != "":
-				t.Fatalf("logged for an accepted message: %s", logs.String())
+			case tc.wantErr == "" && logbuf.String() != "":
+				t.Fatalf("logged for an accepted message: %s", logbuf.String())
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Fatalf("Decode: %v, want an error with %q", err, tc.wantErr)
-			case tc.wantErr != "" && !strings.Contains(logs.String(), "dropping a message from Redis"):
-				t.Fatalf("dropped without a log line: %q", logs.String())
+			case tc.wantErr != "" && !strings.Contains(logbuf.String(), "dropping a message from Redis"):
+				t.Fatalf("dropped without a log line: %q", logbuf.String())
 			}
 		})
 	}
@@ -400,5 +410,357 @@ func TestPublishSkippedWhileDown(t *testing.T) {
 				t.Fatalf("Publish: %v, want the dial's error", err)
 			}
 		})
+	}
+}
+
+func TestKind(t *testing.T) {
+	for _, k := range []Kind{PubSub, Streams, Sharded} {
+		got, err := ParseKind(k.String())
+		if err != nil || got != k {
+			t.Errorf("ParseKind(%q) = %v, %v", k.String(), got, err)
+		}
+	}
+	for _, bad := range []string{"", "Streams", "redis", "cluster"} {
+		if _, err := ParseKind(bad); err == nil {
+			t.Errorf("ParseKind(%q) accepted", bad)
+		}
+	}
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
+	defer client.Close()
+	for _, k := range []Kind{-1, 3} {
+		if _, err := New(context.Background(), client, WithKind(k)); err == nil {
+			t.Errorf("WithKind(%d) accepted", k)
+		}
+	}
+}
+
+func TestIsolateBroadcastData(t *testing.T) {
+	packet := map[string]any{"type": 2, "nsp": "/", "data": []any{"shout", "hi"}}
+	for _, tc := range []struct {
+		name   string
+		opts   map[string]any
+		except []string
+	}{
+		{"no opts", nil, []string{"siojwt:pending"}},
+		{"except kept", map[string]any{"rooms": []string{"r"}, "except": []string{"x"}, "flags": map[string]any{"volatile": true}}, []string{"x", "siojwt:pending"}},
+		{"already there", map[string]any{"except": []string{"siojwt:pending"}}, []string{"siojwt:pending"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := map[string]any{"packet": packet, "requestId": nil}
+			if tc.opts != nil {
+				m["opts"] = tc.opts
+			}
+			// JSON
+			b, _ := json.Marshal(m)
+			got, err := isolateBroadcastData(string(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back adapter.BroadcastMessage
+			if err := json.Unmarshal([]byte(got), &back); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(back.Opts.Except, toRooms(tc.except)) || back.Packet == nil || fmt.Sprint(back.Packet.Data) != "[shout hi]" {
+				t.Fatalf("JSON: %s -> except %q packet %+v", b, back.Opts.Except, back.Packet)
+			}
+			if tc.opts != nil && tc.opts["rooms"] != nil && !slices.Equal(back.Opts.Rooms, []socket.Room{"r"}) {
+				t.Fatalf("JSON: rooms lost: %s", got)
+			}
+			// MessagePack in base64, as a packet with binary is written
+			raw, _ := utils.MsgPack().Encode(m)
+			got, err = isolateBroadcastData(base64.StdEncoding.EncodeToString(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec, _ := base64.StdEncoding.DecodeString(got)
+			back = adapter.BroadcastMessage{}
+			if err := utils.MsgPack().Decode(dec, &back); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(back.Opts.Except, toRooms(tc.except)) || back.Packet == nil {
+				t.Fatalf("MessagePack: except %q packet %+v", back.Opts.Except, back.Packet)
+			}
+		})
+	}
+	for _, bad := range []string{"", "{", `{"opts":{}}`, `{"packet":null}`, `{"packet":{},"opts":[]}`, `{"packet":{},"opts":{"except":"x"}}`, "!!!", base64.StdEncoding.EncodeToString([]byte{0xc1})} {
+		if _, err := isolateBroadcastData(bad); err == nil {
+			t.Errorf("isolateBroadcastData(%q) accepted", bad)
+		}
+	}
+}
+
+func toRooms(s []string) []socket.Room {
+	r := make([]socket.Room, len(s))
+	for i, x := range s {
+		r[i] = socket.Room(x)
+	}
+	return r
+}
+
+// TestStreamEntriesChecked appends entries no server writes to the stream
+// of a Streams adapter: each is dropped and counted, and a valid one after
+// them is still applied.
+func TestStreamEntriesChecked(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	defer client.Close()
+	var logs syncbuf.Buffer
+	a, err := New(context.Background(), client, WithKind(Streams), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	io := socket.NewServer(nil, nil)
+	defer io.Close(nil)
+	io.SetAdapter(a)
+	heard := make(chan []any, 10)
+	_ = io.Sockets().On("hello", func(args ...any) { heard <- args })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The reading loop starts at the end of the stream: wait until it reads.
+	waitFor(t, func() bool {
+		n, _ := client.ClientList(ctx).Result()
+		return strings.Contains(n, "cmd=xread")
+	})
+	bcast := func(data string) map[string]any {
+		return map[string]any{"uid": "other", "nsp": "/", "type": strconv.Itoa(int(adapter.BROADCAST)), "data": data}
+	}
+	bad := []map[string]any{
+		{"nsp": "/", "type": "3"},                     // no uid
+		{"uid": "other", "nsp": "/", "type": "three"}, // type not a number
+		{"uid": "other", "nsp": "/nowhere", "type": strconv.Itoa(int(adapter.SERVER_SIDE_EMIT)), "data": `{"packet":["hello"]}`},
+		bcast("{"),
+		bcast(`{"opts":{}}`),
+		bcast(`{"packet":{"type":2,"nsp":"/","data":["x","` + strings.Repeat("x", maxMessageBytes) + `"]}}`),
+		{"uid": "other", "nsp": "/", "type": "99", "data": "{}"}, // unknown type
+	}
+	for _, v := range bad {
+		if err := client.XAdd(ctx, &redis.XAddArgs{Stream: DefaultKey, Values: v}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := client.XAdd(ctx, &redis.XAddArgs{Stream: DefaultKey, Values: map[string]any{
+		"uid": "other", "nsp": "/", "type": strconv.Itoa(int(adapter.SERVER_SIDE_EMIT)), "data": `{"packet":["hello","after"]}`,
+	}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case args := <-heard:
+		if fmt.Sprint(args) != "[after]" {
+			t.Fatalf("heard %v", args)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the valid entry was not applied; log:\n%s", logs.String())
+	}
+	if got := a.Dropped(); got != uint64(len(bad)) {
+		t.Fatalf("Dropped() = %d, want %d; log:\n%s", got, len(bad), logs.String())
+	}
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSharded joins two servers through a Redis Cluster of three nodes
+// with the sharded adapter: what one emits server-side the other hears,
+// and each counts two servers.
+func TestSharded(t *testing.T) {
+	addrs := redistest.StartCluster(t, 3)
+	var servers []*socket.Server
+	heard := make(chan []any, 10)
+	for i := range 2 {
+		client, err := DialCluster(context.Background(), "redis://"+addrs[0]+"?addr="+addrs[1]+"&addr="+addrs[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		if !client.Options().ContextTimeoutEnabled || client.Options().ReadTimeout != DefaultReadTimeout {
+			t.Fatalf("DialCluster options: %+v", client.Options())
+		}
+		a, err := New(context.Background(), client, WithKind(Sharded))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		io := socket.NewServer(nil, nil)
+		defer io.Close(nil)
+		io.SetAdapter(a)
+		io.SetAdapter(a) // what siojwt.New does, through its wrapper: the first is closed
+		if i == 1 {
+			_ = io.Sockets().On("hello", func(args ...any) { heard <- args })
+		}
+		servers = append(servers, io)
+	}
+	waitFor(t, func() bool { return servers[0].Sockets().Adapter().ServerCount() == 2 })
+	// Two, not more: the replaced adapters no longer listen.
+	time.Sleep(100 * time.Millisecond)
+	if n := servers[1].Sockets().Adapter().ServerCount(); n != 2 {
+		t.Fatalf("ServerCount %d, want 2", n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// The other server's subscription may not be in place yet: emit
+		// until it hears.
+		if err := servers[0].ServerSideEmit("hello", "sharded"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case args := <-heard:
+			if fmt.Sprint(args) != "[sharded]" {
+				t.Fatalf("heard %v", args)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other server heard nothing within 10s")
+		}
+	}
+}
+
+// TestStreamTrimmedWhileAway: a server cut off from Redis while the stream
+// was trimmed past the last entry it read says so when it is back, and
+// applies what the stream still holds.
+func TestStreamTrimmedWhileAway(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	proxy := redistest.NewProxy(t, addr)
+	direct := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	defer direct.Close()
+	client := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ContextTimeoutEnabled: true})
+	defer client.Close()
+	var logs syncbuf.Buffer
+	a, err := New(context.Background(), client, WithKind(Streams), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	io := socket.NewServer(nil, nil)
+	defer io.Close(nil)
+	io.SetAdapter(a)
+	heard := make(chan string, 10)
+	_ = io.Sockets().On("hello", func(args ...any) { heard <- fmt.Sprint(args...) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waitFor(t, func() bool {
+		n, _ := direct.ClientList(ctx).Result()
+		return strings.Contains(n, "cmd=xread")
+	})
+	add := func(arg string) {
+		t.Helper()
+		if err := direct.XAdd(ctx, &redis.XAddArgs{Stream: DefaultKey, Values: map[string]any{
+			"uid": "other", "nsp": "/", "type": strconv.Itoa(int(adapter.SERVER_SIDE_EMIT)), "data": `{"packet":["hello","` + arg + `"]}`,
+		}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hear := func(want string) {
+		t.Helper()
+		select {
+		case got := <-heard:
+			if got != want {
+				t.Fatalf("heard %q, want %q", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("did not hear %q within 10s; log:\n%s", want, logs.String())
+		}
+	}
+	add("before")
+	hear("before")
+	proxy.Cut()
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "cluster: Redis error") })
+	for _, arg := range []string{"lost-1", "lost-2", "kept"} {
+		add(arg)
+	}
+	if err := direct.XTrimMaxLen(ctx, DefaultKey, 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Restore()
+	hear("kept")
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "the stream was trimmed past the last entry") })
+}
+
+// TestStreamsCloseIsPrompt: Close does not wait for the stream's blocking
+// read to time out.
+func TestStreamsCloseIsPrompt(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	defer client.Close()
+	a, err := New(context.Background(), client, WithKind(Streams))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io := socket.NewServer(nil, nil)
+	io.SetAdapter(a)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	waitFor(t, func() bool {
+		n, _ := client.ClientList(ctx).Result()
+		return strings.Contains(n, "cmd=xread")
+	})
+	io.Close(nil)
+	start := time.Now()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d >= streamBlock {
+		t.Fatalf("Close took %v, as long as a blocking read (%v)", d, streamBlock)
+	}
+}
+
+// TestStreamsPublishErrorsLogged: the Streams adapter keeps a failed XADD
+// to a debug log; the Adapter logs it.
+func TestStreamsPublishErrorsLogged(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	defer client.Close()
+	var logs syncbuf.Buffer
+	a, err := New(context.Background(), client, WithKind(Streams), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	io := socket.NewServer(nil, nil)
+	defer io.Close(nil)
+	io.SetAdapter(a)
+	// The stream's key holds a string: XADD fails (WRONGTYPE).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := client.Set(ctx, DefaultKey, "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_ = io.Emit("hello", "nobody")
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "XADD") })
+}
+
+func TestDialClusterErrors(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := closed.Addr().String()
+	_ = closed.Close()
+	for _, tc := range []struct{ url, want string }{
+		{"http://:s3cret@" + refused, "invalid Redis Cluster URL"},
+		{"redis://:s3cret@[::1", "invalid Redis Cluster URL"},
+		{"redis://:s3cret@" + refused, "does not answer"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := DialCluster(ctx, tc.url)
+		cancel()
+		if err == nil {
+			_ = c.Close()
+			t.Fatalf("DialCluster(%q) succeeded", tc.url)
+		}
+		if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("DialCluster(%q): %v, want %q and no password", tc.url, err, tc.want)
+		}
 	}
 }

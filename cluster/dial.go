@@ -58,3 +58,37 @@ func Dial(ctx context.Context, rawURL string) (*redis.Client, error) {
 	}
 	return client, nil
 }
+
+// DialCluster opens a client for the Redis Cluster whose nodes rawURL lists
+// ("redis://[[user]:password@]host:port?addr=host2:port2&addr=host3:port3",
+// "rediss://" for TLS; see redis.ParseClusterURL), with the same defaults
+// and checks as Dial: ContextTimeoutEnabled on, the Default timeouts where
+// the URL sets none, and a PING bounded by ctx and DefaultPingTimeout.
+func DialCluster(ctx context.Context, rawURL string) (*redis.ClusterClient, error) {
+	opt, err := redis.ParseClusterURL(rawURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("cluster: invalid Redis Cluster URL: %w", err)
+	}
+	opt.ContextTimeoutEnabled = true
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = DefaultDialTimeout
+	}
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = DefaultReadTimeout
+	}
+	if opt.WriteTimeout == 0 {
+		opt.WriteTimeout = DefaultWriteTimeout
+	}
+	client := redis.NewClusterClient(opt)
+	ctx, cancel := context.WithTimeout(ctx, DefaultPingTimeout)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("cluster: Redis Cluster at %v does not answer: %w", opt.Addrs, err)
+	}
+	return client, nil
+}

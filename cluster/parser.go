@@ -3,9 +3,9 @@ package cluster
 import (
 	"errors"
 	"fmt"
-	"log/slog"
-	"time"
+	"slices"
 
+	"github.com/zishang520/socket.io/adapters/adapter/v3"
 	sioredis "github.com/zishang520/socket.io/adapters/redis/v3"
 	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
 )
@@ -19,8 +19,7 @@ var errNotEvent = errors.New("the packet is not an event")
 // whose decoding fails, without a word.
 type checkedParser struct {
 	inner sioredis.Parser
-	log   *slog.Logger
-	drops *rateLog
+	owner *Adapter // counts and logs what is dropped
 }
 
 // Encode encodes with the inner parser.
@@ -33,19 +32,43 @@ func (p *checkedParser) Decode(data []byte, v any) (err error) {
 			err = fmt.Errorf("panic while decoding: %v", r)
 		}
 		if err != nil {
-			p.drop(len(data), err)
+			p.owner.drop("that does not decode", len(data), err)
 		}
 	}()
+	if len(data) > maxMessageBytes {
+		return fmt.Errorf("over %d bytes", maxMessageBytes)
+	}
 	if err := p.inner.Decode(data, v); err != nil {
 		return err
 	}
-	return check(v)
+	if err := check(v); err != nil {
+		return err
+	}
+	isolate(v)
+	return nil
 }
 
-func (p *checkedParser) drop(size int, err error) {
-	if n, ok := p.drops.allow(time.Now()); ok {
-		p.log.Warn("cluster: dropping a message from Redis that does not decode",
-			"error", err.Error(), "bytes", size, "suppressed", n)
+// isolate adds pendingRoom to the Except list of a decoded broadcast, or
+// of a request that carries a packet (a broadcast with acknowledgements):
+// whoever published it, it reaches no socket that has not authenticated.
+func isolate(v any) {
+	var opts **adapter.PacketOptions
+	switch m := v.(type) {
+	case **sioredis.RedisPacket:
+		opts = &(*m).Opts
+	case **sioredis.RedisRequest:
+		if (*m).Packet == nil {
+			return
+		}
+		opts = &(*m).Opts
+	default:
+		return
+	}
+	if *opts == nil {
+		*opts = &adapter.PacketOptions{}
+	}
+	if !slices.Contains((*opts).Except, pendingRoom) {
+		(*opts).Except = append((*opts).Except, pendingRoom)
 	}
 }
 

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -41,6 +42,16 @@ type boundedClient struct {
 	timeout time.Duration
 	key     string      // the adapter's key: channel names start with key + "#"
 	down    func() bool // nil: unknown
+	// report receives the errors of the commands whose errors the server
+	// library's cluster adapters (Streams, Sharded) keep to a debug log.
+	report func(error)
+}
+
+// reported passes a failed command's error to report.
+func (c *boundedClient) reported(what string, err error) {
+	if err != nil && c.report != nil {
+		c.report(fmt.Errorf("%s: %w", what, err))
+	}
 }
 
 // errRedisDown is what Publish returns while Redis is known to be away.
@@ -67,6 +78,66 @@ func broadcastChannel(key, channel string) string {
 		return channel + "#"
 	}
 	return channel
+}
+
+// SPublish publishes on a shard channel (Sharded) under the timeout.
+func (c *boundedClient) SPublish(ctx context.Context, channel string, message any) *redis.IntCmd {
+	if c.down != nil && c.down() {
+		c.reported("SPUBLISH", errRedisDown)
+		return redis.NewIntResult(0, errRedisDown)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	cmd := c.UniversalClient.SPublish(ctx, channel, message)
+	c.reported("SPUBLISH", cmd.Err())
+	return cmd
+}
+
+// XAdd appends a broadcast to the stream (Streams) under the timeout.
+func (c *boundedClient) XAdd(ctx context.Context, a *redis.XAddArgs) *redis.StringCmd {
+	if c.down != nil && c.down() {
+		c.reported("XADD", errRedisDown)
+		return redis.NewStringResult("", errRedisDown)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	cmd := c.UniversalClient.XAdd(ctx, a)
+	c.reported("XADD", cmd.Err())
+	return cmd
+}
+
+// Set stores a session for connection-state recovery (Streams) under the
+// timeout.
+func (c *boundedClient) Set(ctx context.Context, key string, value any, expiration time.Duration) *redis.StatusCmd {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.UniversalClient.Set(ctx, key, value, expiration)
+}
+
+// GetDel takes a session for connection-state recovery (Streams) under the
+// timeout.
+func (c *boundedClient) GetDel(ctx context.Context, key string) *redis.StringCmd {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.UniversalClient.GetDel(ctx, key)
+}
+
+// PubSubShardNumSub counts the subscribers of shard channels (Sharded)
+// under the timeout.
+func (c *boundedClient) PubSubShardNumSub(ctx context.Context, channels ...string) *redis.MapStringIntCmd {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	// go-redis sends PUBSUB SHARDNUMSUB to any node of a cluster, which
+	// counts only the subscribers of the shards it serves: ServerCount then
+	// reads 0 most of the time. The master of the channel's slot knows.
+	if cc, ok := c.UniversalClient.(*redis.ClusterClient); ok && len(channels) == 1 {
+		node, err := cc.MasterForKey(ctx, channels[0])
+		if err != nil {
+			return redis.NewMapStringIntCmdResult(nil, err)
+		}
+		return node.PubSubShardNumSub(ctx, channels...)
+	}
+	return c.UniversalClient.PubSubShardNumSub(ctx, channels...)
 }
 
 // PubSubNumSub counts the subscribers under the timeout.

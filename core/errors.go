@@ -38,6 +38,10 @@ const (
 	// CodeInternal: the server failed (for example a hook panicked). The
 	// token may be fine.
 	CodeInternal = "internal_error"
+	// CodeInsufficientScope: the token is valid but does not grant what was
+	// asked (RFC 6750 §3.1): a namespace, an event or a room refused by the
+	// authorization rules of package authz.
+	CodeInsufficientScope = "insufficient_scope"
 )
 
 // ErrorType is the value of the "type" field of every error object.

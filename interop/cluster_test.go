@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,20 +31,32 @@ import (
 	"github.com/siojwt/siojwt/interop/harness"
 )
 
-// testCluster is a redis-server and fixtures that share it (-redis).
+// adapterKinds are the values of the fixture's -redis-adapter: the
+// cluster tests that do not depend on one kind's channels run for each.
+var adapterKinds = []string{"pubsub", "streams", "sharded"}
+
+// testCluster is a redis-server (a Redis Cluster of three for "sharded")
+// and fixtures that share it (-redis, -redis-adapter kind).
 type testCluster struct {
-	redisAddr    string
-	stopRedis    func()
-	restartRedis func()
+	kind         string
+	redisAddr    string   // the first node of a Redis Cluster
+	redisAddrs   []string // "sharded": every node
+	stopRedis    func()   // nil for "sharded"
+	restartRedis func()   // nil for "sharded"
 	servers      []*harness.Process
 }
 
-// startCluster starts a redis-server and n fixtures joined through it,
-// each with args and -v.
-func startCluster(t *testing.T, n int, args ...string) *testCluster {
+// startCluster starts a Redis for the adapter kind and n fixtures joined
+// through it, each with args and -v.
+func startCluster(t *testing.T, kind string, n int, args ...string) *testCluster {
 	t.Helper()
-	c := &testCluster{}
-	c.redisAddr, c.stopRedis, c.restartRedis = redistest.Start(t)
+	c := &testCluster{kind: kind}
+	if kind == "sharded" {
+		c.redisAddrs = redistest.StartCluster(t, 3)
+		c.redisAddr = c.redisAddrs[0]
+	} else {
+		c.redisAddr, c.stopRedis, c.restartRedis = redistest.Start(t)
+	}
 	for range n {
 		c.servers = append(c.servers, c.start(t, args...))
 	}
@@ -52,16 +66,37 @@ func startCluster(t *testing.T, n int, args ...string) *testCluster {
 // start starts one more fixture in the cluster.
 func (c *testCluster) start(t *testing.T, args ...string) *harness.Process {
 	t.Helper()
-	return harness.StartFixture(t, append([]string{"-redis", c.redisURL(), "-v"}, args...)...)
+	return c.startVia(t, c.redisAddr, args...)
 }
 
-func (c *testCluster) redisURL() string { return "redis://" + c.redisAddr + "/0" }
+// startVia starts one more fixture in the cluster that reaches Redis at
+// addr (a proxy in front of it).
+func (c *testCluster) startVia(t *testing.T, addr string, args ...string) *harness.Process {
+	t.Helper()
+	url := "redis://" + addr + "/0"
+	if c.kind == "sharded" {
+		url = "redis://" + addr + "?addr=" + strings.Join(c.redisAddrs[1:], "&addr=")
+	}
+	return harness.StartFixture(t, append([]string{"-redis", url, "-redis-adapter", c.kind, "-v"}, args...)...)
+}
 
-// redisClient returns a client of the cluster's Redis, closed when the test
-// ends.
+// redisClient returns a client of the cluster's Redis (of the first node
+// of a Redis Cluster), closed when the test ends.
 func (c *testCluster) redisClient(t *testing.T) *redis.Client {
 	t.Helper()
 	rc := redis.NewClient(&redis.Options{Addr: c.redisAddr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rc.Close() })
+	return rc
+}
+
+// universalClient returns a client of the cluster's Redis that follows
+// the slots of a Redis Cluster, closed when the test ends.
+func (c *testCluster) universalClient(t *testing.T) redis.UniversalClient {
+	t.Helper()
+	if c.kind != "sharded" {
+		return c.redisClient(t)
+	}
+	rc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.redisAddrs, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rc.Close() })
 	return rc
 }
@@ -244,7 +279,9 @@ func (p *probe) handle(msg string) {
 	kind, rest := body[0], body[1:]
 	switch kind {
 	case '0':
-		p.record("connect")
+		var data any
+		_ = json.Unmarshal([]byte(rest), &data)
+		p.record("connect", data)
 	case '1':
 		p.record("disconnect", "io server disconnect")
 	case '4':
@@ -353,24 +390,29 @@ func (p *probe) authenticate(t *testing.T, token string) {
 	p.await(t, "authenticated", 1, waitLong)
 }
 
-// TestClusterBroadcastIsolation checks that a broadcast made on one server
-// reaches the authenticated sockets of the others and never a socket that
-// has not authenticated: the Except list that keeps pending sockets out
-// travels with the broadcast through Redis and the receiving server applies
-// it. A message published on Redis without it does reach the pending
-// socket, which shows that the check can fail.
+// TestClusterBroadcastIsolation checks, for each adapter kind, that a
+// broadcast made on one server reaches the authenticated sockets of the
+// others and never a socket that has not authenticated: the Except list
+// that keeps pending sockets out travels with the broadcast through Redis
+// and the receiving server applies it. Broadcasts published on Redis by
+// something else (pubsub: as another server's adapter would, with and
+// without that Except list, by the server library's Go emitter run as a
+// separate process, and by Node's Redis emitter; streams: an entry
+// appended to the stream) reach the
+// authenticated sockets of every server and not the pending one either: the
+// receiving server adds the pending room to their Except list.
 func TestClusterBroadcastIsolation(t *testing.T) {
-	c := startCluster(t, 2, "-mode", "connect", "-timeout", "60s")
+	for _, kind := range adapterKinds {
+		t.Run(kind, func(t *testing.T) { testBroadcastIsolation(t, kind) })
+	}
+}
+
+func testBroadcastIsolation(t *testing.T, kind string) {
+	c := startCluster(t, kind, 2, "-mode", "connect", "-timeout", "60s")
 	a, b := c.servers[0], c.servers[1]
-	rc := c.redisClient(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	// One subscriber per server: the adapter that siojwt.New replaces is
 	// closed, not left listening.
-	subs, err := rc.PubSubNumSub(ctx, "socket.io-request#/#").Result()
-	if err != nil || subs["socket.io-request#/#"] != 2 {
-		t.Fatalf("subscribers of the request channel: %v (%v), want 2", subs, err)
-	}
+	awaitSubscribers(t, c, 2)
 
 	pending := dialProbe(t, b.URL, nil)
 	pending.await(t, "connect", 1, waitLong)
@@ -416,23 +458,124 @@ func TestClusterBroadcastIsolation(t *testing.T) {
 		}
 	}
 
-	// Both shouts have crossed. Redis relays in order, so the pending socket
-	// would have heard them before what is published now: first a broadcast
-	// that excludes pending sockets as the binding's do, then one that does
-	// not.
-	inject(t, rc, clusterChannel, "guarded", siojwt.PendingRoom)
-	inject(t, rc, clusterChannel, "injected")
-	pending.await(t, "injected", 1, waitLong)
-	if n := pending.count("shout") + pending.count("guarded"); n != 0 {
-		t.Fatalf("the pending socket heard %d broadcasts that exclude %q; %s", n, siojwt.PendingRoom, pending)
+	// Broadcasts from elsewhere, heard by an authenticated socket on each
+	// server.
+	onAWitness, onBWitness := dialProbe(t, a.URL, nil), dialProbe(t, b.URL, nil)
+	onAWitness.authenticate(t, harness.Login(t, a.URL, "witness-a"))
+	onBWitness.authenticate(t, harness.Login(t, b.URL, "witness-b"))
+	var foreign []string
+	switch kind {
+	case "pubsub":
+		rc := c.redisClient(t)
+		inject(t, rc, clusterChannel, "guarded", siojwt.PendingRoom)
+		inject(t, rc, clusterChannel, "injected")
+		emitFromWorker(t, c, "emitted")
+		emitFromNode(t, c, "node-emitted")
+		foreign = []string{"guarded", "injected", "emitted", "node-emitted"}
+	case "streams":
+		appendBroadcast(t, c.redisClient(t), "appended")
+		foreign = []string{"appended"}
+	case "sharded":
+		// The sharded adapter of the server library (v3.0.2) decodes what
+		// it receives with no hook to check it: only the servers' own
+		// broadcasts are isolated, on the sending side (see DEPLOYING.md).
+	}
+	for _, w := range []*probe{onAWitness, onBWitness} {
+		for _, ev := range foreign {
+			w.await(t, ev, 1, waitLong)
+		}
+	}
+	// B has applied every broadcast: the pending socket's own request is
+	// answered after anything B wrote to it before.
+	pending.emit(t, "authenticate", map[string]any{"token": "not-a-token"})
+	pending.await(t, "unauthorized", 1, waitLong)
+	for _, ev := range append([]string{"shout"}, foreign...) {
+		if n := pending.count(ev); n != 0 {
+			t.Fatalf("the pending socket heard %d %q; %s", n, ev, pending)
+		}
 	}
 }
 
-// TestClusterRevocation checks that a revocation made through one server
-// cuts the sockets holding the token on the others, and that the token is
-// refused everywhere afterwards.
+// awaitSubscribers waits until n servers subscribe to the cluster's
+// channels of the root namespace.
+func awaitSubscribers(t *testing.T, c *testCluster, n int64) {
+	t.Helper()
+	channel := map[string]string{"pubsub": "socket.io-request#/#", "streams": "socket.io#/#", "sharded": "socket.io#/#"}[c.kind]
+	rc := c.universalClient(t)
+	deadline := time.Now().Add(waitLong)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var subs map[string]int64
+		var err error
+		if c.kind == "sharded" {
+			subs, err = rc.PubSubShardNumSub(ctx, channel).Result()
+		} else {
+			subs, err = rc.PubSubNumSub(ctx, channel).Result()
+		}
+		cancel()
+		if err == nil && subs[channel] == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("subscribers of %s: %v (%v), want %d", channel, subs, err, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// emitFromWorker broadcasts event to the root namespace with the server
+// library's Go emitter, from a process of its own.
+func emitFromWorker(t *testing.T, c *testCluster, event string) {
+	t.Helper()
+	bin := harness.Build(t, "./cluster/internal/emit")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-redis", "redis://"+c.redisAddr+"/0", event, "from a worker").CombinedOutput()
+	if err != nil {
+		t.Fatalf("emit: %v\n%s", err, out)
+	}
+}
+
+// emitFromNode broadcasts event to the root namespace with Node's Redis
+// emitter (interop/clients/emit.js).
+func emitFromNode(t *testing.T, c *testCluster, event string) {
+	t.Helper()
+	node := harness.RequireNode(t)
+	script := filepath.Join(harness.ModuleRoot(t), "interop", "clients", "emit.js")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, node, script, "redis://"+c.redisAddr+"/0", "/", event, "from node").CombinedOutput()
+	if err != nil {
+		t.Fatalf("emit.js: %v\n%s", err, out)
+	}
+}
+
+// appendBroadcast appends to the Streams adapters' stream, as a server
+// that does not exclude pending sockets would, a broadcast of event to the
+// whole root namespace.
+func appendBroadcast(t *testing.T, rc *redis.Client, event string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	data := `{"packet":{"type":2,"nsp":"/","data":["` + event + `","x"]},"opts":{"rooms":[],"except":[]}}`
+	if err := rc.XAdd(ctx, &redis.XAddArgs{Stream: "socket.io", Values: map[string]any{
+		"uid": "intruder", "nsp": "/", "type": strconv.Itoa(int(adapter.BROADCAST)), "data": data,
+	}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClusterRevocation checks, for each adapter kind, that a revocation
+// made through one server cuts the sockets holding the token on the
+// others, and that the token is refused everywhere afterwards.
 func TestClusterRevocation(t *testing.T) {
-	c := startCluster(t, 2)
+	for _, kind := range adapterKinds {
+		t.Run(kind, func(t *testing.T) { testRevocation(t, kind) })
+	}
+}
+
+func testRevocation(t *testing.T, kind string) {
+	c := startCluster(t, kind, 2)
 	a, b := c.servers[0], c.servers[1]
 	tokens := map[string]string{}
 	for _, sub := range []string{"carol", "dan"} {
@@ -484,7 +627,7 @@ func TestClusterRevocation(t *testing.T) {
 // client of another server, and bounds it.
 func TestClusterRevocationLatency(t *testing.T) {
 	const n = 200
-	c := startCluster(t, 2)
+	c := startCluster(t, "streams", 2)
 	a, b := c.servers[0], c.servers[1]
 	type victim struct {
 		jti string
@@ -632,7 +775,7 @@ func (p *failoverProxy) close() {
 // load balancer, land on the other server and authenticate again, and hear
 // what the cluster's other clients shout.
 func TestClusterFailover(t *testing.T) {
-	c := startCluster(t, 2, "-mode", "connect", "-timeout", "30s")
+	c := startCluster(t, "streams", 2, "-mode", "connect", "-timeout", "30s")
 	a, b := c.servers[0], c.servers[1]
 	lb := startProxy(t, a, b)
 	witness := dialProbe(t, b.URL, nil)
@@ -705,7 +848,7 @@ func TestClusterFailover(t *testing.T) {
 // or accepted (-redis-fail-open) within a bounded time; once Redis is back
 // the servers relay broadcasts and revocations again, without a restart.
 func TestClusterRedisRestart(t *testing.T) {
-	c := startCluster(t, 2, "-mode", "connect", "-timeout", "30s")
+	c := startCluster(t, "pubsub", 2, "-mode", "connect", "-timeout", "30s")
 	a, b := c.servers[0], c.servers[1]
 	open := c.start(t, "-mode", "connect", "-timeout", "30s", "-redis-fail-open")
 	x, y := dialProbe(t, a.URL, nil), dialProbe(t, b.URL, nil)
@@ -807,7 +950,7 @@ func TestClusterRedisRestart(t *testing.T) {
 // TestClusterGarbage publishes what no server sends on the channels the
 // servers listen to: they log it, drop it and go on relaying.
 func TestClusterGarbage(t *testing.T) {
-	c := startCluster(t, 2, "-mode", "connect", "-timeout", "30s")
+	c := startCluster(t, "pubsub", 2, "-mode", "connect", "-timeout", "30s")
 	a, b := c.servers[0], c.servers[1]
 	x, y := dialProbe(t, a.URL, nil), dialProbe(t, b.URL, nil)
 	x.authenticate(t, harness.Login(t, a.URL, "xavier"))
@@ -906,7 +1049,11 @@ func TestClusterStartErrors(t *testing.T) {
 		{name: "not a Redis URL", args: []string{"-redis", "http://:s3cret@" + addr}, want: "invalid Redis URL"},
 		{name: "not a URL", args: []string{"-redis", "redis://:s3cret@[::1"}, want: "invalid Redis URL"},
 		{name: "bad database", args: []string{"-redis", "redis://:s3cret@" + addr + "/x"}, want: "invalid Redis URL"},
-		{name: "with -recovery", args: []string{"-redis", "redis://" + addr + "/0", "-recovery"}, want: "-recovery cannot go with -redis"},
+		{name: "-recovery with pubsub", args: []string{"-redis", "redis://" + addr + "/0", "-redis-adapter", "pubsub", "-recovery"}, want: "-recovery cannot go with -redis-adapter pubsub"},
+		{name: "-recovery with sharded", args: []string{"-redis", "redis://" + addr, "-redis-adapter", "sharded", "-recovery"}, want: "-recovery cannot go with -redis-adapter sharded"},
+		{name: "unknown adapter", args: []string{"-redis", "redis://" + addr + "/0", "-redis-adapter", "cluster"}, want: `unknown adapter kind "cluster"`},
+		{name: "adapter without Redis", args: []string{"-redis-adapter", "pubsub"}, want: "-redis-adapter needs -redis"},
+		{name: "sharded on a server that is no cluster", args: []string{"-redis", "redis://" + addr, "-redis-adapter", "sharded"}, want: "cluster support disabled"},
 		{name: "fail open without Redis", args: []string{"-redis-fail-open"}, want: "-redis-fail-open needs -redis"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -933,4 +1080,245 @@ func TestClusterStartErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClusterRevocationAfterPartition cuts one server off from Redis for
+// 3 s while a revocation is made on another: once the connection is back,
+// the cut-off server learns it and cuts the socket holding the token, and
+// the time from the end of the partition to the disconnect is reported.
+func TestClusterRevocationAfterPartition(t *testing.T) {
+	for _, kind := range []string{"pubsub", "streams"} {
+		t.Run(kind, func(t *testing.T) {
+			c := startCluster(t, kind, 1)
+			b := c.servers[0]
+			proxy := redistest.NewProxy(t, c.redisAddr)
+			a := c.startVia(t, proxy.Addr())
+			awaitSubscribers(t, c, 2)
+			tok := harness.Login(t, b.URL, "mallory")
+			other := harness.Login(t, b.URL, "oscar")
+			victim := dialProbe(t, a.URL, map[string]any{"token": tok})
+			bystander := dialProbe(t, a.URL, map[string]any{"token": other})
+			victim.await(t, "connect", 1, waitLong)
+			bystander.await(t, "connect", 1, waitLong)
+
+			proxy.Cut()
+			cut := time.Now()
+			awaitStderr(t, a, waitLong, 1, "cluster: Redis error")
+			revoke(t, b.URL, map[string]string{"jti": jtiOf(t, tok)})
+			time.Sleep(3*time.Second - time.Since(cut))
+			if victim.count("disconnect") != 0 {
+				t.Fatalf("the socket was cut while its server was cut off from Redis; %s", victim)
+			}
+			proxy.Restore()
+			back := time.Now()
+			d := victim.await(t, "disconnect", 1, 3*waitLong)
+			caughtUp := d.at.Sub(back)
+			t.Logf("%s: socket cut %v after the connection to Redis came back", kind, caughtUp.Round(time.Millisecond))
+			// The bound the deployment guide gives: 2 s, 10 to 20 times what was measured;
+			// the clients retry a lost connection every 0.1 s (go-redis pub/sub).
+			if caughtUp > 2*time.Second {
+				t.Errorf("the socket was cut %v after the connection came back, want under 2s", caughtUp)
+			}
+			if reason := fmt.Sprint(d.args...); reason != "io server disconnect" {
+				t.Fatalf("disconnect reason %q; %s", reason, victim)
+			}
+			awaitStderr(t, a, waitLong, 1, "redisrevoke: replayed the revocation events missed", "events=1")
+			if bystander.count("disconnect") != 0 {
+				t.Fatalf("the bystander was cut too; %s", bystander)
+			}
+		})
+	}
+}
+
+// TestClusterStreamsBlip cuts one server off from Redis for 3 s while a
+// client of another shouts: with the Streams adapter, the cut-off server's
+// sockets hear the shout once the connection is back. (With pubsub, the
+// shout is lost for them; the test shows that too.)
+func TestClusterStreamsBlip(t *testing.T) {
+	for _, kind := range []string{"streams", "pubsub"} {
+		t.Run(kind, func(t *testing.T) {
+			c := startCluster(t, kind, 1, "-mode", "connect", "-timeout", "30s")
+			b := c.servers[0]
+			proxy := redistest.NewProxy(t, c.redisAddr)
+			a := c.startVia(t, proxy.Addr(), "-mode", "connect", "-timeout", "30s")
+			awaitSubscribers(t, c, 2)
+			x, y := dialProbe(t, a.URL, nil), dialProbe(t, b.URL, nil)
+			x.authenticate(t, harness.Login(t, a.URL, "xavier"))
+			y.authenticate(t, harness.Login(t, b.URL, "yvonne"))
+			y.emit(t, "shout", "before")
+			x.await(t, "shout", 1, waitLong)
+
+			proxy.Cut()
+			cut := time.Now()
+			awaitStderr(t, a, waitLong, 1, "cluster: Redis error")
+			y.emit(t, "shout", "during")
+			y.await(t, "shout", 2, waitLong)
+			time.Sleep(3*time.Second - time.Since(cut))
+			proxy.Restore()
+			back := time.Now()
+			if kind == "pubsub" {
+				// Shout until one crosses: the one made during the cut never does.
+				deadline := back.Add(30 * time.Second)
+				for i := 0; x.count("shout") < 2; i++ {
+					if time.Now().After(deadline) {
+						t.Fatalf("no broadcast crossed within 30s of the end of the cut; %s", x)
+					}
+					y.emit(t, "shout", fmt.Sprint("after-", i))
+					time.Sleep(50 * time.Millisecond)
+				}
+				if e, _ := x.nth("shout", 2); fmt.Sprint(e.args...) == "during" {
+					t.Fatalf("pubsub delivered a broadcast made during the cut; %s", x)
+				}
+				return
+			}
+			e := x.await(t, "shout", 2, 3*waitLong)
+			if got := fmt.Sprint(e.args...); got != "during" {
+				t.Fatalf("second shout heard on A: %q, want during; %s", got, x)
+			}
+			t.Logf("the shout made during the cut reached A's socket %v after the connection came back", e.at.Sub(back).Round(time.Millisecond))
+		})
+	}
+}
+
+// TestClusterRecoveryAcrossServers: with the Streams adapter and
+// connection-state recovery, a client that lost its connection to one
+// server recovers its session on another, with the broadcasts it missed,
+// after the token of its handshake is checked there as on a fresh
+// connection; once the token is revoked, recovering again is refused.
+func TestClusterRecoveryAcrossServers(t *testing.T) {
+	c := startCluster(t, "streams", 2, "-recovery", "-mode", "connect", "-timeout", "30s")
+	a, b := c.servers[0], c.servers[1]
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("A:\n%s\nB:\n%s", a.Stderr(), b.Stderr())
+		}
+	})
+	tok := harness.Login(t, a.URL, "rita")
+	shouter := dialProbe(t, b.URL, nil)
+	shouter.authenticate(t, harness.Login(t, b.URL, "sam"))
+
+	first := dialProbe(t, a.URL, nil)
+	first.authenticate(t, tok)
+	sid, pid := sessionOf(t, first)
+	shouter.emit(t, "shout", "heard")
+	e := first.await(t, "shout", 1, waitLong)
+	offset, _ := e.args[len(e.args)-1].(string)
+	if len(e.args) != 2 || offset == "" {
+		t.Fatalf("shout without an offset: %v", e.args)
+	}
+	first.close() // the connection drops: A keeps the session in Redis
+	awaitStderr(t, a, waitLong, 1, `msg="siojwt: closed"`, " sub=rita ")
+	shouter.emit(t, "shout", "missed")
+	shouter.await(t, "shout", 2, waitLong)
+
+	second := dialProbe(t, b.URL, map[string]any{"token": tok, "pid": pid, "offset": offset})
+	if sid2, _ := sessionOf(t, second); sid2 != sid {
+		t.Fatalf("not recovered on B: sid %s, was %s; %s", sid2, sid, second)
+	}
+	missed := second.await(t, "shout", 1, waitLong)
+	if fmt.Sprint(missed.args[0]) != "missed" {
+		t.Fatalf("recovered socket heard %v first, want the missed shout; %s", missed.args, second)
+	}
+
+	// Away again; the token is revoked meanwhile; back on A.
+	if o, ok := missed.args[len(missed.args)-1].(string); ok && len(missed.args) == 2 {
+		offset = o
+	}
+	second.close()
+	awaitStderr(t, b, waitLong, 1, `msg="siojwt: closed"`, " sub=rita ")
+	revoke(t, b.URL, map[string]string{"jti": jtiOf(t, tok)})
+	third := dialProbe(t, a.URL, map[string]any{"token": tok, "pid": pid, "offset": offset})
+	third.await(t, "disconnect", 1, waitLong)
+	if third.count("unauthorized") != 1 || third.count("shout") != 0 {
+		t.Fatalf("recovering with a revoked token was not refused, or heard broadcasts; %s", third)
+	}
+}
+
+// sessionOf returns the sid and pid of a probe's CONNECT answer.
+func sessionOf(t *testing.T, p *probe) (sid, pid string) {
+	t.Helper()
+	e := p.await(t, "connect", 1, waitLong)
+	m, _ := e.args[0].(map[string]any)
+	sid, _ = m["sid"].(string)
+	pid, _ = m["pid"].(string)
+	if sid == "" || pid == "" {
+		t.Fatalf("CONNECT answer without sid and pid: %v", e.args)
+	}
+	return sid, pid
+}
+
+// TestClusterBroadcastCost measures, for each adapter kind, over 200
+// broadcasts made one at a time by a client of one server, the time until
+// a client of the other server hears each, and what Redis did for them
+// (commands processed and bytes in and out, summed over its nodes, divided
+// by the broadcasts; background work such as heartbeats included).
+func TestClusterBroadcastCost(t *testing.T) {
+	const n = 200
+	for _, kind := range adapterKinds {
+		t.Run(kind, func(t *testing.T) {
+			c := startCluster(t, kind, 2, "-mode", "connect", "-timeout", "30s")
+			a, b := c.servers[0], c.servers[1]
+			x, y := dialProbe(t, a.URL, nil), dialProbe(t, b.URL, nil)
+			x.authenticate(t, harness.Login(t, a.URL, "xavier"))
+			y.authenticate(t, harness.Login(t, b.URL, "yvonne"))
+			awaitSubscribers(t, c, 2)
+			x.emit(t, "shout", "warm-up")
+			y.await(t, "shout", 1, waitLong)
+			nodes := c.redisAddrs
+			if nodes == nil {
+				nodes = []string{c.redisAddr}
+			}
+			before := redisStats(t, nodes)
+			began := time.Now()
+			lat := make([]time.Duration, 0, n)
+			for i := range n {
+				start := time.Now()
+				x.emit(t, "shout", i)
+				e := y.await(t, "shout", i+2, waitLong)
+				lat = append(lat, e.at.Sub(start))
+			}
+			took := time.Since(began)
+			after := redisStats(t, nodes)
+			slices.Sort(lat)
+			r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+			per := func(k string) float64 { return float64(after[k]-before[k]) / n }
+			t.Logf("%s: cross-server broadcast latency over %d: p50 %v, p99 %v, max %v; per broadcast Redis ran %.1f commands, read %.0f B, wrote %.0f B (over %v)",
+				kind, n, r(lat[n/2]), r(lat[n*99/100]), r(lat[n-1]), per("total_commands_processed"),
+				per("total_net_input_bytes"), per("total_net_output_bytes"), took.Round(time.Millisecond))
+			if kind == "streams" {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				rc := c.redisClient(t)
+				mem, err1 := rc.MemoryUsage(ctx, "socket.io").Result()
+				length, err2 := rc.XLen(ctx, "socket.io").Result()
+				t.Logf("streams: the stream holds %d entries in %d B (%v, %v)", length, mem, err1, err2)
+			}
+			if p99 := lat[n*99/100]; p99 > time.Second {
+				t.Errorf("p99 %v, want under 1s", p99)
+			}
+		})
+	}
+}
+
+// redisStats sums the counters of INFO stats over the nodes.
+func redisStats(t *testing.T, nodes []string) map[string]int64 {
+	t.Helper()
+	sum := map[string]int64{}
+	for _, addr := range nodes {
+		rc := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		info, err := rc.Info(ctx, "stats").Result()
+		cancel()
+		_ = rc.Close()
+		if err != nil {
+			t.Fatalf("INFO stats on %s: %v", addr, err)
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if n, err := strconv.ParseInt(v, 10, 64); ok && err == nil {
+				sum[k] += n
+			}
+		}
+	}
+	return sum
 }

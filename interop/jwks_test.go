@@ -47,10 +47,13 @@ func newIdentityProvider(t *testing.T) *identityProvider {
 			http.Error(w, "down", http.StatusInternalServerError)
 			return
 		}
-		ecPub := idp.ec.PublicKey
-		x, y := make([]byte, 32), make([]byte, 32)
-		ecPub.X.FillBytes(x)
-		ecPub.Y.FillBytes(y)
+		// The uncompressed point: 0x04, then X and Y of 32 bytes each.
+		point, err := idp.ec.PublicKey.Bytes()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		x, y := point[1:33], point[33:65]
 		keys := []map[string]string{
 			{"kty": "RSA", "kid": "rsa1", "alg": "RS256", "use": "sig", "n": b64u(idp.rsa.N.Bytes()), "e": b64u(big.NewInt(int64(idp.rsa.E)).Bytes())},
 			{"kty": "EC", "kid": "ec1", "alg": "ES256", "use": "sig", "crv": "P-256", "x": b64u(x), "y": b64u(y)},

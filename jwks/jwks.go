@@ -91,6 +91,7 @@ import (
 	"sync"
 
 	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/internal/logs"
 )
 
 // Public messages of the key set failures.
@@ -249,6 +250,10 @@ func (s *Set) start(ctx context.Context) (*Set, error) {
 	return s, nil
 }
 
+// maxQuoted bounds the token header values (kid, alg, iss) that an
+// error cause quotes: the client chose them, and causes reach logs.
+const maxQuoted = 64
+
 // Key returns the public key that verifies the token described by req. It
 // makes Set a core.KeySource: pass the Set to core.WithKeySource. Its errors are
 // *core.Error values:
@@ -265,14 +270,14 @@ func (s *Set) Key(ctx context.Context, req *core.KeyRequest) (any, error) {
 	alg := req.Alg()
 	if !supported(alg) {
 		return nil, core.NewError(core.CodeInvalidToken, msgAlgorithm,
-			fmt.Errorf("jwks: a key set cannot verify alg %q", alg))
+			fmt.Errorf("jwks: a key set cannot verify alg %q", logs.Clip(alg, maxQuoted)))
 	}
 	src := s.sources[0]
 	if s.byIssuer != nil {
 		iss := req.Issuer()
 		if src = s.byIssuer[iss]; src == nil {
 			return nil, core.NewError(core.CodeInvalidToken, s.issMsg,
-				fmt.Errorf("jwks: no key set for issuer %q", iss))
+				fmt.Errorf("jwks: no key set for issuer %q", logs.Clip(iss, maxQuoted)))
 		}
 	}
 	if kid, ok := req.Header["kid"]; ok {
@@ -302,13 +307,13 @@ func (s *Set) Key(ctx context.Context, req *core.KeyRequest) (any, error) {
 		return nil, core.NewError(core.CodeKeySetUnavailable, msgUnavailable, st.err)
 	}
 	return nil, core.NewError(core.CodeInvalidSecret, msgNotFound,
-		fmt.Errorf("jwks: no key for kid %q and alg %q", req.KeyID(), alg))
+		fmt.Errorf("jwks: no key for kid %q and alg %q", logs.Clip(req.KeyID(), maxQuoted), alg))
 }
 
 func answer(k any, m match, req *core.KeyRequest) (any, error) {
 	if m == mismatch {
 		return nil, core.NewError(core.CodeInvalidToken, msgAlgorithm,
-			fmt.Errorf("jwks: key %q is not for alg %q", req.KeyID(), req.Alg()))
+			fmt.Errorf("jwks: key %q is not for alg %q", logs.Clip(req.KeyID(), maxQuoted), logs.Clip(req.Alg(), maxQuoted)))
 	}
 	return k, nil
 }

@@ -101,18 +101,6 @@ func TestCloseDuringFetch(t *testing.T) {
 	}
 }
 
-// chanOf returns a channel closed when ch yields an error that is
-// keyset_unavailable.
-func chanOf(ch <-chan error) <-chan struct{} {
-	out := make(chan struct{})
-	go func() {
-		if err := <-ch; core.CodeOf(err) == core.CodeKeySetUnavailable {
-			close(out)
-		}
-	}()
-	return out
-}
-
 // TestRefreshContext: Refresh gives up when its context ends, and the fetch
 // goes on for the others.
 func TestRefreshContext(t *testing.T) {

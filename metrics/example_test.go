@@ -102,6 +102,7 @@ func ExampleCollector_Observe() {
 	// Output:
 	// siojwt_auth_attempts_total code= mode=connect result=success 1
 	// siojwt_auth_attempts_total code=banned mode=connect result=failure 1
+	// siojwt_auth_failures_total kind=rejected mode=connect 1
 	// siojwt_expiry_cuts_total  1
 }
 

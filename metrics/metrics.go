@@ -15,6 +15,7 @@
 // # Series
 //
 //	siojwt_auth_attempts_total{mode, result, code}  counter
+//	siojwt_auth_failures_total{mode, kind}          counter
 //	siojwt_verify_duration_seconds{mode}            histogram
 //	siojwt_authenticated_sockets                    gauge
 //	siojwt_refreshes_total{result}                  counter
@@ -22,10 +23,23 @@
 //	siojwt_revocation_cuts_total                    counter
 //	siojwt_timeouts_total                           counter
 //	siojwt_keyset_fetches_total{result}             counter
+//	siojwt_denials_total{kind, rule}                counter
 //
 // mode is "handshake", "connect" or "other"; result is "success" or
 // "failure"; code is "" on success, else one of the core package's codes,
-// a code declared with WithCodes, or "other".
+// a code declared with WithCodes, or "other"; kind is one of core.Kinds()
+// (the class of the failure, Event.Failure: it tells an expired token
+// from a forged one where code says "invalid_token" for both), or
+// "other". siojwt_auth_failures_total counts the same failures as
+// siojwt_auth_attempts_total{result="failure"}, by kind; a failure
+// answered "rate_limited" because its address failed too often is
+// counted under its own kind.
+//
+// siojwt_denials_total counts authorization refusals (Event kind
+// "forbidden"): there kind is what was refused, "namespace", "event" or
+// "room", and rule is the name of the rule that refused (from the
+// server's configuration: package authz), at most 128 distinct values,
+// then "other".
 //
 // # Bounded labels
 //
@@ -51,6 +65,9 @@
 //   - "rejected" stops counting it if it was counted: an authenticated
 //     socket is only rejected when a refresh fails, and the binding then
 //     cuts it;
+//   - "forbidden" for a namespace stops counting it if it was counted: a
+//     refresh or a recovery whose grants no longer allow the namespace
+//     cuts the socket; "forbidden" for an event or a room changes nothing;
 //   - "refreshed" changes nothing.
 //
 // The binding reports "closed" only for an authenticated socket that goes
@@ -119,6 +136,7 @@ func knownCodes() map[string]struct{} {
 		core.CodeKeySetUnavailable,
 		core.CodeRateLimited,
 		core.CodeInternal,
+		core.CodeInsufficientScope,
 	} {
 		m[c] = struct{}{}
 	}
@@ -188,7 +206,7 @@ func WithConstLabels(labels prometheus.Labels) Option {
 		c.constLabels = make(prometheus.Labels, len(labels))
 		for k, v := range labels {
 			switch k {
-			case "mode", "result", "code":
+			case "mode", "result", "code", "kind", "rule":
 				return fmt.Errorf("metrics: const label %q is one of the variable labels", k)
 			}
 			c.constLabels[k] = v
@@ -202,6 +220,7 @@ func WithConstLabels(labels prometheus.Labels) Option {
 // concurrent use, and implements prometheus.Collector.
 type Collector struct {
 	attempts       *prometheus.CounterVec
+	failures       *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
 	sockets        prometheus.Gauge
 	refreshes      *prometheus.CounterVec
@@ -209,6 +228,7 @@ type Collector struct {
 	revocationCuts prometheus.Counter
 	timeouts       prometheus.Counter
 	keySetFetches  *prometheus.CounterVec
+	denials        *denials // denials.go
 
 	codes map[string]struct{} // read-only after New
 
@@ -242,6 +262,9 @@ func New(reg prometheus.Registerer, opts ...Option) (*Collector, error) {
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts(desc("auth_attempts_total",
 			"First authentications of sockets, by mode, result and error code (empty on success).")),
 			[]string{"mode", "result", "code"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts(desc("auth_failures_total",
+			"Failed first authentications of sockets, by mode and failure kind.")),
+			[]string{"mode", "kind"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "verify_duration_seconds", ConstLabels: cfg.constLabels, Buckets: cfg.buckets,
 			Help: "Time taken to verify a token (authentications, refreshes and rejections), by mode.",
@@ -260,14 +283,18 @@ func New(reg prometheus.Registerer, opts ...Option) (*Collector, error) {
 		keySetFetches: prometheus.NewCounterVec(prometheus.CounterOpts(desc("keyset_fetches_total",
 			"Fetches of the JSON Web Key Set, by result.")),
 			[]string{"result"}),
-		codes: cfg.codes,
-		live:  make(map[socketKey]struct{}),
+		denials: newDenials(desc),
+		codes:   cfg.codes,
+		live:    make(map[socketKey]struct{}),
 	}
 	// Series that exist from the start, so that rates work from the first
 	// scrape.
 	for _, m := range []siojwt.Mode{siojwt.ModeHandshake, siojwt.ModePostConnect} {
 		c.attempts.WithLabelValues(string(m), ResultSuccess, "")
 		c.attempts.WithLabelValues(string(m), ResultFailure, core.CodeInvalidToken)
+		for _, k := range core.Kinds() {
+			c.failures.WithLabelValues(string(m), string(k))
+		}
 	}
 	for _, r := range []string{ResultSuccess, ResultFailure} {
 		c.refreshes.WithLabelValues(r)
@@ -280,8 +307,8 @@ func New(reg prometheus.Registerer, opts ...Option) (*Collector, error) {
 }
 
 func (c *Collector) collectors() []prometheus.Collector {
-	return []prometheus.Collector{c.attempts, c.duration, c.sockets, c.refreshes,
-		c.expiryCuts, c.revocationCuts, c.timeouts, c.keySetFetches}
+	return []prometheus.Collector{c.attempts, c.failures, c.duration, c.sockets, c.refreshes,
+		c.expiryCuts, c.revocationCuts, c.timeouts, c.keySetFetches, c.denials.counter}
 }
 
 // Describe implements prometheus.Collector.
@@ -299,7 +326,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // Observe records one binding event; pass it to siojwt.WithHook. It takes
-// nothing from the event as a label but its kind, mode and code, each
+// nothing from the event as a label but its kind, mode, code and failure
+// kind, each
 // mapped to a fixed set of values.
 func (c *Collector) Observe(e siojwt.Event) {
 	mode := modeLabel(e.Mode)
@@ -315,6 +343,7 @@ func (c *Collector) Observe(e siojwt.Event) {
 			return
 		}
 		c.attempts.WithLabelValues(mode, ResultFailure, c.codeLabel(e.Code)).Inc()
+		c.failures.WithLabelValues(mode, kindLabel(e)).Inc()
 	case siojwt.EventRefreshed:
 		c.refreshes.WithLabelValues(ResultSuccess).Inc()
 		c.observeDuration(mode, e)
@@ -329,6 +358,8 @@ func (c *Collector) Observe(e siojwt.Event) {
 		c.remove(e)
 	case siojwt.EventClosed:
 		c.remove(e)
+	case siojwt.EventForbidden:
+		c.denials.observe(c, e)
 	}
 }
 
@@ -396,6 +427,19 @@ func modeLabel(m siojwt.Mode) string {
 func (c *Collector) codeLabel(code string) string {
 	if _, ok := c.codes[code]; ok {
 		return code
+	}
+	return Other
+}
+
+// kindLabel is the event's failure kind, or the kind of its code when an
+// event made by hand has none.
+func kindLabel(e siojwt.Event) string {
+	k := e.Failure
+	if k == "" {
+		k = core.NewError(e.Code, "", nil).Kind()
+	}
+	if slices.Contains(core.Kinds(), k) {
+		return string(k)
 	}
 	return Other
 }

@@ -306,6 +306,7 @@ func TestSeriesBounded(t *testing.T) {
 			Fingerprint: junk(),
 			Duration:    time.Duration(r.IntN(int(time.Second))),
 			Err:         errors.New(junk()),
+			Failure:     []core.Kind{"", core.KindExpired, core.Kind(junk())}[r.IntN(3)],
 		}
 		if r.IntN(2) == 0 {
 			e.Code = known[r.IntN(len(known))]
@@ -324,6 +325,7 @@ func TestSeriesBounded(t *testing.T) {
 	// 3 modes x (success + 9 known codes + other), at most.
 	limits := map[string]int{
 		"siojwt_auth_attempts_total":     3 * 11,
+		"siojwt_auth_failures_total":     3 * (len(core.Kinds()) + 1),
 		"siojwt_verify_duration_seconds": 3,
 		"siojwt_authenticated_sockets":   1,
 		"siojwt_refreshes_total":         2,

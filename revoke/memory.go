@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/siojwt/siojwt/internal/logs"
 )
 
 // Memory is a Store and Watcher that keeps revocations in process memory:
@@ -25,6 +27,7 @@ type Memory struct {
 	maxEntries int
 	interval   time.Duration
 	logger     *slog.Logger
+	capLogs    logs.Rate // the entry-cap warnings: a flood of revocations costs a few lines
 
 	mu       sync.RWMutex
 	jtis     map[string]*entry
@@ -59,6 +62,7 @@ func NewMemory(opts ...MemoryOption) (*Memory, error) {
 		lifetime: DefaultMaxTokenLifetime,
 		interval: time.Minute,
 		logger:   slog.New(slog.DiscardHandler),
+		capLogs:  logs.Rate{Every: 10 * time.Second, Burst: 5},
 		jtis:     make(map[string]*entry),
 		subjects: make(map[string]*entry),
 		watchers: make(map[*watcher]struct{}),
@@ -239,14 +243,18 @@ func (m *Memory) putLocked(r Revocation) {
 	if m.maxEntries > 0 && len(m.byExpiry) >= m.maxEntries {
 		first := m.byExpiry[0]
 		if !r.Expires.After(first.expires) {
-			m.logger.Warn("revoke: entry cap reached; the new revocation is not recorded",
-				"max_entries", m.maxEntries, "subject", subject, "expires", r.Expires)
+			if suppressed, ok := m.capLogs.Allow(m.now()); ok {
+				m.logger.Warn("revoke: entry cap reached; the new revocation is not recorded",
+					"max_entries", m.maxEntries, "subject", subject, "expires", r.Expires, "suppressed", suppressed)
+			}
 			return
 		}
 		heap.Pop(&m.byExpiry)
 		m.removeLocked(first)
-		m.logger.Warn("revoke: entry cap reached; forgetting the revocation that expires first",
-			"max_entries", m.maxEntries, "subject", first.subject, "expires", first.expires)
+		if suppressed, ok := m.capLogs.Allow(m.now()); ok {
+			m.logger.Warn("revoke: entry cap reached; forgetting the revocation that expires first",
+				"max_entries", m.maxEntries, "subject", first.subject, "expires", first.expires, "suppressed", suppressed)
+		}
 	}
 	e := &entry{key: key, subject: subject, before: r.Before, expires: r.Expires}
 	table[key] = e

@@ -646,3 +646,29 @@ func watcherCount(m *Memory) int {
 	defer m.mu.RUnlock()
 	return len(m.watchers)
 }
+
+// A flood of revocations past the entry cap writes a few warnings per
+// interval, then one line with the count of those left out.
+func TestMemoryCapWarningsThrottled(t *testing.T) {
+	t0 := epoch()
+	var logs syncbuf.Buffer
+	m, clock := newTestMemory(t, WithMaxEntries(1), WithSweepInterval(0),
+		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	ctx := context.Background()
+	for i := range 1000 {
+		r := Revocation{JTI: fmt.Sprintf("j%d", i), Expires: t0.Add(time.Duration(i+1) * time.Minute)}
+		if err := m.Revoke(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Count(logs.String(), "entry cap reached"); got != 5 {
+		t.Errorf("%d cap warnings for 999 evictions in one interval, want 5; log:\n%s", got, logs.String())
+	}
+	clock.Set(t0.Add(11 * time.Second))
+	if err := m.Revoke(ctx, Revocation{JTI: "late", Expires: t0.Add(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "suppressed=994") {
+		t.Errorf("the next interval's warning does not count the 994 left out; log:\n%s", logs.String())
+	}
+}

@@ -245,13 +245,13 @@ func validRole(role string, admin bool) (string, error) {
 		return roleUser, nil
 	case roleAdmin:
 		return roleAdmin, nil
-	case roleUser:
+	case roleUser, roleViewer:
 		if admin {
-			return "", errors.New(`role "user" contradicts "admin": true`)
+			return "", fmt.Errorf("role %q contradicts \"admin\": true", role)
 		}
-		return roleUser, nil
+		return role, nil
 	}
-	return "", fmt.Errorf("unknown role %q (user | admin)", role)
+	return "", fmt.Errorf("unknown role %q (viewer | user | admin)", role)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

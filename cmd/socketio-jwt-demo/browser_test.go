@@ -20,7 +20,8 @@ const chromiumPath = "/usr/bin/chromium"
 var browserScenarios = []string{"chat", "admin", "tamper", "logout", "refresh", "expiry"}
 
 // TestBrowser drives the demo page in headless Chromium with
-// browser/e2e.js: two users chat, a tampered token is refused with its code
+// browser/e2e.js: two users chat while a viewer's post is refused (shown in
+// its page), a tampered token is refused with its code
 // and message, a 6 s token is refreshed in-band and keeps its socket past
 // the first expiry, a token left to expire is cut, logout cuts the socket,
 // and /admin refuses a user but shows an admin the connected users.

@@ -160,13 +160,6 @@ func dial(t *testing.T, base, ns, token string) *session {
 	return s
 }
 
-func first(args []any) any {
-	if len(args) == 0 {
-		return nil
-	}
-	return args[0]
-}
-
 // wait returns the first event among names, failing after 10 s.
 func (s *session) wait(t *testing.T, names ...string) event {
 	t.Helper()

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/siojwt/siojwt"
+	"github.com/siojwt/siojwt/authz"
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/jwks"
 	"github.com/siojwt/siojwt/metrics"
@@ -31,14 +32,18 @@ const (
 	audience = "socketio-jwt-demo"
 )
 
-// Roles a token may carry.
+// Roles a token may carry, in its "role" claim. The server reads that
+// claim as the socket's grants (package authz) and checks them with rules:
+// a viewer may read the chat but not post, a user (a member) may post, an
+// admin may post and open /admin.
 const (
-	roleUser  = "user"
-	roleAdmin = "admin"
+	roleViewer = "viewer"
+	roleUser   = "user"
+	roleAdmin  = "admin"
 )
 
-// codeForbidden is the code the admin namespace refuses non-admins with.
-const codeForbidden = "forbidden"
+// chatEvent is the event that posts a message.
+const chatEvent = "chat"
 
 // lobby is the chat room every authenticated socket joins.
 const lobby socket.Room = "lobby"
@@ -198,7 +203,7 @@ func newDemo(cfg config, base string, assets *clientAssets, logger *slog.Logger)
 	}
 
 	reg := prometheus.NewRegistry()
-	collector, err := metrics.New(reg, metrics.WithCodes(codeForbidden))
+	collector, err := metrics.New(reg)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +236,24 @@ func newDemo(cfg config, base string, assets *clientAssets, logger *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	adminVerifier, err := core.New(append(common, core.WithCheck(requireAdmin))...)
+	// Grants from the "role" claim (a provider would more often put them
+	// in "roles", "scope" or "permissions", which authz reads by default).
+	grants, err := authz.NewExtractor(authz.WithoutDefaultClaims(), authz.WithClaim("role", authz.SpaceSeparated), authz.WithRoomsClaim(""))
+	if err != nil {
+		return nil, err
+	}
+	// "/": every valid token connects; posting needs the user or admin
+	// role. A viewer's "chat" never reaches onChat: its acknowledgement
+	// carries the refusal, which the page shows.
+	chatPolicy, err := authz.NewPolicy(authz.Rules{
+		Events: map[string]authz.Rule{chatEvent: authz.AnyOf(roleUser, roleAdmin)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	// "/admin": the admin role only; others are refused at the handshake
+	// with insufficient_scope.
+	adminPolicy, err := authz.NewPolicy(authz.Rules{Namespace: authz.AllOf(roleAdmin)})
 	if err != nil {
 		return nil, err
 	}
@@ -251,6 +273,7 @@ func newDemo(cfg config, base string, assets *clientAssets, logger *slog.Logger)
 		siojwt.WithHook(collector.Observe),
 		siojwt.WithHook(d.onAuthEvent),
 		siojwt.WithLogger(logger),
+		siojwt.WithGrantsExtractor(grants),
 	}
 	d.auth, err = siojwt.New(d.io, d.verifier, aopts...)
 	if err != nil {
@@ -259,12 +282,12 @@ func newDemo(cfg config, base string, assets *clientAssets, logger *slog.Logger)
 	d.closers = append(d.closers, func() { _ = d.auth.Close() })
 
 	d.chat = d.io.Sockets()
-	if err := d.auth.Protect(d.chat); err != nil {
+	if err := d.auth.Protect(d.chat, siojwt.NamespaceAuthorization(chatPolicy)); err != nil {
 		return nil, err
 	}
 	_ = d.chat.On("connection", func(args ...any) { d.onChatConnection(args[0].(*socket.Socket)) })
 	d.admin = d.io.Of("/admin", nil)
-	if err := d.auth.Protect(d.admin, siojwt.NamespaceVerifier(adminVerifier)); err != nil {
+	if err := d.auth.Protect(d.admin, siojwt.NamespaceAuthorization(adminPolicy)); err != nil {
 		return nil, err
 	}
 	_ = d.admin.On("connection", func(args ...any) { _ = args[0].(*socket.Socket).Emit("users", d.users()) })
@@ -278,14 +301,6 @@ func newDemo(cfg config, base string, assets *clientAssets, logger *slog.Logger)
 // revoke/redisrevoke.
 func newRevocationStore(config) (revoke.Store, error) {
 	return revoke.NewMemory()
-}
-
-// requireAdmin is the admin namespace's post-verification check.
-func requireAdmin(_ context.Context, _ *core.Handshake, r *core.Result) error {
-	if role, _ := r.Claims.Get("role"); role != roleAdmin {
-		return core.NewError(codeForbidden, "admin role required", nil)
-	}
-	return nil
 }
 
 // Close disconnects every socket and stops the background work.
@@ -320,8 +335,9 @@ func userOf(c *core.Claims) user {
 			u.Name = s
 		}
 	}
-	if r, _ := c.Get("role"); r == roleAdmin {
-		u.Role = roleAdmin
+	switch r, _ := c.Get("role"); r {
+	case roleAdmin, roleViewer:
+		u.Role = r.(string)
 	}
 	return u
 }
@@ -339,7 +355,7 @@ func (d *demo) onChatConnection(s *socket.Socket) {
 	d.system(u.Name + " joined")
 	d.pushUsers()
 
-	_ = s.On("chat", func(args ...any) { d.onChat(s, args) })
+	_ = s.On(chatEvent, func(args ...any) { d.onChat(s, args) })
 	_ = s.On("disconnect", func(...any) {
 		d.system(u.Name + " left")
 		d.pushUsers()

@@ -286,8 +286,8 @@ func TestSockets(t *testing.T) {
 	t.Run("admin refuses a user", func(t *testing.T) {
 		s := dial(t, base, "/admin", bob)
 		code, msg := refusal(t, s.wait(t, "connect_error", "connect"))
-		if code != codeForbidden || msg != "admin role required" {
-			t.Errorf("%s: %s, want forbidden: admin role required", code, msg)
+		if code != core.CodeInsufficientScope || msg != "insufficient scope: admin required" {
+			t.Errorf("%s: %s, want insufficient_scope: insufficient scope: admin required", code, msg)
 		}
 	})
 	t.Run("admin lists users", func(t *testing.T) {

@@ -63,9 +63,10 @@ func Start(t testing.TB) (addr string, stop func(), restart func()) {
 
 // server is one redis-server process, started and stopped in turn.
 type server struct {
-	path string
-	dir  string // working directory: nothing is saved there
-	addr string
+	path  string
+	dir   string // working directory: nothing is saved there
+	addr  string
+	extra []string // more arguments
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -78,11 +79,11 @@ func (s *server) start() error {
 	defer s.mu.Unlock()
 	host, port, _ := net.SplitHostPort(s.addr)
 	var out bytes.Buffer
-	cmd := exec.Command(s.path,
+	cmd := exec.Command(s.path, append([]string{
 		"--port", port, "--bind", host,
 		"--save", "", "--appendonly", "no",
 		"--dir", s.dir,
-		"--daemonize", "no", "--loglevel", "warning")
+		"--daemonize", "no", "--loglevel", "warning"}, s.extra...)...)
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	cmd.SysProcAttr = sysProcAttr()

@@ -15,10 +15,11 @@ import (
 	"time"
 )
 
-// ModulePath is the import path of the module whose root ModuleRoot finds.
+// ModulePath is the import path of the module whose root ModuleRoot finds: the library's, at
+// the root of the repository (the interop and bench modules live in folders below it).
 const ModulePath = "github.com/siojwt/siojwt"
 
-// FixturePackage is the Go fixture program, relative to the module root.
+// FixturePackage is the Go fixture program, relative to the repository root.
 const FixturePackage = "./interop/fixture"
 
 // BuildTimeout bounds one go build.
@@ -75,8 +76,10 @@ type build struct {
 	err  error
 }
 
-// Build compiles the main package pkg (a path relative to the module root, such as
-// "./interop/fixture") once per test binary and returns the executable's path. It builds with
+// Build compiles the main package pkg (a path relative to the repository root, such as
+// "./interop/fixture") once per test binary and returns the executable's path. It builds in
+// pkg's folder, so that the go command uses the module pkg belongs to (the repository holds
+// several). It builds with
 // -race when the test binary was built with -race. The executables live in a temporary
 // directory that RemoveBuilds deletes.
 func Build(t testing.TB, pkg string) string {
@@ -125,9 +128,9 @@ func Build(t testing.TB, pkg string) string {
 		if raceEnabled {
 			args = append(args, "-race")
 		}
-		args = append(args, pkg)
-		if o, err := runBounded(BuildTimeout, goTool, root, args...); err != nil {
-			b.err = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, describeOutput(o))
+		args = append(args, ".")
+		if o, err := runBounded(BuildTimeout, goTool, filepath.Join(root, filepath.FromSlash(pkg)), args...); err != nil {
+			b.err = fmt.Errorf("go %s (in %s): %v\n%s", strings.Join(args, " "), pkg, err, describeOutput(o))
 			return
 		}
 		b.path = out
@@ -186,15 +189,14 @@ func RemoveBuilds() error {
 	return err
 }
 
+// goBinary finds the go command on PATH; go test puts its own toolchain's bin folder first
+// on the PATH of the test binary.
 func goBinary() (string, error) {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p, nil
+	p, err := exec.LookPath("go")
+	if err != nil {
+		return "", errors.New("no go command on PATH")
 	}
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
-		return p, nil
-	}
-	return "", errors.New("no go command on PATH")
+	return p, nil
 }
 
 // nodePackages are the npm packages the driver and the reference server load.

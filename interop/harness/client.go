@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -30,7 +29,6 @@ type ClientRun struct {
 	stderr   bytes.Buffer
 	err      error
 	timedOut bool
-	once     sync.Once
 }
 
 // StartClient starts the Node driver on scenario s and returns at once, so that several

@@ -20,19 +20,25 @@
 //
 // # Events
 //
-// Revoke publishes the normalized revocation as JSON on the channel
-// "<prefix>events", for example
+// Revoke appends the normalized revocation, as JSON, to the stream
+// "<prefix>events" (the last WithEventHistory entries are kept), and
+// publishes it with the entry's ID on the channel of the same name, for
+// example
 //
-//	{"jti":"t-1","exp":"2025-01-01T17:00:00Z"}
-//	{"sub":"alice","before":"2025-01-01T12:00:00Z","exp":"2025-01-02T12:00:00Z"}
+//	{"id":"1735732800000-0","jti":"t-1","exp":"2025-01-01T17:00:00Z"}
+//	{"id":"1735732800001-0","sub":"alice","before":"2025-01-01T12:00:00Z","exp":"2025-01-02T12:00:00Z"}
 //
-// and Watch subscribes to it on every server. Messages that do not decode to
-// a valid revocation are logged and dropped. Redis pub/sub keeps nothing for
-// absent subscribers: while a server is disconnected from Redis its Watch
-// misses the revocations published meanwhile (it resubscribes by itself when
-// Redis is back, and logs a warning that events may have been missed). Those
-// revocations are still refused at the next authentication; only the
-// connections that were already open stay up.
+// Watch subscribes to the channel on every server. Messages that do not
+// decode to a valid revocation are logged and dropped; messages without an
+// ID (from an older version) are delivered as they are.
+//
+// Redis pub/sub keeps nothing for absent subscribers, so the stream is what
+// a server cut off from Redis reads when it comes back: once resubscribed,
+// Watch replays the entries after the last ID it saw (XRANGE, in pages of
+// 1000), then skips the messages it already replayed. When the stream no
+// longer holds every entry it missed (more than WithEventHistory events were
+// made meanwhile, or Redis restarted empty), Watch instead delivers every
+// revocation recorded in Redis, found with SCAN, and logs a warning.
 //
 // # Outages
 //
@@ -79,6 +85,10 @@ type Store struct {
 	logger   *slog.Logger
 	record   *redis.Script
 	single   bool // one server: MGET reaches every key
+
+	stream    string // the event stream's key (stream.go)
+	history   int    // entries the event stream keeps
+	announcer *redis.Script
 }
 
 var (
@@ -99,6 +109,9 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 		lifetime: revoke.DefaultMaxTokenLifetime,
 		logger:   slog.New(slog.DiscardHandler),
 		record:   redis.NewScript(recordScript),
+
+		history:   DefaultEventHistory,
+		announcer: redis.NewScript(announceScript),
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -109,6 +122,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 		}
 	}
 	s.channel = s.prefix + "events"
+	s.stream = s.prefix + "events"
 	_, s.single = client.(*redis.Client)
 	if enabled, known := contextTimeoutEnabled(client); known && !enabled {
 		s.logger.Warn("redisrevoke: the Redis client has ContextTimeoutEnabled off; " +
@@ -146,7 +160,7 @@ func (s *Store) Revoke(ctx context.Context, r revoke.Revocation) error {
 			return fmt.Errorf("redisrevoke: recording the revocation: %w", err)
 		}
 	}
-	if err := s.client.Publish(ctx, s.channel, payload).Err(); err != nil {
+	if err := s.announce(ctx, payload); err != nil {
 		return fmt.Errorf("redisrevoke: publishing the revocation: %w", err)
 	}
 	return nil
@@ -265,7 +279,7 @@ func (s *Store) Watch(ctx context.Context, fn func(revoke.Revocation)) error {
 		for range msgs { // until go-redis's receiving goroutine has returned
 		}
 	}()
-	subscribed := false
+	var c cursor
 	for {
 		select {
 		case <-ctx.Done():
@@ -276,14 +290,9 @@ func (s *Store) Watch(ctx context.Context, fn func(revoke.Revocation)) error {
 			}
 			switch m := m.(type) {
 			case *redis.Subscription:
-				if m.Kind != "subscribe" {
-					continue
+				if m.Kind == "subscribe" {
+					s.subscribed(ctx, &c, fn)
 				}
-				if subscribed {
-					s.logger.Warn("redisrevoke: resubscribed to revocation events after a connection loss; "+
-						"revocations published meanwhile were missed", "channel", s.channel)
-				}
-				subscribed = true
 			case *redis.Message:
 				r, err := decodeEvent(m.Payload)
 				if err != nil {
@@ -291,7 +300,9 @@ func (s *Store) Watch(ctx context.Context, fn func(revoke.Revocation)) error {
 						"channel", m.Channel, "error", err, "bytes", len(m.Payload))
 					continue
 				}
-				fn(r)
+				if c.fresh(m.Payload) {
+					fn(r)
+				}
 			}
 		}
 	}

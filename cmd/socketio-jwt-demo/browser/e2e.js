@@ -61,10 +61,12 @@ class User {
     return this;
   }
 
-  async login({ admin = false } = {}) {
+  // login logs in with a role: "user" (a member, the default), "viewer"
+  // or "admin".
+  async login({ admin = false, role = admin ? "admin" : "user" } = {}) {
     const p = this.page;
     await p.fill("#username", this.name);
-    if (admin) await p.check("#admin");
+    await p.selectOption("#role", role);
     await p.click("#login");
     await this.waitState("connected");
     await this.waitText("#whoami", this.name);
@@ -121,13 +123,18 @@ class User {
 
 const scenarios = {
   // Two browsers chat; the sender's name comes from the server's verified
-  // claims, whatever the event says. The screenshot is taken here.
+  // claims, whatever the event says. A third, a viewer, reads the chat but
+  // its post is refused by the server's event rule, and /admin refuses it:
+  // the screenshot is of its page.
   async chat({ opts, user }) {
     const alice = await user("alice", opts.url);
     const bob = await user("bob", opts.url);
+    const carol = await user("carol", opts.url);
     await alice.login({ admin: true });
     await bob.login();
-    await alice.waitText("#messages", "bob joined");
+    await carol.login({ role: "viewer" });
+    await alice.waitText("#messages", "bob joined", "carol joined");
+    await carol.waitText("#whoami", "viewer");
 
     await alice.page.waitForFunction(() => window.demo.socket.io.engine.transport.name === "websocket");
     await alice.waitText("#transport", "websocket");
@@ -141,15 +148,34 @@ const scenarios = {
     for (const [from, name, text] of lines) {
       await from.say(text);
       await (from === alice ? bob : alice).waitMessage(name, text);
+      await carol.waitMessage(name, text);
     }
 
-    // The admin panel, for the screenshot.
-    await alice.page.click("#admin-open");
-    await alice.waitText("#users", "alice", "bob");
-    if (opts.screenshot) {
-      await alice.page.waitForTimeout(300); // let the countdown bar settle
-      await alice.page.screenshot({ path: opts.screenshot });
+    // The viewer may read, not post: the refusal comes back in the
+    // acknowledgement and shows in the page; nobody gets the message.
+    await carol.say("Can a viewer post?");
+    await carol.waitText("#messages", "Not sent: insufficient_scope: insufficient scope: user or admin required");
+    await carol.waitLog("chat", "refused by the server: insufficient_scope");
+    await bob.say("Viewers read only.");
+    await alice.waitMessage("bob", "Viewers read only.");
+    await carol.waitMessage("bob", "Viewers read only.");
+    for (const u of [alice, bob, carol]) {
+      const leaked = await u.eval(() =>
+        [...document.querySelectorAll("#messages li .text")].some((e) => e.textContent === "Can a viewer post?"),
+      );
+      check(!leaked, `${u.name} saw the viewer's refused message`);
     }
+    await carol.waitState("connected"); // a refused event leaves the socket connected
+    await carol.page.click("#admin-open");
+    await carol.waitText("#admin-result", "Refused by /admin", "insufficient_scope: insufficient scope: admin required");
+    if (opts.screenshot) {
+      await carol.page.waitForTimeout(300); // let the countdown bar settle
+      await carol.page.screenshot({ path: opts.screenshot });
+    }
+
+    // The admin panel lists the users.
+    await alice.page.click("#admin-open");
+    await alice.waitText("#users", "alice", "bob", "carol");
 
     // A client that claims to be someone else in the event is named by its token.
     await bob.eval(() => window.demo.socket.emit("chat", { text: "Who wrote this?", from: "alice", name: "alice" }));
@@ -162,9 +188,10 @@ const scenarios = {
     check(!spoofed, "a message was shown under the name the client chose");
     await alice.close();
     await bob.close();
+    await carol.close();
   },
 
-  // A non-admin is refused by /admin with the check's code and message; an
+  // A non-admin is refused by /admin with the rule's code and message; an
   // admin sees the connected users, and the list follows them.
   async admin({ opts, user }) {
     const carol = await user("carol", opts.url);
@@ -173,8 +200,8 @@ const scenarios = {
     await dave.login({ admin: true });
 
     await carol.page.click("#admin-open");
-    await carol.waitText("#admin-result", "Refused by /admin", "forbidden: admin role required");
-    await carol.waitLog("admin", "connect_error: forbidden: admin role required");
+    await carol.waitText("#admin-result", "Refused by /admin", "insufficient_scope: insufficient scope: admin required");
+    await carol.waitLog("admin", "connect_error: insufficient_scope: insufficient scope: admin required");
     check(await carol.eval(() => document.getElementById("users").hidden), "a refused user sees the user list");
     await carol.waitState("connected"); // the chat socket is unaffected
 

@@ -214,10 +214,13 @@
       demo.me = me;
       const who = $("whoami");
       who.textContent = "";
-      if (me.role === "admin") who.append(el("span", "badge", "admin"));
+      if (me.role !== "user") who.append(el("span", "badge", me.role));
       who.append(`${me.name}`);
     });
     socket.on("chat", (m) => addMessage(m));
+    // An event refused without an acknowledgement callback is answered
+    // with "forbidden" {event, message, code, type}.
+    socket.on("forbidden", (f) => addDenied(f));
     socket.on("system", (m) => addSystem(m.text, m.at));
   }
 
@@ -234,6 +237,14 @@
     if (m.role === "admin") li.append(el("span", "badge", "admin"));
     li.append(el("span", "from", m.from), el("span", "text", m.text));
     addLine(li);
+  }
+
+  // addDenied shows an action the server refused: {message, code}.
+  function addDenied(refusal) {
+    const li = el("li", "denied");
+    li.append(el("span", "time", clock(Date.now())), el("span", "", `Not sent: ${refusal.code}: ${refusal.message}`));
+    addLine(li);
+    log("chat", `refused by the server: ${refusal.code}: ${refusal.message}`, "error");
   }
 
   function addSystem(text, at) {
@@ -329,7 +340,7 @@
     ev.preventDefault();
     show("login-error", false);
     try {
-      const { token } = await api("/login", { body: { username: $("username").value, admin: $("admin").checked } });
+      const { token } = await api("/login", { body: { username: $("username").value, role: $("role").value } });
       log("http", "POST /login: token issued", "ok");
       setToken(token);
       showChat();
@@ -351,6 +362,7 @@
     }
     demo.socket.timeout(5000).emit("chat", { text }, (err, res) => {
       if (err) log("chat", "the server did not acknowledge the message within 5 s", "error");
+      else if (res && res.code === "insufficient_scope") addDenied(res);
       else if (res && res.error) log("chat", `message refused: ${res.error}`, "error");
     });
     $("text").value = "";

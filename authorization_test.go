@@ -1,0 +1,366 @@
+package siojwt
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/siojwt/siojwt/authz"
+	"github.com/siojwt/siojwt/core"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+func mustPolicy(t testing.TB, r authz.Rules) *authz.Policy {
+	t.Helper()
+	p, err := authz.NewPolicy(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// hookLog records the binding's events.
+type hookLog struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (h *hookLog) add(e Event) { h.mu.Lock(); h.events = append(h.events, e); h.mu.Unlock() }
+
+func (h *hookLog) forbidden() []Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []Event
+	for _, e := range h.events {
+		if e.Kind == EventForbidden {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestAuthorizationOptions(t *testing.T) {
+	io := socket.NewServer(nil, nil)
+	defer io.Close(nil)
+	v, err := core.New(core.WithSecretString(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(io, v, WithGrantsExtractor(nil)); err == nil {
+		t.Fatal("WithGrantsExtractor(nil) accepted")
+	}
+	a, err := New(io, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Protect(io.Of("/a", nil), NamespaceAuthorization(nil)); err == nil {
+		t.Fatal("NamespaceAuthorization(nil) accepted")
+	}
+	own := mustPolicy(t, authz.Rules{Events: map[string]authz.Rule{AuthenticateEvent: authz.AllOf("x")}})
+	err = a.Protect(io.Of("/b", nil), NamespaceAuthorization(own))
+	if err == nil || !strings.Contains(err.Error(), AuthenticateEvent) {
+		t.Fatalf("a policy with a rule for %q: %v, want an error naming it", AuthenticateEvent, err)
+	}
+}
+
+// TestAuthorizationPostConnect: in post-connect mode a namespace refusal at
+// the first authentication is "unauthorized" with insufficient_scope, then
+// "io server disconnect"; the hook gets EventForbidden with the rule's
+// name.
+func TestAuthorizationPostConnect(t *testing.T) {
+	var hooks hookLog
+	p := mustPolicy(t, authz.Rules{Namespace: authz.AllOf("chat:read")})
+	ts := newTestServer(t, nil, []Option{WithHook(hooks.add)}, func(ts *testServer) {
+		if err := ts.auth.ProtectPostConnect(ts.io.Sockets(), nil, NamespaceAuthorization(p), NamespaceUnauthorizedWait(0)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	c := dialConnected(t, ts.url, "/", nil)
+	_ = c.s.Emit("authenticate", map[string]any{"token": token(t, time.Now(), time.Hour, jwt.MapClaims{"scope": "chat:write"})})
+	e := c.wait(t, "unauthorized", 5*time.Second)
+	data := e.args[0].(map[string]any)["data"].(map[string]any)
+	if data["code"] != core.CodeInsufficientScope || data["message"] != "insufficient scope: chat:read required" {
+		t.Fatalf("unauthorized data %v", data)
+	}
+	c.waitReason(t, "io server disconnect")
+	f := hooks.forbidden()
+	if len(f) != 1 || f[0].Denied != authz.KindNamespace || f[0].Rule != "chat:read" || f[0].Subject != "bob" || f[0].Code != core.CodeInsufficientScope || f[0].Failure != "" {
+		t.Fatalf("forbidden events %+v", f)
+	}
+	if c.count("authenticated") != 0 {
+		t.Fatal("authenticated was sent")
+	}
+}
+
+// TestAuthorizationEvents: Grants, a refused event acknowledged with the
+// refusal, "forbidden" with the event name cut to its bound, OnAny seeing
+// refused events, and Join's refusals.
+func TestAuthorizationEvents(t *testing.T) {
+	var hooks hookLog
+	p := mustPolicy(t, authz.Rules{
+		Events:             map[string]authz.Rule{"post": authz.AllOf("chat:write"), "ping": authz.Allow()},
+		DenyUnlistedEvents: true,
+	})
+	var mu sync.Mutex
+	var handled, anySeen []string
+	var srvSocket *socket.Socket
+	ts := newTestServer(t, nil, []Option{WithHook(hooks.add)}, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets(), NamespaceAuthorization(p)); err != nil {
+			t.Fatal(err)
+		}
+		_ = ts.io.Sockets().On("connection", func(args ...any) {
+			s := args[0].(*socket.Socket)
+			mu.Lock()
+			srvSocket = s
+			mu.Unlock()
+			s.OnAny(func(args ...any) {
+				mu.Lock()
+				anySeen = append(anySeen, args[0].(string))
+				mu.Unlock()
+			})
+			for _, ev := range []string{"post", "ping"} {
+				_ = s.On(ev, func(args ...any) {
+					mu.Lock()
+					handled = append(handled, ev)
+					mu.Unlock()
+					if ack, ok := args[len(args)-1].(socket.Ack); ok {
+						ack([]any{"ok"}, nil)
+					}
+				})
+			}
+		})
+	})
+	tok := token(t, time.Now(), time.Hour, jwt.MapClaims{"scope": "chat:read", "rooms": []any{"team:1:*"}})
+	c := dialConnected(t, ts.url, "/", map[string]any{"token": tok}, "forbidden")
+	acked := make(chan []any, 2)
+	_ = c.s.Emit("post", "x", func(args []any, _ error) { acked <- args })
+	select {
+	case args := <-acked:
+		d, _ := args[0].(map[string]any)
+		if d["code"] != core.CodeInsufficientScope || d["message"] != "insufficient scope: chat:write required" || d["type"] != core.ErrorType {
+			t.Fatalf("ack %v", args)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no ack; saw %v", c.names())
+	}
+	long := strings.Repeat("é", 100) // 200 bytes
+	_ = c.s.Emit(long, 1)
+	f := c.wait(t, "forbidden", 5*time.Second).args[0].(map[string]any)
+	if ev := f["event"].(string); ev != strings.Repeat("é", MaxForbiddenEventName/2) {
+		t.Fatalf("forbidden event name %q (%d bytes), want cut to %d bytes", ev, len(ev), MaxForbiddenEventName)
+	}
+	if f["message"] != authz.MessageUnlisted || f["code"] != core.CodeInsufficientScope {
+		t.Fatalf("forbidden %v", f)
+	}
+	_ = c.s.Emit("ping", func([]any, error) { acked <- nil })
+	select {
+	case <-acked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("ping not acknowledged")
+	}
+	mu.Lock()
+	if len(handled) != 1 || handled[0] != "ping" {
+		t.Fatalf("handlers ran for %v, want ping only", handled)
+	}
+	if len(anySeen) != 3 {
+		t.Fatalf("OnAny saw %v, want all three events (it runs before the check)", anySeen)
+	}
+	s := srvSocket
+	mu.Unlock()
+
+	g, ok := ts.auth.Grants(s)
+	if !ok || !g.Has("chat:read") || g.Has("chat:write") || !g.AllowsRoom("team:1:x") {
+		t.Fatalf("Grants = %v, %v", g, ok)
+	}
+	for _, e := range hooks.forbidden() {
+		if e.Denied != authz.KindEvent || (e.Rule != "chat:write" && e.Rule != authz.UnlistedRule) {
+			t.Fatalf("forbidden event %+v", e)
+		}
+		if strings.Contains(e.Rule, "é") || e.Err == nil {
+			t.Fatalf("forbidden event %+v carries client text or no cause", e)
+		}
+	}
+
+	// Rooms.
+	if err := ts.auth.Join(s, "team:1:a"); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Rooms().Has("team:1:a") {
+		t.Fatal("not joined")
+	}
+	var r *authz.Refusal
+	if err := ts.auth.Join(s, "team:2:a"); !errors.As(err, &r) || r.Kind() != authz.KindRoom || core.CodeOf(err) != core.CodeInsufficientScope {
+		t.Fatalf("Join(team:2:a) = %v", err)
+	}
+	if err := ts.auth.Join(s, "team:1:"+strings.Repeat("x", MaxRoomName)); !errors.As(err, &r) || r.Rule() != RuleRoomName {
+		t.Fatalf("Join(long) = %v", err)
+	}
+	if s.Rooms().Has("team:2:a") {
+		t.Fatal("joined a refused room")
+	}
+	ts.auth.Leave(s, "team:1:a")
+	if s.Rooms().Has("team:1:a") {
+		t.Fatal("still in the room after Leave")
+	}
+	ss := sessionOf(ts.auth, string(s.Id()))
+	ss.roomsMu.Lock()
+	for i := len(ss.rooms); i < MaxJoinedRooms; i++ {
+		ss.rooms["filler"+strconv.Itoa(i)] = struct{}{}
+	}
+	ss.roomsMu.Unlock()
+	if err := ts.auth.Join(s, "team:1:one-more"); !errors.As(err, &r) || r.Rule() != RuleRoomLimit {
+		t.Fatalf("Join beyond %d rooms = %v", MaxJoinedRooms, err)
+	}
+}
+
+// TestJoinNotAuthenticated: Join refuses a socket still pending in
+// post-connect mode.
+func TestJoinNotAuthenticated(t *testing.T) {
+	got := make(chan error, 1)
+	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+		if err := ts.auth.ProtectPostConnect(ts.io.Sockets(), nil, NamespaceOptional()); err != nil {
+			t.Fatal(err)
+		}
+		_ = ts.io.Sockets().On("connection", func(args ...any) {
+			got <- ts.auth.Join(args[0].(*socket.Socket), "lobby")
+		})
+	})
+	dialConnected(t, ts.url, "/", nil)
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrNotAuthenticated) {
+			t.Fatalf("Join = %v, want ErrNotAuthenticated", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection")
+	}
+}
+
+// TestBadGrantsClaims: claims no token of the default size limit can
+// carry (a 1 MB scope, a 10 000-entry roles array) grant nothing, through
+// the binding's extraction.
+func TestBadGrantsClaims(t *testing.T) {
+	ss := &session{a: &Auth{}, ns: &nsConfig{policy: mustPolicy(t, authz.Rules{Namespace: authz.AnyOf("admin", "chat:read")})}}
+	many := make([]any, 10000)
+	for i := range many {
+		many[i] = "admin"
+	}
+	for name, claims := range map[string]map[string]any{
+		"1 MB scope":        {"scope": "chat:read " + strings.Repeat("a", 1<<20)},
+		"10 000 roles":      {"roles": many},
+		"scope a number":    {"scope": 1},
+		"roles an object":   {"roles": map[string]any{"admin": true}},
+		"nested realm":      {"realm_access": map[string]any{"roles": map[string]any{"roles": []any{"admin"}}}},
+		"permissions mix":   {"permissions": []any{"admin", nil}},
+		"scp a number list": {"scp": []any{1.5}},
+	} {
+		c, err := core.NewClaims(claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := &core.Result{Claims: c, Token: "t"}
+		g, r := ss.authorize(res)
+		if r == nil || g.Len() != 0 {
+			t.Errorf("%s: grants %v, refusal %v; want none and a refusal", name, g, r)
+		}
+	}
+}
+
+// BenchmarkEventCheck is the binding's per-event cost of an allowed event:
+// the socket middleware's check against the socket's grants. A namespace
+// without event rules installs no middleware: its cost is nil.
+func BenchmarkEventCheck(b *testing.B) {
+	g := authz.NewGrants([]string{"chat:read", "chat:write"}, nil)
+	ack := socket.Ack(func([]any, error) {})
+	post := map[string]authz.Rule{"post": authz.AllOf("chat:write"), "ping": authz.Allow()}
+	for _, bc := range []struct {
+		name  string
+		rules authz.Rules
+		event string
+	}{
+		{"event without a rule", authz.Rules{Events: post}, "other"},
+		{"AllOf allowed", authz.Rules{Events: post}, "post"},
+		{"Allow with DenyUnlistedEvents", authz.Rules{Events: post, DenyUnlistedEvents: true}, "ping"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ss := &session{a: &Auth{}, ns: &nsConfig{policy: mustPolicy(b, bc.rules)}}
+			ss.grants.Store(&g)
+			args := []any{bc.event, "hello", ack}
+			b.ReportAllocs()
+			for b.Loop() {
+				if !ss.allowEvent(args) {
+					b.Fatal("refused")
+				}
+			}
+		})
+	}
+}
+
+// TestAuthorizationRefresh: a refresh whose grants no longer allow a room
+// leaves it at once (reported as a room refusal) and replaces the grants;
+// one whose grants no longer allow the namespace cuts the socket, reported
+// as a namespace refusal and not as a refresh.
+func TestAuthorizationRefresh(t *testing.T) {
+	var hooks hookLog
+	p := mustPolicy(t, authz.Rules{Namespace: authz.AllOf("chat:read")})
+	conns := make(chan *socket.Socket, 4)
+	ts := newTestServer(t, nil, []Option{WithHook(hooks.add)}, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets(), NamespaceAuthorization(p), NamespaceUnauthorizedWait(0)); err != nil {
+			t.Fatal(err)
+		}
+		_ = ts.io.Sockets().On("connection", func(args ...any) { conns <- args[0].(*socket.Socket) })
+	})
+	now := time.Now()
+	first := token(t, now, time.Hour, jwt.MapClaims{"scope": "chat:read", "rooms": []any{"team:*"}})
+	c := dialConnected(t, ts.url, "/", map[string]any{"token": first})
+	var s *socket.Socket
+	select {
+	case s = <-conns:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection")
+	}
+	for _, room := range []string{"team:a", "team:b"} {
+		if err := ts.auth.Join(s, room); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = c.s.Emit("authenticate", map[string]any{"token": token(t, now, 2*time.Hour, jwt.MapClaims{"scope": "chat:read chat:write", "rooms": []any{"team:b"}})})
+	c.wait(t, "authenticated", 5*time.Second)
+	if s.Rooms().Has("team:a") || !s.Rooms().Has("team:b") {
+		t.Fatalf("rooms after the refresh: %v, want team:b only", s.Rooms().Keys())
+	}
+	if g, _ := ts.auth.Grants(s); !g.Has("chat:write") {
+		t.Fatalf("grants after the refresh: %v", g)
+	}
+	f := hooks.forbidden()
+	if len(f) != 1 || f[0].Denied != authz.KindRoom || f[0].Rule != "rooms" {
+		t.Fatalf("forbidden events %+v, want one room refusal", f)
+	}
+
+	_ = c.s.Emit("authenticate", map[string]any{"token": token(t, now, 3*time.Hour, jwt.MapClaims{"scope": "chat:write"})})
+	e := c.wait(t, "unauthorized", 5*time.Second)
+	if data := e.args[0].(map[string]any)["data"].(map[string]any); data["code"] != core.CodeInsufficientScope {
+		t.Fatalf("unauthorized %v", data)
+	}
+	c.waitReason(t, "io server disconnect")
+	f = hooks.forbidden()
+	if len(f) != 2 || f[1].Denied != authz.KindNamespace || f[1].Rule != "chat:read" {
+		t.Fatalf("forbidden events %+v, want a namespace refusal last", f)
+	}
+	hooks.mu.Lock()
+	defer hooks.mu.Unlock()
+	refreshed := 0
+	for _, e := range hooks.events {
+		if e.Kind == EventRefreshed {
+			refreshed++
+		}
+	}
+	if refreshed != 1 {
+		t.Fatalf("%d refreshed events, want 1 (the cut refresh is not one)", refreshed)
+	}
+}
