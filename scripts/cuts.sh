@@ -25,4 +25,4 @@ while [ "$i" -lt "$burners" ]; do
 	i=$((i + 1))
 done
 echo "cutting $n $transport sockets per kind with $burners CPU burners"
-SIOJWT_CUTS=$n SIOJWT_CUTS_TRANSPORT=$transport go test -count=1 -timeout 60m -run '^TestCutReasons$' -v ./interop/
+cd interop && SIOJWT_CUTS=$n SIOJWT_CUTS_TRANSPORT=$transport go test -count=1 -timeout 60m -run '^TestCutReasons$' -v .
