@@ -82,7 +82,13 @@ func NamespaceOptional() NamespaceOption {
 // NamespaceUnauthorizedWait sets how long after "unauthorized" the socket
 // is disconnected if the client does not acknowledge it first
 // (socketio-jwt's callback: N). 0 disconnects at once (callback: false).
-// Default DefaultUnauthorizedWait; there is no "wait forever".
+// Default DefaultUnauthorizedWait; there is no "wait forever". When the
+// wait ends first, the client is told at once that it is disconnected;
+// the socket, which then hears no broadcast and reaches no handler, leaves
+// the namespace on the server when the acknowledgement comes, or after the
+// close grace (WithCloseGrace): an acknowledgement that came for a socket
+// already gone made the server library close the connection before its
+// last packet left, over long-polling.
 func NamespaceUnauthorizedWait(d time.Duration) NamespaceOption {
 	return func(c *nsConfig) error {
 		if d < 0 {
