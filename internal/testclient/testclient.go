@@ -28,7 +28,17 @@
 //
 // Neither is the server's doing, and neither can happen to the JavaScript
 // clients (browsers, Node), which run on one thread: the server needs no
-// workaround. Dial avoids the second race entirely by opening the manager
+// workaround.
+//
+// A third race is the server library's, and a caller of Dial must mind it:
+// the server writes the CONNECT acknowledgement before it registers the
+// socket with the connection, on another goroutine than the one reading
+// the client's packets, so a packet sent at once on "connect" can find no
+// socket and make the server close the connection (the client sees
+// "connect", then "transport close"; about 1 dial in 3 500 under -race
+// beside other test processes). A test client emits once the server has
+// told it so from its "connection" handler, which runs after the
+// registration (see TestEarlyPacket). Dial avoids the second race entirely by opening the manager
 // first and creating the namespace socket in the manager's open callback,
 // once the manager is open, so that Socket.Connect sends CONNECT once. The first race cannot be avoided from
 // outside the client (the engine exists only once it has dialed): Dial
@@ -117,12 +127,9 @@ func Dial(url, nsp string, opts client.OptionsInterface, on func(*client.Socket)
 // started is waited for, however long it takes, and one that starts after
 // the attempt was abandoned returns at once, without calling connect. A
 // timed decision alone was not: a callback merely starved past the limit
-// (under -race beside other test processes) made Dial abandon the attempt
-// and dial again, and the late callback then ran connect on the abandoned
-// manager, whose socket reached the caller's listeners ("connect", then
-// "transport close" when the abandoned engine closed) while the server
-// saw one CONNECT on the connection Dial returned: the one TestDial
-// failure seen in about 3 500 such dials, exactly (TestDialSlowOpen).
+// made Dial abandon the attempt and dial again, and the late callback then
+// ran connect on the abandoned manager, whose socket reached the caller's
+// listeners (TestDialSlowOpen).
 func open(m *client.Manager, connect func() *client.Socket) (*client.Socket, error) {
 	type result struct {
 		s   *client.Socket

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,9 +25,22 @@ import (
 // TestMain checks for leaked goroutines (see leakcheck for what is ignored).
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leakcheck.Options()...) }
 
-// bare is the bare server library (no siojwt) with an "echo" handler. It
-// counts, per Engine.IO connection, the CONNECT packets it receives, and
-// records why the connection closed.
+// bare is the bare server library (no siojwt) with an "echo" handler; it
+// emits "ready" to each socket from its "connection" handler. It counts,
+// per Engine.IO connection, the CONNECT packets it receives, and records
+// why the connection closed.
+//
+// "ready" is what a client waits for before it emits: the server library
+// writes the CONNECT acknowledgement (the client's "connect") before it
+// registers the socket with the connection (namespace.go, _doConnect:
+// socket._onconnect(), then fn(socket)), on another goroutine than the one
+// that reads the client's packets. A packet the client sends at once on
+// "connect" can be read in between; the server then finds no socket for
+// its namespace and closes the connection ("invalid state", the server's
+// "forced close"): the client sees "connect", then "transport close".
+// Socket.IO's own server runs both on one thread and cannot. The
+// "connection" event comes after the registration, so "ready" cannot be
+// overtaken (TestEarlyPacket shows both).
 type bare struct {
 	url      string
 	mu       sync.Mutex
@@ -34,13 +48,20 @@ type bare struct {
 	closed   map[string]string // Engine.IO connection ID -> close reason
 }
 
-func startBare(t *testing.T) *bare {
+func startBare(t *testing.T) *bare { return startBareLate(t, 0) }
+
+// startBareLate is startBare whose server, when late is not 0, waits that
+// long between writing a CONNECT acknowledgement and registering the
+// socket: the window described on bare, widened (as a starved goroutine
+// does).
+func startBareLate(t *testing.T, late time.Duration) *bare {
 	t.Helper()
 	opts := socket.DefaultServerOptions()
 	io := socket.NewServer(nil, opts)
 	_ = io.On("connection", func(args ...any) {
 		s := args[0].(*socket.Socket)
 		_ = s.On("echo", func(args ...any) { _ = s.Emit("echo", args...) })
+		_ = s.Emit("ready")
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", io.ServeHandler(opts))
@@ -61,6 +82,25 @@ func startBare(t *testing.T) *bare {
 				b.mu.Unlock()
 			}
 		})
+		if late > 0 {
+			// The engine emits "flush" with the packets, hands them to the
+			// transport, then emits "drain", on the goroutine that writes
+			// the acknowledgement and then registers the socket.
+			var acked bool
+			_ = c.On("flush", func(args ...any) {
+				for _, p := range args[0].([]*packet.Packet) {
+					if d, ok := p.Data.(interface{ String() string }); ok && strings.HasPrefix(d.String(), "0") {
+						acked = true
+					}
+				}
+			})
+			_ = c.On("drain", func(...any) {
+				if acked {
+					acked = false
+					time.Sleep(late)
+				}
+			})
+		}
 		_ = c.On("close", func(args ...any) {
 			reason := fmt.Sprint(args...)
 			b.mu.Lock()
@@ -98,8 +138,9 @@ func options() *client.Options {
 	return opts
 }
 
-// roundTrip waits on events for "connect", emits "echo" and waits for it
-// back, and returns "ok" or what went wrong instead.
+// roundTrip waits on events for "connect" and "ready" (see bare), emits
+// "echo" and waits for it back, and returns "ok" or what went wrong
+// instead.
 func roundTrip(s *client.Socket, events <-chan string) string {
 	timeout := time.After(60 * time.Second)
 	var seen []string
@@ -108,10 +149,10 @@ func roundTrip(s *client.Socket, events <-chan string) string {
 		case e := <-events:
 			seen = append(seen, e)
 			switch {
-			case e == "connect":
+			case e == "ready":
 				_ = s.Emit("echo", "x")
 			case e == "echo":
-				if slices.Equal(seen, []string{"connect", "echo"}) {
+				if slices.Equal(seen, []string{"connect", "ready", "echo"}) {
 					return "ok"
 				}
 				return fmt.Sprint(seen)
@@ -128,7 +169,7 @@ func roundTrip(s *client.Socket, events <-chan string) string {
 // reason) to a channel.
 func record(s *client.Socket) <-chan string {
 	ch := make(chan string, 16)
-	for _, name := range []string{"connect", "connect_error", "disconnect", "echo"} {
+	for _, name := range []string{"connect", "connect_error", "disconnect", "echo", "ready"} {
 		_ = s.On(types.EventName(name), func(args ...any) {
 			e := name
 			if name != "echo" && len(args) > 0 {
@@ -203,7 +244,7 @@ func TestDial(t *testing.T) {
 				if e == "echo" {
 					return
 				}
-				if e != "connect" {
+				if e != "connect" && e != "ready" {
 					time.Sleep(time.Second) // let the server's close land
 					srv.mu.Lock()
 					mu.Lock()
@@ -318,5 +359,58 @@ func TestDialSlowOpen(t *testing.T) {
 	defer srv.mu.Unlock()
 	if len(srv.connects) != 1 {
 		t.Fatalf("CONNECT packets per connection: %v, want one connection", srv.connects)
+	}
+}
+
+// TestEarlyPacket shows the server library's race described on bare, with
+// its window widened to 300 ms: a client that emits at once on "connect"
+// has its connection closed by the server, one that waits for "ready" is
+// served. The first half documents the server library; if it ever
+// registers the socket before acknowledging it, that half fails, and the
+// "ready" step can go.
+func TestEarlyPacket(t *testing.T) {
+	srv := startBareLate(t, 300*time.Millisecond)
+	dial := func(on string) ([]string, string) {
+		var events <-chan string
+		s, err := Dial(srv.url, "/", options(), func(s *client.Socket) {
+			events = record(s)
+			_ = s.On(types.EventName(on), func(...any) { _ = s.Emit("echo", "x") })
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Disconnect()
+		id := s.Io().Engine().Id()
+		var seen []string
+		timeout := time.After(60 * time.Second)
+		for len(seen) == 0 || (seen[len(seen)-1] != "echo" && !strings.HasPrefix(seen[len(seen)-1], "disconnect")) {
+			select {
+			case e := <-events:
+				seen = append(seen, e)
+			case <-timeout:
+				t.Fatalf("timeout after %v", seen)
+			}
+		}
+		return seen, id
+	}
+	seen, id := dial("connect")
+	if !slices.Equal(seen[:1], []string{"connect"}) || !strings.HasPrefix(seen[len(seen)-1], "disconnect transport close") {
+		t.Errorf("emitting on connect: %v, want connect then disconnect (transport close)", seen)
+	}
+	eventually := time.Now().Add(10 * time.Second)
+	for {
+		srv.mu.Lock()
+		closed := srv.closed[id]
+		srv.mu.Unlock()
+		if closed != "" || time.Now().After(eventually) {
+			if !strings.HasPrefix(closed, "forced close") {
+				t.Errorf("emitting on connect: the server closed the connection with %q, want forced close", closed)
+			}
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if seen, _ := dial("ready"); !slices.Equal(seen, []string{"connect", "ready", "echo"}) {
+		t.Errorf("emitting on ready: %v, want connect, ready, echo", seen)
 	}
 }
