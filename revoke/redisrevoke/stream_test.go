@@ -22,7 +22,7 @@ func partitioned(t *testing.T, aOpts, bOpts []Option) (proxy *redistest.Proxy, a
 	b = newStore(t, direct, bOpts...)
 	got, _ = watch(t, a)
 	waitSubscribers(t, direct, DefaultPrefix+"events", 1)
-	if err := b.Revoke(context.Background(), revoke.Revocation{JTI: "warm-up"}); err != nil {
+	if err := b.Revoke(context.Background(), revoke.JTI("warm-up", revoke.Forever)); err != nil {
 		t.Fatal(err)
 	}
 	if r := receive(t, got); r.JTI != "warm-up" {
@@ -51,7 +51,7 @@ func TestWatchCatchesUpAfterPartition(t *testing.T) {
 	proxy, _, b, got := partitioned(t, []Option{WithLogger(logger)}, nil)
 	ctx := context.Background()
 	back := cutFor(t, proxy, 3*time.Second, func() {
-		if err := b.Revoke(ctx, revoke.Revocation{JTI: "missed"}); err != nil {
+		if err := b.Revoke(ctx, revoke.JTI("missed", revoke.Forever)); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.Revoke(ctx, revoke.Revocation{Subject: "alice"}); err != nil {
@@ -72,7 +72,7 @@ func TestWatchCatchesUpAfterPartition(t *testing.T) {
 	}
 	// Live events still arrive, once: the replayed ones are not delivered
 	// again by the subscription.
-	if err := b.Revoke(ctx, revoke.Revocation{JTI: "live"}); err != nil {
+	if err := b.Revoke(ctx, revoke.JTI("live", revoke.Forever)); err != nil {
 		t.Fatal(err)
 	}
 	if r := receive(t, got); r.JTI != "live" {
@@ -94,7 +94,7 @@ func TestWatchRechecksWhenStreamTrimmed(t *testing.T) {
 	cutFor(t, proxy, 500*time.Millisecond, func() {
 		for _, jti := range []string{"m1", "m2", "m3", "m4"} {
 			want[jti] = true
-			if err := b.Revoke(ctx, revoke.Revocation{JTI: jti}); err != nil {
+			if err := b.Revoke(ctx, revoke.JTI(jti, revoke.Forever)); err != nil {
 				t.Fatal(err)
 			}
 		}
