@@ -34,8 +34,9 @@ func outcome(r harness.Result) string {
 
 // TestFailureRateLimit checks the per-address limit on failed
 // authentications with real clients, through a trusted proxy's
-// X-Forwarded-For, and that a flood of failures from one address does not
-// keep others out.
+// X-Forwarded-For, that a valid token from a limited address still
+// connects, and that a flood of failures from one address does not keep
+// others out.
 func TestFailureRateLimit(t *testing.T) {
 	fx := harness.StartFixture(t, "-fail-limit", "5", "-fail-rate", "0.01", "-trusted-proxy", "127.0.0.1")
 	good := harness.Login(t, fx.URL, "alice")
@@ -46,10 +47,14 @@ func TestFailureRateLimit(t *testing.T) {
 			t.Fatalf("failure %d: %s, want invalid_token", i, got)
 		}
 	}
-	r := harness.RunClient(t, handshakeFrom(fx.URL, attacker, good))
+	r := harness.RunClient(t, handshakeFrom(fx.URL, attacker, "bad"))
 	d, ok := r.Rejection()
 	if !ok || d.Code != "rate_limited" || d.Message != "too many failed authentications, retry later" || d.Type != "UnauthorizedError" {
-		t.Fatalf("the sixth attempt (with a good token) was not rate limited: %s", r)
+		t.Fatalf("the sixth failure was not rate limited: %s", r)
+	}
+	// A valid token is verified first: a spent budget never refuses it.
+	if got := outcome(harness.RunClient(t, handshakeFrom(fx.URL, attacker, good))); got != "connect" {
+		t.Fatalf("a good token from the limited address: %s, want connect", got)
 	}
 	if got := outcome(harness.RunClient(t, handshakeFrom(fx.URL, other, good))); got != "connect" {
 		t.Fatalf("another address: %s, want connect", got)
