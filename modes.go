@@ -170,9 +170,17 @@ func (a *Auth) ProtectPostConnect(nsp socket.Namespace, onAuthenticated func(*so
 // "connection" handler, shared by both modes.
 func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socket.Socket, func(*socket.ExtendedError))) error {
 	a.conns.track(nsp)
-	nsp.Use(middleware)
+	nsp.Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
+		middleware(s, func(xe *socket.ExtendedError) {
+			if xe == nil {
+				a.early.hold(s) // see earlyPackets
+			}
+			next(xe)
+		})
+	})
 	return nsp.On("connection", func(args ...any) {
 		if s, ok := socketArg(args); ok {
+			a.early.release(s)
 			a.connected(s, c)
 		}
 	})
