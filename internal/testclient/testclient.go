@@ -36,9 +36,11 @@
 // the client's packets, so a packet sent at once on "connect" can find no
 // socket and make the server close the connection (the client sees
 // "connect", then "transport close"; about 1 dial in 3 500 under -race
-// beside other test processes). A test client emits once the server has
-// told it so from its "connection" handler, which runs after the
-// registration (see TestEarlyPacket). Dial avoids the second race entirely by opening the manager
+// beside other test processes). The binding holds such packets until the
+// socket is registered (earlyPackets in the root package); against the
+// bare server library, a test client emits once the server has told it so
+// from its "connection" handler, which runs after the registration (see
+// TestEarlyPacket). Dial avoids the second race entirely by opening the manager
 // first and creating the namespace socket in the manager's open callback,
 // once the manager is open, so that Socket.Connect sends CONNECT once. The first race cannot be avoided from
 // outside the client (the engine exists only once it has dialed): Dial
