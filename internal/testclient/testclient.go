@@ -71,7 +71,7 @@ const Attempts = 3
 // for a lost one with harm: Dial abandons an attempt only while the
 // manager's open callback has not started, and the callback of an
 // abandoned attempt does nothing (see open). A variable for the tests.
-var missedOpen = 5 * time.Second
+var missedOpen = 2 * time.Second
 
 // ErrLostOpen is returned (wrapped) when the client lost its "open" on
 // every attempt.
