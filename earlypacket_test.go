@@ -16,15 +16,26 @@ import (
 	"github.com/zishang520/socket.io/v3/pkg/types"
 )
 
-// widenRegistration makes the server of ts wait late between writing a
-// CONNECT acknowledgement and registering the socket (what a starved
-// goroutine does): the engine emits "flush" with the packets, hands them
-// to the transport, then emits "drain", on the goroutine that then
-// registers the socket.
-func widenRegistration(ts *testServer, late time.Duration) {
+// widenRegistration makes the server of ts, after writing a CONNECT
+// acknowledgement, wait for the client's next packet (at most 10 s) and a
+// further 100 ms before it registers the socket: what a starved goroutine
+// does, with the client's packet read in the window every time. The
+// engine emits "flush" with the packets, hands them to the transport, then
+// emits "drain", on the goroutine that then registers the socket; it
+// emits "packet" before the binding's hold, added later, waits.
+func widenRegistration(ts *testServer) {
 	_ = ts.io.Engine().On("connection", func(args ...any) {
 		c := args[0].(eng.Socket)
 		var acked bool
+		got := make(chan struct{}, 1)
+		_ = c.On("packet", func(args ...any) {
+			if p, _ := args[0].(*packet.Packet); p != nil && p.Type == packet.MESSAGE {
+				select {
+				case got <- struct{}{}:
+				default:
+				}
+			}
+		})
 		_ = c.On("flush", func(args ...any) {
 			for _, p := range args[0].([]*packet.Packet) {
 				if d, ok := p.Data.(interface{ String() string }); ok && strings.HasPrefix(d.String(), "0") {
@@ -33,10 +44,15 @@ func widenRegistration(ts *testServer, late time.Duration) {
 			}
 		})
 		_ = c.On("drain", func(...any) {
-			if acked {
-				acked = false
-				time.Sleep(late)
+			if !acked {
+				return
 			}
+			acked = false
+			select {
+			case <-got:
+			case <-time.After(10 * time.Second):
+			}
+			time.Sleep(100 * time.Millisecond)
 		})
 	})
 }
@@ -51,7 +67,7 @@ func TestEarlyAuthenticate(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	widenRegistration(ts, 300*time.Millisecond)
+	widenRegistration(ts)
 	tok := token(t, time.Now(), time.Hour, nil)
 	for range 3 {
 		events := make(chan string, 16)

@@ -48,13 +48,13 @@ type bare struct {
 	closed   map[string]string // Engine.IO connection ID -> close reason
 }
 
-func startBare(t *testing.T) *bare { return startBareLate(t, 0) }
+func startBare(t *testing.T) *bare { return startBareLate(t, false) }
 
-// startBareLate is startBare whose server, when late is not 0, waits that
-// long between writing a CONNECT acknowledgement and registering the
-// socket: the window described on bare, widened (as a starved goroutine
-// does).
-func startBareLate(t *testing.T, late time.Duration) *bare {
+// startBareLate is startBare whose server, when late, holds the window
+// described on bare open for as long as it takes: after writing a CONNECT
+// acknowledgement, it waits for the client's next packet and for the
+// connection to close (at most 10 s each) before it registers the socket.
+func startBareLate(t *testing.T, late bool) *bare {
 	t.Helper()
 	opts := socket.DefaultServerOptions()
 	io := socket.NewServer(nil, opts)
@@ -82,11 +82,21 @@ func startBareLate(t *testing.T, late time.Duration) *bare {
 				b.mu.Unlock()
 			}
 		})
-		if late > 0 {
+		if late {
 			// The engine emits "flush" with the packets, hands them to the
 			// transport, then emits "drain", on the goroutine that writes
 			// the acknowledgement and then registers the socket.
 			var acked bool
+			got, gone := make(chan struct{}, 1), make(chan struct{})
+			_ = c.On("packet", func(args ...any) {
+				if p, _ := args[0].(*packet.Packet); p != nil && p.Type == packet.MESSAGE {
+					select {
+					case got <- struct{}{}:
+					default:
+					}
+				}
+			})
+			_ = c.Once("close", func(...any) { close(gone) })
 			_ = c.On("flush", func(args ...any) {
 				for _, p := range args[0].([]*packet.Packet) {
 					if d, ok := p.Data.(interface{ String() string }); ok && strings.HasPrefix(d.String(), "0") {
@@ -95,9 +105,15 @@ func startBareLate(t *testing.T, late time.Duration) *bare {
 				}
 			})
 			_ = c.On("drain", func(...any) {
-				if acked {
-					acked = false
-					time.Sleep(late)
+				if !acked {
+					return
+				}
+				acked = false
+				for _, ch := range []<-chan struct{}{got, gone} {
+					select {
+					case <-ch:
+					case <-time.After(10 * time.Second):
+					}
 				}
 			})
 		}
@@ -363,14 +379,15 @@ func TestDialSlowOpen(t *testing.T) {
 }
 
 // TestEarlyPacket shows the server library's race described on bare, with
-// its window widened to 300 ms: a client that emits at once on "connect"
-// has its connection closed by the server, one that waits for "ready" is
-// served. The first half documents the server library; if it ever
-// registers the socket before acknowledging it, that half fails, and the
-// "ready" step can go.
+// its window held open until the client's packet has been read: a client
+// that emits at once on "connect" has its connection closed by the server.
+// A client that waits for "ready" is served (on a plain server: "ready"
+// comes after the registration whatever the timing). The first half
+// documents the server library; if it ever registers the socket before
+// acknowledging it, that half fails, and the "ready" step can go.
 func TestEarlyPacket(t *testing.T) {
-	srv := startBareLate(t, 300*time.Millisecond)
-	dial := func(on string) ([]string, string) {
+	srv := startBareLate(t, true)
+	dial := func(srv *bare, on string) ([]string, string) {
 		var events <-chan string
 		s, err := Dial(srv.url, "/", options(), func(s *client.Socket) {
 			events = record(s)
@@ -393,7 +410,7 @@ func TestEarlyPacket(t *testing.T) {
 		}
 		return seen, id
 	}
-	seen, id := dial("connect")
+	seen, id := dial(srv, "connect")
 	if !slices.Equal(seen[:1], []string{"connect"}) || !strings.HasPrefix(seen[len(seen)-1], "disconnect transport close") {
 		t.Errorf("emitting on connect: %v, want connect then disconnect (transport close)", seen)
 	}
@@ -410,7 +427,7 @@ func TestEarlyPacket(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if seen, _ := dial("ready"); !slices.Equal(seen, []string{"connect", "ready", "echo"}) {
+	if seen, _ := dial(startBare(t), "ready"); !slices.Equal(seen, []string{"connect", "ready", "echo"}) {
 		t.Errorf("emitting on ready: %v, want connect, ready, echo", seen)
 	}
 }
