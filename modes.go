@@ -94,7 +94,13 @@ func NamespaceOptional() NamespaceOption {
 // (socketio-jwt's callback: N). 0 disconnects at once (callback: false).
 // Default DefaultUnauthorizedWait; there is no "wait forever". It applies
 // in both modes: to a failed "authenticate" and to every cut of a connected
-// socket (failed refresh, expiry, revocation).
+// socket (failed refresh, expiry, revocation). When the wait ends first,
+// the client is told at once that it is disconnected; the socket, which
+// then hears no broadcast and reaches no handler, leaves the namespace on
+// the server when the acknowledgement comes, or after the close grace
+// (WithCloseGrace): an acknowledgement that came for a socket already gone
+// made the server library close the connection before its last packet
+// left, over long-polling.
 func NamespaceUnauthorizedWait(d time.Duration) NamespaceOption {
 	return func(c *nsConfig) error {
 		if d < 0 {
@@ -232,9 +238,17 @@ func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socke
 	}
 	a.protected[nsp] = c.mode
 	a.conns.track(nsp)
-	nsp.Use(middleware)
+	nsp.Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
+		middleware(s, func(xe *socket.ExtendedError) {
+			if xe == nil {
+				a.early.hold(s) // see earlyPackets
+			}
+			next(xe)
+		})
+	})
 	return nsp.On("connection", func(args ...any) {
 		if s, ok := socketArg(args); ok {
+			a.early.release(s)
 			a.connected(s, c)
 		}
 	})

@@ -346,26 +346,27 @@ func (ss *session) stopTimersLocked() {
 
 // unauthorized emits socketio-jwt's "unauthorized" payload with an
 // acknowledgement callback, then disconnects when the client acknowledges,
-// or after wait (at once when wait is 0).
+// or after wait (at once when wait is 0): see lateAck for how a wait that
+// ends first is handled.
 func (a *Auth) unauthorized(s *socket.Socket, e *core.Error, wait time.Duration) {
 	payload := map[string]any{
 		"message": e.Message,
 		"inner":   map[string]any{"message": e.Message},
 		"data":    e.Data(),
 	}
-	var once sync.Once
-	done := func() { once.Do(func() { a.disconnect(s) }) }
+	l := &lateAck{a: a, s: s}
+	// socketio-jwt always sends an ack callback, even with callback: false;
+	// clients call it unconditionally.
+	ack := func([]any, error) { l.acknowledged() }
 	if wait <= 0 {
-		// socketio-jwt always sends an ack callback, even with
-		// callback: false; clients call it unconditionally.
-		a.iso.emitDirect(s, "unauthorized", payload, func([]any, error) {})
-		done()
+		a.iso.emitDirect(s, "unauthorized", payload, ack)
+		l.waitOver()
 		return
 	}
 	// The timer is armed before the packet leaves: a client (or a test on a
 	// fake clock) that reacts to "unauthorized" then finds the deadline set.
-	a.clock.AfterFunc(wait, done)
-	a.iso.emitDirect(s, "unauthorized", payload, func([]any, error) { done() })
+	a.clock.AfterFunc(wait, l.waitOver)
+	a.iso.emitDirect(s, "unauthorized", payload, ack)
 }
 
 // disconnect is the one place where the binding disconnects a socket. The

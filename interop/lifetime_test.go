@@ -68,25 +68,28 @@ type timedCase struct {
 	check func(t *testing.T, r timedRun)
 }
 
-// spoiled tells whether a run proves nothing: its connection was dropped by
-// a transport failure (see transportDropped), or it was refused at its first
-// handshake (a loaded machine started it after its short-lived token had
-// expired).
-func spoiled(r timedRun) bool {
-	if transportDropped(r.Result) {
-		return true
-	}
+// startedLate tells whether a run proves nothing because its client was
+// refused at its first handshake: the machine started it after its
+// short-lived token had expired (the tokens here live 3 to 5 s, so that
+// the tests wait little for expiries; starting a Node process and
+// connecting takes longer than that on a machine starved enough).
+func startedLate(r timedRun) bool {
 	for _, e := range r.Events {
 		if !strings.HasPrefix(e.Name, "io:") {
-			return e.Name == "connect_error"
+			return e.Name == "connect_error" && strings.Contains(e.String(), "jwt expired")
 		}
 	}
 	return false
 }
 
-// runTimedCases runs the cases build makes in one timed batch, building and
-// running them again, once, when a run was spoiled, then checks each in a
-// subtest.
+// runTimedCases runs the cases build makes in one timed batch, then checks
+// each in a subtest. A batch of which a client started too late (see
+// startedLate) is built and run again, once, with fresh tokens: that is
+// the only rerun, for that known cause. A connection lost to a transport
+// failure is not run again: the one such failure found (long-polling
+// clients acknowledging "unauthorized" after the server's wait, which made
+// the server library close the connection before its last packet left) is
+// fixed in the binding.
 func runTimedCases(t *testing.T, build func() []timedCase) {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
@@ -96,8 +99,8 @@ func runTimedCases(t *testing.T, build func() []timedCase) {
 			ss[i] = tc.s
 		}
 		rs := timedBatch(t, ss)
-		if attempt == 1 && slices.ContainsFunc(rs, spoiled) {
-			t.Log("a client lost its connection to a transport failure or started too late: running the batch again")
+		if attempt == 1 && slices.ContainsFunc(rs, startedLate) {
+			t.Log("a client started after its short-lived token had expired: running the batch again with fresh tokens")
 			continue
 		}
 		for i, tc := range cases {

@@ -411,21 +411,3 @@ func between(t testing.TB, r harness.Result, from, to string) time.Duration {
 	t.Fatalf("no %s after %s: %s", to, from, r)
 	return 0
 }
-
-// transportDropped reports whether the client lost its connection to a
-// transport failure ("transport close" or "transport error") it did not
-// ask for. The Go client's lost connections come from races of its own
-// (see internal/testclient), which the Node clients cannot hit; with those,
-// TestCutReasons saw no connection dropped before its cut in 5 000
-// websocket sockets beside two CPU burners.
-func transportDropped(r harness.Result) bool {
-	for _, e := range r.Events {
-		if e.Name == "disconnect" {
-			switch e.ArgString(0) {
-			case "transport close", "transport error":
-				return true
-			}
-		}
-	}
-	return false
-}

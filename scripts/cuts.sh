@@ -4,13 +4,15 @@
 # refresh), N sockets per kind (default 1000), with two CPU burners running
 # beside the run: interop TestCutReasons, which fails unless every socket
 # saw "io server disconnect", after "unauthorized" where the wire contract
-# sends one. Needs node and `npm ci`.
+# sends one. Needs node and `npm ci`. TRANSPORT is websocket (the default)
+# or polling (long-polling only).
 #
-#   scripts/cuts.sh [N] [BURNERS]
+#   scripts/cuts.sh [N] [BURNERS] [TRANSPORT]
 set -eu
 cd "$(dirname "$0")/.."
 n=${1:-1000}
 burners=${2:-2}
+transport=${3:-websocket}
 pids=""
 cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
@@ -22,5 +24,5 @@ while [ "$i" -lt "$burners" ]; do
 	pids="$pids $!"
 	i=$((i + 1))
 done
-echo "cutting $n sockets per kind with $burners CPU burners"
-SIOJWT_CUTS=$n go test -count=1 -timeout 60m -run '^TestCutReasons$' -v ./interop/
+echo "cutting $n $transport sockets per kind with $burners CPU burners"
+cd interop && SIOJWT_CUTS=$n SIOJWT_CUTS_TRANSPORT=$transport go test -count=1 -timeout 60m -run '^TestCutReasons$' -v .

@@ -26,7 +26,7 @@ while (($#)); do
 	esac
 done
 if ((${#pkgs[@]} == 0)); then
-	pkgs=(. ./interop/... ./cmd/... ./examples/... ./cluster/... ./revoke/redisrevoke/... ./bench/loadgen/...)
+	pkgs=(. ./internal/testclient/... ./interop/... ./cmd/... ./examples/... ./cluster/... ./revoke/redisrevoke/... ./bench/loadgen/...)
 fi
 
 # interop/ and bench/ are Go modules of their own: go test runs once per

@@ -127,7 +127,10 @@ func TestRun(t *testing.T) {
 			lines: []string{"connected: socket ", "unauthorized: invalid_token: invalid signature", "disconnected: io server disconnect"},
 		},
 		{
-			name: "handshake, expires while connected", mode: "handshake", fresh: 3 * time.Second,
+			// The token outlives an attempt the Go client loses (its
+			// connect_error "timeout" after the 5 s wait, see
+			// internal/testclient) and the next one.
+			name: "handshake, expires while connected", mode: "handshake", fresh: 8 * time.Second,
 			want: Outcome{Authenticated: true, Code: core.CodeInvalidToken, Message: "jwt expired", Reason: "io server disconnect"},
 			lines: []string{"connected: socket ", "token_expiring: the token expires in ",
 				"unauthorized: invalid_token: jwt expired", "disconnected: io server disconnect"},
@@ -145,21 +148,14 @@ func TestRun(t *testing.T) {
 				got Outcome
 				err error
 			)
-			for try := 1; try <= 3; try++ {
-				out = &syncbuf.Buffer{}
-				cfg := config{url: base + tc.path, token: tc.token, mode: tc.mode, transport: tc.transport, stay: tc.stay, wait: 5 * time.Second, attempts: 3}
-				got, err = run(context.Background(), cfg, out)
-				if err != nil {
-					t.Fatalf("run: %v\n%s", err, out)
-				}
-				// With the Go client a fresh websocket now and then closes
-				// right after it connects ("transport close" before anything
-				// else happened), against a bare server too: not what this
-				// test is about.
-				if got.Reason != "transport close" || got.Authenticated || got.Code != "" || tc.want.Reason == "transport close" {
-					break
-				}
-				t.Logf("the connection was dropped by the server library; again (try %d)", try+1)
+			// No run again: the connections the server library closed right
+			// after "connect" (a packet sent at once on connect) are held
+			// off by the binding (earlyPackets).
+			out = &syncbuf.Buffer{}
+			cfg := config{url: base + tc.path, token: tc.token, mode: tc.mode, transport: tc.transport, stay: tc.stay, wait: 5 * time.Second, attempts: 3}
+			got, err = run(context.Background(), cfg, out)
+			if err != nil {
+				t.Fatalf("run: %v\n%s", err, out)
 			}
 			if got.Authenticated != tc.want.Authenticated || got.Code != tc.want.Code || got.Message != tc.want.Message ||
 				tc.want.Reason != "" && got.Reason != tc.want.Reason {

@@ -1,0 +1,142 @@
+package siojwt
+
+import (
+	"sync"
+	"time"
+
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+// earlyPacketBound bounds how long a connection's packets are held while
+// one of its sockets is being registered: far above the moment that takes
+// (the next statements of one goroutine), so that only a socket that never
+// registers (refused by a later middleware) ever costs it.
+const earlyPacketBound = 5 * time.Second
+
+// earlyPackets holds the incoming packets of a connection while one of its
+// sockets has been admitted by the binding's middleware and not yet
+// registered with the connection.
+//
+// The server library writes the CONNECT acknowledgement (the client's
+// "connect") before it registers the socket with its connection
+// (namespace _doConnect: socket._onconnect(), then fn(socket)), on the
+// socket's task goroutine, while another goroutine reads the client's
+// packets. A packet the client sends at once on "connect", such as the
+// post-connect "authenticate" every socketio-jwt client sends there, can be
+// read in between: the server finds no socket for its namespace and closes
+// the whole connection ("invalid state"), and the client sees "transport
+// close" and reconnects. Socket.IO's own server does both on one thread and
+// cannot. Seen with socket.io-client 4.8.4 in the cluster tests (2 runs in 6
+// under a CPU burner: "connect", then "transport close" 6 ms later) and with
+// the Go client (1 dial in about 3 500); TestEarlyAuthenticate widens the
+// window to show it every time.
+//
+// The server library emits the connection's "packet" event, on the reading
+// goroutine, before it decodes the packet: a listener there waits until the
+// socket is registered (the namespace's "connection" event comes after),
+// the connection closes, or earlyPacketBound passes.
+type earlyPackets struct {
+	mu    sync.Mutex
+	conns map[string]*heldConn        // connection ID ->
+	socks map[*socket.Socket]heldSock // sockets being registered
+}
+
+type heldConn struct {
+	conn interface{ ReadyState() string }
+	held int
+	free chan struct{} // closed when held drops to 0
+}
+
+type heldSock struct {
+	conn  string
+	timer *time.Timer
+}
+
+// hold starts holding the packets of s's connection, until release(s).
+func (e *earlyPackets) hold(s *socket.Socket) {
+	conn := s.Conn()
+	if conn.ReadyState() != "open" {
+		return // the server library drops the socket
+	}
+	id := conn.Id()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.socks[s]; ok {
+		return
+	}
+	if e.conns == nil {
+		e.conns, e.socks = map[string]*heldConn{}, map[*socket.Socket]heldSock{}
+	}
+	hc, ok := e.conns[id]
+	if !ok {
+		hc = &heldConn{conn: conn}
+		e.conns[id] = hc
+		_ = conn.On("packet", func(...any) { e.wait(id) })
+		_ = conn.Once("close", func(...any) { e.drop(id) })
+	}
+	if hc.held == 0 {
+		hc.free = make(chan struct{})
+	}
+	hc.held++
+	e.socks[s] = heldSock{conn: id, timer: time.AfterFunc(earlyPacketBound, func() { e.release(s) })}
+}
+
+// release stops holding for s; it does nothing when s is not held.
+func (e *earlyPackets) release(s *socket.Socket) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	hs, ok := e.socks[s]
+	if !ok {
+		return
+	}
+	delete(e.socks, s)
+	hs.timer.Stop()
+	if hc, ok := e.conns[hs.conn]; ok && hc.held > 0 {
+		if hc.held--; hc.held == 0 {
+			close(hc.free)
+			if hc.conn.ReadyState() == "closed" {
+				// Closed before its "close" listener was added.
+				delete(e.conns, hs.conn)
+			}
+		}
+	}
+}
+
+// wait runs on the connection's reading goroutine before each packet.
+func (e *earlyPackets) wait(id string) {
+	e.mu.Lock()
+	var free chan struct{}
+	if hc, ok := e.conns[id]; ok && hc.held > 0 {
+		free = hc.free
+	}
+	e.mu.Unlock()
+	if free == nil {
+		return
+	}
+	t := time.NewTimer(earlyPacketBound)
+	defer t.Stop()
+	select {
+	case <-free:
+	case <-t.C:
+	}
+}
+
+// drop forgets a closed connection and lets its held packets go.
+func (e *earlyPackets) drop(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	hc, ok := e.conns[id]
+	if !ok {
+		return
+	}
+	delete(e.conns, id)
+	if hc.held > 0 {
+		close(hc.free)
+	}
+	for s, hs := range e.socks {
+		if hs.conn == id {
+			hs.timer.Stop()
+			delete(e.socks, s)
+		}
+	}
+}

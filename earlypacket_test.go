@@ -1,0 +1,108 @@
+package siojwt
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/siojwt/siojwt/internal/testclient"
+	"github.com/zishang520/socket.io/clients/engine/v3/transports"
+	client "github.com/zishang520/socket.io/clients/socket/v3"
+	"github.com/zishang520/socket.io/parsers/engine/v3/packet"
+	eng "github.com/zishang520/socket.io/servers/engine/v3"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
+)
+
+// widenRegistration makes the server of ts, after writing a CONNECT
+// acknowledgement, wait for the client's next packet (at most 10 s) and a
+// further 100 ms before it registers the socket: what a starved goroutine
+// does, with the client's packet read in the window every time. The
+// engine emits "flush" with the packets, hands them to the transport, then
+// emits "drain", on the goroutine that then registers the socket; it
+// emits "packet" before the binding's hold, added later, waits.
+func widenRegistration(ts *testServer) {
+	_ = ts.io.Engine().On("connection", func(args ...any) {
+		c := args[0].(eng.Socket)
+		var acked bool
+		got := make(chan struct{}, 1)
+		_ = c.On("packet", func(args ...any) {
+			if p, _ := args[0].(*packet.Packet); p != nil && p.Type == packet.MESSAGE {
+				select {
+				case got <- struct{}{}:
+				default:
+				}
+			}
+		})
+		_ = c.On("flush", func(args ...any) {
+			for _, p := range args[0].([]*packet.Packet) {
+				if d, ok := p.Data.(interface{ String() string }); ok && strings.HasPrefix(d.String(), "0") {
+					acked = true
+				}
+			}
+		})
+		_ = c.On("drain", func(...any) {
+			if !acked {
+				return
+			}
+			acked = false
+			select {
+			case <-got:
+			case <-time.After(10 * time.Second):
+			}
+			time.Sleep(100 * time.Millisecond)
+		})
+	})
+}
+
+// TestEarlyAuthenticate: a post-connect client that emits "authenticate"
+// at once on "connect" is authenticated even when the server registers
+// the socket late (see earlyPackets); without the binding's hold, the
+// server closed the connection every time ("transport close").
+func TestEarlyAuthenticate(t *testing.T) {
+	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+		if err := ts.auth.ProtectPostConnect(ts.io.Sockets(), func(*socket.Socket) {}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	widenRegistration(ts)
+	tok := token(t, time.Now(), time.Hour, nil)
+	for range 3 {
+		events := make(chan string, 16)
+		opts := client.DefaultOptions()
+		opts.SetTransports(types.NewSet(transports.WebSocket))
+		s, err := testclient.Dial(ts.url, "/", opts, func(s *client.Socket) {
+			for _, name := range []string{"connect", "authenticated", "unauthorized", "disconnect", "connect_error"} {
+				_ = s.On(types.EventName(name), func(args ...any) {
+					if name == "connect" {
+						// At once, as socketio-jwt's clients do.
+						_ = s.Emit("authenticate", map[string]any{"token": tok})
+					}
+					e := name
+					if len(args) > 0 {
+						e += fmt.Sprint(" ", args[0])
+					}
+					events <- e
+				})
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seen []string
+		for len(seen) < 2 {
+			select {
+			case e := <-events:
+				seen = append(seen, e)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("timeout after %v", seen)
+			}
+		}
+		s.Disconnect()
+		if !slices.Equal(seen, []string{"connect", "authenticated"}) {
+			t.Fatalf("events %v, want connect, authenticated", seen)
+		}
+	}
+}
