@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -764,5 +765,31 @@ func TestDialClusterErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("DialCluster(%q): %v, want %q and no password", tc.url, err, tc.want)
 		}
+	}
+}
+
+// A failed dial keeps publishes refused for its back-off only: when no
+// other dial follows (the subscriptions were otherwise healthy), the server
+// publishes again once the back-off has passed.
+func TestDownForTheBackOffOnly(t *testing.T) {
+	d := &reconnectDelay{log: slog.New(slog.DiscardHandler)}
+	t0 := time.Unix(1000, 0)
+	if d.downAt(t0) {
+		t.Fatal("down before any dial")
+	}
+	d.record(errors.New("dial tcp: connection refused"), t0)
+	if !d.downAt(t0.Add(minReconnectDelay / 2)) {
+		t.Error("not down within the back-off of a failed dial")
+	}
+	if d.downAt(t0.Add(minReconnectDelay)) {
+		t.Error("still down after the back-off, with no newer failure")
+	}
+	d.record(context.Canceled, t0.Add(time.Second))
+	if d.downAt(t0.Add(time.Second)) {
+		t.Error("a cancelled dial counted as Redis being away")
+	}
+	d.record(nil, t0.Add(2*time.Second))
+	if d.failures != 0 {
+		t.Errorf("%d failures after a successful dial, want 0", d.failures)
 	}
 }

@@ -214,11 +214,18 @@ func (d *reconnectDelay) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 	return next
 }
 
-// down reports whether the last dial failed.
-func (d *reconnectDelay) down() bool {
+// down reports whether a dial failed and its back-off has not passed: while
+// the subscriptions cannot reconnect, publishing is refused at once. Past the
+// back-off, without a newer failure, publishes are tried again (each bounded
+// by its timeout): a failed dial that no other dial follows (the
+// subscriptions were otherwise healthy) once kept a server from publishing
+// for good.
+func (d *reconnectDelay) down() bool { return d.downAt(time.Now()) }
+
+func (d *reconnectDelay) downAt(now time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.failures > 0
+	return d.failures > 0 && now.Before(d.next)
 }
 
 func (d *reconnectDelay) wait(now time.Time) time.Duration {
@@ -230,6 +237,9 @@ func (d *reconnectDelay) wait(now time.Time) time.Duration {
 func (d *reconnectDelay) record(err error, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if errors.Is(err, context.Canceled) {
+		return // the caller gave up: that says nothing of Redis
+	}
 	if err == nil {
 		if d.failures > 0 {
 			d.log.Info("cluster: reconnected to Redis", "failed_dials", d.failures)
