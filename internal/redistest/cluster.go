@@ -15,15 +15,15 @@ import (
 // clusterSlots is the number of hash slots of a Redis Cluster.
 const clusterSlots = 16384
 
+// clusterFormTimeout bounds the wait for a new Redis Cluster to agree on its
+// slots.
+const clusterFormTimeout = 60 * time.Second
+
 // StartCluster runs a Redis Cluster of n masters (no replicas) on 127.0.0.1
 // for the test t, each a redis-server with --cluster-enabled yes, and
 // returns their addresses once the cluster reports state ok. The slots are
 // split evenly (CLUSTER ADDSLOTSRANGE, Redis 7) and the nodes introduced
 // to the first (CLUSTER MEET). The servers are killed when t ends.
-// clusterFormTimeout bounds the wait for a new Redis Cluster to agree on its
-// slots.
-const clusterFormTimeout = 60 * time.Second
-
 func StartCluster(t testing.TB, n int) []string {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
