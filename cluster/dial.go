@@ -33,27 +33,12 @@ const (
 func Dial(ctx context.Context, rawURL string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the URL, password included
-		}
-		return nil, fmt.Errorf("cluster: invalid Redis URL: %w", err)
+		return nil, fmt.Errorf("cluster: invalid Redis URL: %w", withoutURL(err))
 	}
 	opt.ContextTimeoutEnabled = true
-	if opt.DialTimeout == 0 {
-		opt.DialTimeout = DefaultDialTimeout
-	}
-	if opt.ReadTimeout == 0 {
-		opt.ReadTimeout = DefaultReadTimeout
-	}
-	if opt.WriteTimeout == 0 {
-		opt.WriteTimeout = DefaultWriteTimeout
-	}
+	withDefaultTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout)
 	client := redis.NewClient(opt)
-	ctx, cancel := context.WithTimeout(ctx, DefaultPingTimeout)
-	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		_ = client.Close()
+	if err := ping(ctx, client); err != nil {
 		return nil, fmt.Errorf("cluster: Redis at %s does not answer: %w", opt.Addr, err)
 	}
 	return client, nil
@@ -67,28 +52,47 @@ func Dial(ctx context.Context, rawURL string) (*redis.Client, error) {
 func DialCluster(ctx context.Context, rawURL string) (*redis.ClusterClient, error) {
 	opt, err := redis.ParseClusterURL(rawURL)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("cluster: invalid Redis Cluster URL: %w", err)
+		return nil, fmt.Errorf("cluster: invalid Redis Cluster URL: %w", withoutURL(err))
 	}
 	opt.ContextTimeoutEnabled = true
-	if opt.DialTimeout == 0 {
-		opt.DialTimeout = DefaultDialTimeout
-	}
-	if opt.ReadTimeout == 0 {
-		opt.ReadTimeout = DefaultReadTimeout
-	}
-	if opt.WriteTimeout == 0 {
-		opt.WriteTimeout = DefaultWriteTimeout
-	}
+	withDefaultTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout)
 	client := redis.NewClusterClient(opt)
+	if err := ping(ctx, client); err != nil {
+		return nil, fmt.Errorf("cluster: Redis Cluster at %v does not answer: %w", opt.Addrs, err)
+	}
+	return client, nil
+}
+
+// withoutURL unwraps a *url.Error, which repeats the URL, password included.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// withDefaultTimeouts sets the Default timeouts where the URL set none.
+func withDefaultTimeouts(dial, read, write *time.Duration) {
+	if *dial == 0 {
+		*dial = DefaultDialTimeout
+	}
+	if *read == 0 {
+		*read = DefaultReadTimeout
+	}
+	if *write == 0 {
+		*write = DefaultWriteTimeout
+	}
+}
+
+// ping checks that client answers within ctx and DefaultPingTimeout, and
+// closes it when it does not.
+func ping(ctx context.Context, client redis.UniversalClient) error {
 	ctx, cancel := context.WithTimeout(ctx, DefaultPingTimeout)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
-		return nil, fmt.Errorf("cluster: Redis Cluster at %v does not answer: %w", opt.Addrs, err)
+		return err
 	}
-	return client, nil
+	return nil
 }
