@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,32 +25,13 @@ const clusterFormTimeout = 60 * time.Second
 // to the first (CLUSTER MEET). The servers are killed when t ends.
 func StartCluster(t testing.TB, n int) []string {
 	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server is not installed, and these tests need a real one: "+
-			"install it (Debian/Ubuntu: apt-get install redis-server) and make sure it is on PATH: %v", err)
-	}
+	path := serverPath(t)
 	addrs := make([]string, n)
 	for i := range n {
-		s := &server{path: path, dir: t.TempDir()}
-		s.extra = []string{"--cluster-enabled", "yes", "--cluster-config-file", s.dir + "/nodes.conf",
-			"--cluster-node-timeout", "5000"}
-		var lastErr error
-		for range 3 {
-			port, err := freePort()
-			if err != nil {
-				t.Fatalf("redistest: picking a port: %v", err)
-			}
-			s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-			if lastErr = s.start(); lastErr == nil {
-				break
-			}
-		}
-		if lastErr != nil {
-			t.Fatalf("redistest: %v", lastErr)
-		}
-		t.Cleanup(s.stop)
-		addrs[i] = s.addr
+		addrs[i] = startServer(t, path, func(dir string) []string {
+			return []string{"--cluster-enabled", "yes", "--cluster-config-file", dir + "/nodes.conf",
+				"--cluster-node-timeout", "5000"}
+		}).addr
 	}
 	for i, addr := range addrs {
 		lo, hi := i*clusterSlots/n, (i+1)*clusterSlots/n-1

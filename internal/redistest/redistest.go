@@ -29,14 +29,37 @@ const startTimeout = 10 * time.Second
 // goroutine running t.
 func Start(t testing.TB) (addr string, stop func(), restart func()) {
 	t.Helper()
+	s := startServer(t, serverPath(t), nil)
+	return s.addr, func() { t.Helper(); s.stop() }, func() {
+		t.Helper()
+		s.stop()
+		if err := s.start(); err != nil {
+			t.Fatalf("redistest: restart: %v", err)
+		}
+	}
+}
+
+// serverPath finds redis-server, failing t when it is not installed.
+func serverPath(t testing.TB) string {
+	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redis-server is not installed, and these tests need a real one: "+
 			"install it (Debian/Ubuntu: apt-get install redis-server) and make sure it is on PATH: %v", err)
 	}
+	return path
+}
+
+// startServer starts one redis-server with the extra arguments that
+// extra(dir) gives for its working directory, stopped when t ends.
+// Another process may take the free port before redis-server binds it: it
+// tries a few ports.
+func startServer(t testing.TB, path string, extra func(dir string) []string) *server {
+	t.Helper()
 	s := &server{path: path, dir: t.TempDir()}
-	// Another process may take the free port before redis-server binds it:
-	// try a few ports.
+	if extra != nil {
+		s.extra = extra(s.dir)
+	}
 	var lastErr error
 	for range 3 {
 		port, err := freePort()
@@ -52,13 +75,7 @@ func Start(t testing.TB) (addr string, stop func(), restart func()) {
 		t.Fatalf("redistest: %v", lastErr)
 	}
 	t.Cleanup(s.stop)
-	return s.addr, func() { t.Helper(); s.stop() }, func() {
-		t.Helper()
-		s.stop()
-		if err := s.start(); err != nil {
-			t.Fatalf("redistest: restart: %v", err)
-		}
-	}
+	return s
 }
 
 // server is one redis-server process, started and stopped in turn.
