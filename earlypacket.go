@@ -2,6 +2,7 @@ package siojwt
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -44,6 +45,7 @@ type earlyPackets struct {
 type heldConn struct {
 	conn interface{ ReadyState() string }
 	held int
+	busy atomic.Bool   // held > 0, read without the lock on every packet
 	free chan struct{} // closed when held drops to 0
 }
 
@@ -71,11 +73,12 @@ func (e *earlyPackets) hold(s *socket.Socket) {
 	if !ok {
 		hc = &heldConn{conn: conn}
 		e.conns[id] = hc
-		_ = conn.On("packet", func(...any) { e.wait(id) })
+		_ = conn.On("packet", func(...any) { e.wait(hc) })
 		_ = conn.Once("close", func(...any) { e.drop(id) })
 	}
 	if hc.held == 0 {
 		hc.free = make(chan struct{})
+		hc.busy.Store(true)
 	}
 	hc.held++
 	e.socks[s] = heldSock{conn: id, timer: time.AfterFunc(earlyPacketBound, func() { e.release(s) })}
@@ -93,6 +96,7 @@ func (e *earlyPackets) release(s *socket.Socket) {
 	hs.timer.Stop()
 	if hc, ok := e.conns[hs.conn]; ok && hc.held > 0 {
 		if hc.held--; hc.held == 0 {
+			hc.busy.Store(false)
 			close(hc.free)
 			if hc.conn.ReadyState() == "closed" {
 				// Closed before its "close" listener was added.
@@ -102,11 +106,16 @@ func (e *earlyPackets) release(s *socket.Socket) {
 	}
 }
 
-// wait runs on the connection's reading goroutine before each packet.
-func (e *earlyPackets) wait(id string) {
+// wait runs on the connection's reading goroutine before each packet. A
+// connection with no socket being registered, the usual case, costs one
+// atomic load: no lock shared with other connections.
+func (e *earlyPackets) wait(hc *heldConn) {
+	if !hc.busy.Load() {
+		return
+	}
 	e.mu.Lock()
 	var free chan struct{}
-	if hc, ok := e.conns[id]; ok && hc.held > 0 {
+	if hc.held > 0 {
 		free = hc.free
 	}
 	e.mu.Unlock()
@@ -131,6 +140,8 @@ func (e *earlyPackets) drop(id string) {
 	}
 	delete(e.conns, id)
 	if hc.held > 0 {
+		hc.held = 0
+		hc.busy.Store(false)
 		close(hc.free)
 	}
 	for s, hs := range e.socks {
