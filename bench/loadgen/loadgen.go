@@ -135,6 +135,11 @@ type Config struct {
 	// and reconnects them all, StormConcurrency at a time (default: all).
 	Storm            bool
 	StormConcurrency int
+	// StormDelay is the pause between dropping the sockets and
+	// reconnecting them (default none): with it, the server's CPU of the
+	// reconnections no longer includes the handling of the dropped
+	// connections.
+	StormDelay time.Duration
 	// Compress asks for permessage-deflate (without context takeover) in
 	// the websocket handshake, as browsers and the Node client do; the
 	// server uses it only when configured to.
@@ -198,8 +203,8 @@ func (c *Config) defaults() error {
 	if c.Settle <= 0 {
 		c.Settle = time.Second
 	}
-	if c.Hold < 0 || c.MessageInterval < 0 {
-		return errors.New("loadgen: negative Hold or MessageInterval")
+	if c.Hold < 0 || c.MessageInterval < 0 || c.StormDelay < 0 {
+		return errors.New("loadgen: negative Hold, MessageInterval or StormDelay")
 	}
 	if c.CloseWait <= 0 {
 		c.CloseWait = time.Second
@@ -238,13 +243,18 @@ type Phase struct {
 	// Deflated counts the connected websockets on which the server
 	// accepted permessage-deflate (Config.Compress).
 	Deflated int
-	// Elapsed runs from the first dial to the last outcome.
+	// Start is when the first dial was made; Elapsed runs from then to
+	// the last outcome.
+	Start   time.Time
 	Elapsed time.Duration
 	// P50, P99 and Max are connect latencies (dial to connected, including
 	// retries) of the connections that connected.
 	P50, P99, Max time.Duration
 	// ServerCPU is the server's CPU time consumed during the phase.
 	ServerCPU time.Duration
+	// Machine is what the whole machine did during the phase (nil when
+	// /proc could not be read).
+	Machine *MachineLoad
 }
 
 // Failed is the number of connections that did not connect.
@@ -490,12 +500,14 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res.RSSBase, res.RSSPeak = base.RSS, base.RSS
+	mark := markMachine()
 	conns := r.burst(ctx, r.cfg.Conns, r.cfg.Concurrency, &res.Connect, 0)
 	defer func() { closeAll(conns) }()
 	after, err := r.sample()
 	if err != nil {
 		return nil, err
 	}
+	res.Connect.Machine = mark.since()
 	res.Connect.ServerCPU = after.CPU - base.CPU
 	sleep(ctx, r.cfg.Settle)
 	open, err := r.sample()
@@ -518,16 +530,21 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 
 	if r.cfg.Storm {
 		closeAll(conns)
+		if r.cfg.StormDelay > 0 {
+			sleep(ctx, r.cfg.StormDelay)
+		}
 		start, err := r.sample()
 		if err != nil {
 			return nil, err
 		}
 		res.Storm = &Phase{}
+		mark := markMachine()
 		conns = r.burst(ctx, r.cfg.Conns, r.cfg.StormConcurrency, res.Storm, 0)
 		end, err := r.sample()
 		if err != nil {
 			return nil, err
 		}
+		res.Storm.Machine = mark.since()
 		res.Storm.ServerCPU = end.CPU - start.CPU
 		res.RSSPeak = max(res.RSSPeak, end.RSS)
 	}
@@ -593,6 +610,7 @@ func (r *runner) burst(ctx context.Context, n, conc int, p *Phase, first int) []
 	out := make([]outcome, n)
 	var wg sync.WaitGroup
 	start := time.Now()
+	p.Start = start
 	for range conc {
 		wg.Go(func() {
 			for i := range idx {

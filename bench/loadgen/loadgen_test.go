@@ -160,6 +160,9 @@ func TestRun(t *testing.T) {
 			if !res.Measured || res.RSSBase <= 0 || res.RSSOpen <= 0 {
 				t.Errorf("no process readings: %+v", res)
 			}
+			if m := p.Machine; m == nil || m.Total < 0 || m.Busy < 0 || m.Busy > m.Total || m.Steal < 0 || m.Load1 < 0 || p.Start.IsZero() {
+				t.Errorf("machine load over the phase: %+v, start %v", m, p.Start)
+			}
 		})
 	}
 }
@@ -458,5 +461,41 @@ func TestProcParsing(t *testing.T) {
 	}
 	if _, err := ReadProc(0); err == nil {
 		t.Error("ReadProc(0): no error")
+	}
+}
+
+func TestMachineParsing(t *testing.T) {
+	stat := []byte("cpu  100 20 30 500 10 5 5 30 7 0\ncpu0 50 10 15 250 5 2 3 15 0 0\nintr 1\n")
+	c, err := parseCPULine(stat, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// busy: user+nice+system+irq+softirq = 160 ticks; total adds idle,
+	// iowait and steal (guest is inside user): 700 ticks.
+	if c.busy != 1600*time.Millisecond || c.total != 7*time.Second || c.steal != 300*time.Millisecond {
+		t.Errorf("parseCPULine = %+v", c)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7 8\n", "cpu 1 2 3\n", "cpu 1 2 3 x 5 6 7 8\n"} {
+		if _, err := parseCPULine([]byte(bad), 100); err == nil {
+			t.Errorf("parseCPULine(%q): no error", bad)
+		}
+	}
+	if l, err := parseLoad1([]byte("1.25 0.50 0.10 1/100 42\n")); err != nil || l != 1.25 {
+		t.Errorf("parseLoad1 = %v, %v", l, err)
+	}
+	m := MachineLoad{Total: 2 * time.Second, Busy: 1500 * time.Millisecond, Steal: 100 * time.Millisecond, Client: 400 * time.Millisecond}
+	if m.StealPct() != 5 || m.BusyPct() != 75 || m.OthersPct(600*time.Millisecond) != 25 || m.OthersPct(2*time.Second) != 0 {
+		t.Errorf("steal %v busy %v others %v", m.StealPct(), m.BusyPct(), m.OthersPct(600*time.Millisecond))
+	}
+	if (&MachineLoad{}).BusyPct() != 0 {
+		t.Error("an empty reading is not 0 % busy")
+	}
+	mark := markMachine()
+	if !mark.ok {
+		t.Fatal("no /proc readings on this machine")
+	}
+	time.Sleep(50 * time.Millisecond) // several clock ticks on every CPU
+	if l := mark.since(); l == nil || l.Total <= 0 || l.Busy > l.Total || l.Load1 < 0 {
+		t.Errorf("since = %+v", l)
 	}
 }
