@@ -201,6 +201,9 @@ type Stats struct {
 	HoldCPU      float64
 	PingInterval time.Duration
 	runs         []*run
+	// rounds holds repetition i's run at index i (nil when it errored),
+	// for comparisons within an interleaved round.
+	rounds []*run
 }
 
 // Failed is the number of failed connections plus errored runs.
@@ -227,6 +230,8 @@ type ScalePoint struct {
 	BaseMB, OpenMB   float64 // resident memory before and with the sockets open
 	Failures         map[string]int
 	Error            string
+	// Load is the machine's load during the connect phase.
+	Load *PhaseLoad
 }
 
 // StormStats is the reconnect storm: every socket dropped at once and
@@ -262,6 +267,8 @@ type Report struct {
 	Profile   *Profile
 	Tuning    *Tuning
 	Soak      *SoakResult
+	// Loads is the machine's load during the connect phase of every run.
+	Loads []PhaseLoad
 	// Notes lists what could not be measured and why.
 	Notes []string
 	// Plots are the written SVG files, relative to the report.
@@ -574,6 +581,11 @@ func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*run, er
 		return nil, err
 	}
 	out.Result = res
+	for _, ph := range []*loadgen.Phase{&res.Connect, res.Storm} {
+		if ph != nil && ph.Machine != nil {
+			d.rep.Loads = append(d.rep.Loads, PhaseLoad{Machine: *ph.Machine, Server: ph.ServerCPU})
+		}
+	}
 	if err := pr.alive(); err != nil {
 		return out, err
 	}
@@ -584,6 +596,9 @@ func (d *driver) measure(ctx context.Context, part string, peers []peer, reps in
 	stats := make([]*Stats, len(peers))
 	for i, p := range peers {
 		stats[i] = &Stats{Key: p.key, Label: p.label, Node: p.node, Failures: map[string]int{}}
+	}
+	for _, s := range stats {
+		s.rounds = make([]*run, reps)
 	}
 	for rep := range reps {
 		for i, p := range peers {
@@ -600,6 +615,7 @@ func (d *driver) measure(ctx context.Context, part string, peers []peer, reps in
 			}
 			s.Runs = append(s.Runs, res.Result)
 			s.runs = append(s.runs, res)
+			s.rounds[rep] = res
 			for c, n := range res.Connect.Failures {
 				s.Failures[c] += n
 			}
@@ -699,6 +715,9 @@ func (d *driver) scale(ctx context.Context, peers []peer) []*ScaleStats {
 				pt.Connected, pt.Rate, pt.CPU, pt.KB = c.Connected, c.Rate(), us(c.CPUPerConn()), res.MemPerConn()/1024
 				pt.BaseMB, pt.OpenMB = mib(res.RSSBase), mib(res.RSSOpen)
 				pt.Failures = c.Failures
+				if ls := loadsOf([]*loadgen.Result{res.Result}); len(ls) > 0 {
+					pt.Load = &ls[0]
+				}
 				d.logf("scale %s %d: %d/%d, %.0f conn/s, %.0f µs CPU/conn, %.1f KB/conn, RSS %.0f→%.0f MB, %d retries",
 					p.key, n, c.Connected, n, c.Rate(), pt.CPU, pt.KB, pt.BaseMB, pt.OpenMB, c.Retries)
 				if st := res.Storm; st != nil {

@@ -65,7 +65,15 @@ func TestSmoke(t *testing.T) {
 			if !(s.CPU > 0) || math.IsNaN(s.KB) {
 				t.Errorf("%s: CPU %v µs/conn, %v KB/conn: server readings missing", s.Key, s.CPU, s.KB)
 			}
+			for _, r := range s.Runs {
+				if m := r.Connect.Machine; m == nil || m.Total <= 0 || m.Busy > m.Total {
+					t.Errorf("%s: machine load not read: %+v", s.Key, m)
+				}
+			}
 		}
+	}
+	if len(rep.Loads) < len(rep.Handshake) {
+		t.Errorf("%d machine readings for %d handshake servers", len(rep.Loads), len(rep.Handshake))
 	}
 	for k, seen := range want {
 		if !seen {
@@ -114,7 +122,8 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"# Benchmarks", "## Machine", "## Targets", "## Handshake mode", "## Reconnect storm", "## Tuning the server library", "### Recommended configuration", "## Soak:", "-core machine", "CPU µs/conn"} {
+	for _, s := range []string{"# Benchmarks", "## Machine", "## Targets", "## Handshake mode", "## Reconnect storm", "## Tuning the server library", "### Recommended configuration", "## Soak:", "-core machine", "CPU µs/conn",
+		"| Load during the runs | CPU steal ", "Machine during these runs: CPU steal", "judged round by round", "Our layer's CPU against a bare golang-jwt middleware", "server RSS over go-bare"} {
 		if !bytes.Contains(md, []byte(s)) {
 			t.Errorf("report lacks %q", s)
 		}

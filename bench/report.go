@@ -179,8 +179,12 @@ func (d *driver) markdown() []byte {
 	p("Server CPU per connection (read from the server's own `/proc/PID/stat`) ranks the servers better than connections per second, which the shared CPUs cap.\n\n")
 
 	p("## Machine\n\n| | |\n|---|---|\n")
-	p("| CPUs (nproc) | %d |\n| CPU model | %s |\n| Memory | %d MB |\n| Kernel | %s |\n| Go | %s |\n| Node | %s |\n| Load average at start | %s |\n| Open-file limit | %d |\n\n",
+	p("| CPUs (nproc) | %d |\n| CPU model | %s |\n| Memory | %d MB |\n| Kernel | %s |\n| Go | %s |\n| Node | %s |\n| Load average at start | %s |\n| Open-file limit | %d |\n",
 		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryMB, r.Machine.Kernel, strings.TrimPrefix(r.Machine.GoVersion, "go version "), r.Machine.Node, r.Machine.Load, r.FileLimit)
+	if t := spanOf(r.Loads).text(r.Machine.CPUs); t != "" {
+		p("| Load during the runs | %s |\n", t)
+	}
+	p("\n")
 
 	d.summary(p)
 	d.targetsSection(p)
@@ -193,6 +197,7 @@ func (d *driver) markdown() []byte {
 	p("Servers are interleaved round-robin, %d repetition(s) each; tables show medians.\n", o.Reps)
 	p("- **CPU per connection**: server utime+stime consumed while the connections were being opened, divided by the connections opened (CLK_TCK %d: 10 ms resolution). ", loadgen.ClockTicks())
 	p("**Memory per connection**: server VmRSS with every connection open (after a %s pause) minus VmRSS after the warm-up, divided by the open connections; it includes garbage not yet collected (Go) and heap growth (V8).\n", d.settle())
+	p("- **The machine during each run**: the aggregate `cpu` line of `/proc/stat` read at the start and the end of the connect phase gives the CPU steal (time the hypervisor gave the virtual CPUs to someone else), the busy time, and, after taking off the server's and the load generator's own CPU, what other processes used; `/proc/loadavg` gives the 1-minute load average at the start. Each table gives their range over its runs.\n")
 	p("- Token presentation differs by server, as each package reads it: ")
 	var tp []string
 	for _, s := range d.allPeers() {
@@ -356,6 +361,7 @@ func (d *driver) statsTable(p func(string, ...any), stats []*Stats) {
 			p("- %s: `%s`\n", s.Key, oneLine(e))
 		}
 	}
+	d.loadLine(p, statsLoads(stats))
 	var refs []*Stats
 	for _, k := range []string{refKey, threamKey} {
 		if r := find(stats, statsKey, k); r != nil {
@@ -450,6 +456,7 @@ func (d *driver) scaleSection(p func(string, ...any)) {
 	p("## Scaling: cost per connection with 1k to 10k open sockets\n\n")
 	p("One run per server and size (%d in flight; dial errors and timeouts retried up to 3 times). Memory is the server's RSS with every socket open.\n\n", d.opt.Concurrency)
 	p("| server | open sockets | connected | conn/s | CPU µs/conn | KB/conn | RSS base → open (MB) | failures |\n|---|---:|---:|---:|---:|---:|---|---|\n")
+	var loads []PhaseLoad
 	for _, s := range d.rep.Scale {
 		for _, pt := range s.Points {
 			var errs []string
@@ -457,9 +464,13 @@ func (d *driver) scaleSection(p func(string, ...any)) {
 				errs = []string{pt.Error}
 			}
 			p("| %s | %d | %d | %s | %s | %s | %.0f → %.0f | %s |\n", s.Key, pt.Conns, pt.Connected, f0(pt.Rate), f0(pt.CPU), f1(pt.KB), pt.BaseMB, pt.OpenMB, failText(pt.Failures, errs))
+			if pt.Load != nil {
+				loads = append(loads, *pt.Load)
+			}
 		}
 	}
 	p("\n")
+	d.loadLine(p, loads)
 	d.img(p, "scale-memory.svg", "server memory vs open sockets")
 	d.img(p, "scale-cpu.svg", "server CPU per connection vs open sockets")
 	p("### Reconnect storm\n\n")

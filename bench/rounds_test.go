@@ -1,0 +1,131 @@
+package bench
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/siojwt/siojwt/bench/loadgen"
+)
+
+// fakeRun is a run with a connect phase of n connections that cost the
+// server cpu µs each and kb KB each.
+func fakeRun(cpu, kb float64) *run {
+	const n = 1000
+	return &run{Result: &loadgen.Result{
+		Connect: loadgen.Phase{Attempted: n, Connected: n, ServerCPU: time.Duration(cpu*n) * time.Microsecond},
+		RSSOpen: int64(kb * 1024 * n),
+	}}
+}
+
+// fakeStats holds one run per round; a negative cpu leaves the round out
+// (an errored repetition).
+func fakeStats(key string, cpus ...float64) *Stats {
+	s := &Stats{Key: key, rounds: make([]*run, len(cpus))}
+	for i, c := range cpus {
+		if c < 0 {
+			continue
+		}
+		s.rounds[i] = fakeRun(c, 40)
+		s.runs = append(s.runs, s.rounds[i])
+	}
+	return s
+}
+
+func TestRoundJudging(t *testing.T) {
+	lib := fakeStats("go-siojwt", 380, 300, -1, 420)
+	ref := fakeStats(refKey, 1000, 1000, 1000, 1000)
+	// Round 3 errored for lib: only rounds 1, 2 and 4 pair up.
+	r := pairRounds(lib, ref, cpuRatio)
+	if len(r) != 3 || math.Abs(r[0]-0.38) > 1e-9 || math.Abs(r[2]-0.42) > 1e-9 {
+		t.Fatalf("pairRounds = %v", r)
+	}
+	for _, c := range []struct {
+		goal    float64
+		verdict string
+	}{
+		{0.45, "met in every round (3 of 3)"},
+		{0.4, "**not shown**: met in 2 of 3 rounds."},
+		{0.25, "**not shown**: missed in every round (3)."},
+	} {
+		tg := target{}
+		tg.judged(judgeRounds(r, func(v float64) bool { return v <= c.goal }))
+		if got := tg.verdict(); got != c.verdict {
+			t.Errorf("goal %v: verdict %q, want %q", c.goal, got, c.verdict)
+		}
+	}
+	if got := judgeRounds(r, nil2).span("%.2f×"); got != "median 0.38×, range 0.30× to 0.42× over 3 rounds" {
+		t.Errorf("span = %q", got)
+	}
+	if got := judgeRounds([]float64{0.5}, nil2).span("%.2f×"); got != "0.50× (one round)" {
+		t.Errorf("span of one round = %q", got)
+	}
+	if judgeRounds(nil, nil2) != nil {
+		t.Error("no rounds judged as some")
+	}
+	var none target
+	none.judged(nil)
+	if none.known || none.verdict() != "not measured in this run" {
+		t.Errorf("unmeasured target: %+v", none)
+	}
+	missed := target{known: true, why: "too slow."}
+	if missed.verdict() != "**missed**: too slow." {
+		t.Errorf("a single measurement's verdict: %q", missed.verdict())
+	}
+	if d := pairRounds(lib, ref, kbDiff); len(d) != 3 || d[0] != 0 {
+		t.Errorf("kbDiff = %v", d)
+	}
+}
+
+func nil2(float64) bool { return true }
+
+func TestTargetsPerRound(t *testing.T) {
+	d := &driver{rep: &Report{Handshake: []*Stats{
+		fakeStats("go-bare", 300, 300, 300),
+		fakeStats("go-jwt", 340, 340, 340),
+		fakeStats("go-siojwt", 310, 330, 360),
+	}}}
+	for _, s := range d.rep.Handshake {
+		s.CPU = median(pairRounds(s, s, func(x, _ *run) float64 { return cpuOf(x) }))
+	}
+	got := map[string]target{}
+	for _, tg := range d.targets() {
+		got[tg.what] = tg
+	}
+	hs := got["What authentication adds to a bare connect, HS256"]
+	if !hs.known || hs.met || hs.rounds.met != 2 || !strings.Contains(hs.verdict(), "met in 2 of 3 rounds") {
+		t.Errorf("HS256 share (+3, +10, +20 %% against ≤ 10 %%): %+v, %q", hs, hs.verdict())
+	}
+	our := got["Our layer's CPU over a bare connect, HS256"]
+	if our.rounds == nil || our.rounds.met != 1 {
+		t.Errorf("≤ 5 %%: %+v", our)
+	}
+	jwt := got["Our layer's CPU against a bare golang-jwt middleware (go-jwt), HS256"]
+	if jwt.rounds == nil || jwt.rounds.met != 2 || jwt.met || !strings.Contains(jwt.measured, "over 3 rounds") {
+		t.Errorf("against go-jwt (310, 330, 360 against 340): %+v", jwt)
+	}
+	mem := got["Memory our layer adds per socket, server RSS over go-bare"]
+	if !mem.met || mem.rounds.n != 3 {
+		t.Errorf("memory (equal RSS): %+v", mem)
+	}
+	if node := got["Server CPU per authenticated connection (handshake mode, HS256) against Node + socketio-jwt 4.6.2"]; node.known {
+		t.Errorf("no Node server, yet judged: %+v", node)
+	}
+}
+
+func TestMachineLoadText(t *testing.T) {
+	ls := []PhaseLoad{
+		{Machine: loadgen.MachineLoad{Total: 2 * time.Second, Busy: 1800 * time.Millisecond, Steal: 20 * time.Millisecond, Client: 600 * time.Millisecond, Load1: 1.5}, Server: 800 * time.Millisecond},
+		{Machine: loadgen.MachineLoad{Total: 2 * time.Second, Busy: 2 * time.Second, Client: 700 * time.Millisecond, Load1: 2.25}, Server: 900 * time.Millisecond},
+	}
+	got := spanOf(ls).text(2)
+	for _, want := range []string{"CPU steal 0.0–1.0 %", "busy 90–100 %", "of which 20 % went to neither", "1-minute load average 1.50–2.25", "(2 run(s)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("text %q lacks %q", got, want)
+		}
+	}
+	if spanOf(nil).text(2) != "" {
+		t.Error("no runs, yet a text")
+	}
+}
