@@ -18,10 +18,13 @@
 //	node-thream        interop/reference/server.js -impl thream: + @thream/socketio-jwt 3.1.4
 //
 // and, for the two-round-trip flow, the fixture and the reference server
-// in -mode connect. The tuning part runs the bare server and the fixture
-// with the server library's options varied one at a time; the soak
-// (Soak, also bench/cmd/soak) holds 10 000 authenticated sockets on the
-// fixture for a minute.
+// in -mode connect. The features part runs the fixture with each optional
+// feature of the binding switched on alone (features.go). The tuning part
+// runs the bare server and the fixture with the server library's options
+// varied one at a time; the soak (Soak, also bench/cmd/soak) holds 10 000
+// authenticated sockets on the fixture for a minute. Every run records the
+// machine's CPU steal and busy time and its load average
+// (loadgen.MachineLoad).
 package bench
 
 import (
@@ -78,9 +81,8 @@ type Options struct {
 	// and 3 s).
 	SoakConns int
 	SoakFor   time.Duration
-	// Only, when not empty, runs only these parts (handshake, event,
-	// hold, scale, tuning, soak, micro, profile); the report then holds
-	// only them.
+	// Only, when not empty, runs only these parts (see Parts); the report
+	// then holds only them.
 	Only []string
 	// MicroTime is the time per micro-benchmark (default 1 s).
 	MicroTime time.Duration
@@ -166,7 +168,7 @@ func (o *Options) defaults() error {
 }
 
 // Parts are the parts of a run, in order.
-var Parts = []string{"handshake", "event", "hold", "scale", "tuning", "soak", "micro", "profile"}
+var Parts = []string{"handshake", "features", "event", "hold", "scale", "tuning", "soak", "micro", "profile"}
 
 // part reports whether part p runs.
 func (o *Options) part(p string) bool {
@@ -267,6 +269,8 @@ type Report struct {
 	Profile   *Profile
 	Tuning    *Tuning
 	Soak      *SoakResult
+	// Features prices the binding's optional features one at a time.
+	Features []*Stats
 	// Loads is the machine's load during the connect phase of every run.
 	Loads []PhaseLoad
 	// Notes lists what could not be measured and why.
@@ -278,7 +282,7 @@ type Report struct {
 // Failures counts failed connections and errored runs in every part.
 func (r *Report) Failures() int {
 	n := 0
-	for _, s := range append(slices.Clone(r.Handshake), r.Event...) {
+	for _, s := range slices.Concat(r.Handshake, r.Event, r.Features) {
 		n += s.Failed()
 	}
 	for _, s := range r.Hold {
@@ -375,6 +379,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	hs, ev := d.peers()
 	if opt.part("handshake") {
 		d.rep.Handshake = d.measure(ctx, "handshake", hs, opt.Reps, loadgen.Config{Conns: opt.Conns, Concurrency: opt.Concurrency})
+	}
+	if opt.part("features") && d.fixture {
+		d.rep.Features = d.measure(ctx, "features", d.featurePeers(), opt.Reps, loadgen.Config{Conns: opt.Conns, Concurrency: opt.Concurrency, CloseWait: 100 * time.Millisecond})
 	}
 	if opt.part("event") {
 		d.rep.Event = d.measure(ctx, "two round trips", ev, opt.Reps, loadgen.Config{Conns: opt.Conns, Concurrency: opt.EventConcurrency})

@@ -26,8 +26,8 @@ func (w *logWriter) Write(p []byte) (int, error) {
 }
 
 // TestSmoke runs the whole driver with tiny counts: the Go servers and the
-// Node reference server, both authentication flows, a soak, a storm, the
-// report and its plots. It fails (never skips) when node is missing.
+// Node reference server, both authentication flows, the features part, a
+// soak, a storm, the report and its plots. It fails (never skips) when node is missing.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Log("-short: running anyway, the smoke run is short")
@@ -75,6 +75,7 @@ func TestSmoke(t *testing.T) {
 	if len(rep.Loads) < len(rep.Handshake) {
 		t.Errorf("%d machine readings for %d handshake servers", len(rep.Loads), len(rep.Handshake))
 	}
+	checkFeatures(t, rep)
 	for k, seen := range want {
 		if !seen {
 			t.Errorf("server %s was not measured", k)
@@ -123,7 +124,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"# Benchmarks", "## Machine", "## Targets", "## Handshake mode", "## Reconnect storm", "## Tuning the server library", "### Recommended configuration", "## Soak:", "-core machine", "CPU µs/conn",
-		"| Load during the runs | CPU steal ", "Machine during these runs: CPU steal", "judged round by round", "Our layer's CPU against a bare golang-jwt middleware", "server RSS over go-bare"} {
+		"| Load during the runs | CPU steal ", "Machine during these runs: CPU steal", "judged round by round", "Our layer's CPU against a bare golang-jwt middleware", "server RSS over go-bare",
+		"## What each feature of the binding costs", "| **go-siojwt+revocation** |", "BenchmarkFeatures"} {
 		if !bytes.Contains(md, []byte(s)) {
 			t.Errorf("report lacks %q", s)
 		}
@@ -142,5 +144,31 @@ func TestSmoke(t *testing.T) {
 	}
 	if len(rep.Plots) < 4 {
 		t.Errorf("%d plots written, want at least 4", len(rep.Plots))
+	}
+}
+
+// checkFeatures: every row of the features part ran, and the fixture's
+// flags did what they say (the library's metrics only with the hook on).
+func checkFeatures(t *testing.T, rep *Report) {
+	t.Helper()
+	want := []string{"go-bare", "go-jwt", featOff, "go-siojwt+expiry", "go-siojwt+revocation", "go-siojwt+metrics", "go-siojwt+limiter", featAll}
+	if len(rep.Features) != len(want) {
+		t.Fatalf("features part: %d rows, want %d", len(rep.Features), len(want))
+	}
+	for i, s := range rep.Features {
+		if s.Key != want[i] {
+			t.Errorf("features row %d: %s, want %s", i, s.Key, want[i])
+		}
+		if len(s.runs) == 0 || len(s.Errors) > 0 || !(s.CPU > 0) || math.IsNaN(s.Allocs) || !(s.Allocs > 0) {
+			t.Errorf("features %s: %d runs, CPU %v, allocations %v, errors %v", s.Key, len(s.runs), s.CPU, s.Allocs, s.Errors)
+			continue
+		}
+		_, hook := s.runs[0].open["siojwt_authenticated_sockets"]
+		if wantHook := s.Key == "go-siojwt+metrics" || s.Key == featAll; hook != wantHook {
+			t.Errorf("features %s: library metrics served %v, want %v", s.Key, hook, wantHook)
+		}
+		if off := find(rep.Features, statsKey, featOff); s != off && len(pairRounds(s, off, cpuDiff)) != len(s.runs) {
+			t.Errorf("features %s: no per-round difference to %s", s.Key, featOff)
+		}
 	}
 }

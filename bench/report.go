@@ -206,6 +206,7 @@ func (d *driver) markdown() []byte {
 	p("%s.\n\n", strings.Join(tp, "; "))
 
 	d.handshakeSection(p)
+	d.featuresSection(p)
 	d.eventSection(p)
 	d.holdSection(p)
 	d.scaleSection(p)
@@ -253,7 +254,7 @@ func (d *driver) summary(p func(string, ...any)) {
 	th := find(r.Handshake, statsKey, threamKey)
 	bare := find(r.Handshake, statsKey, "go-bare")
 	gj := find(r.Handshake, statsKey, "go-jwt")
-	if lib == nil && r.Tuning == nil && r.Soak == nil {
+	if lib == nil && r.Tuning == nil && r.Soak == nil && len(r.Features) == 0 {
 		return
 	}
 	p("## Summary\n\n")
@@ -297,6 +298,19 @@ func (d *driver) summary(p func(string, ...any)) {
 	}
 	if len(algs) > 0 && lib != nil {
 		p("- Other algorithms (fixture `-alg`, handshake mode), CPU per connection: %s (HS256 %s µs); the Node servers verify HS256 only here.\n", strings.Join(algs, ", "), f0(lib.CPU))
+	}
+	if off := find(r.Features, statsKey, featOff); off != nil {
+		var parts []string
+		for _, s := range r.Features {
+			if strings.HasPrefix(s.Key, "go-siojwt+") || s.Key == featAll {
+				name := strings.TrimPrefix(s.Key, "go-siojwt")
+				if s.Key == featAll {
+					name = "all of the fixture's"
+				}
+				parts = append(parts, fmt.Sprintf("%s %s", name, roundsText(pairRounds(s, off, cpuDiff), "%+.0f")))
+			}
+		}
+		p("- Features of the binding, CPU per connection against the fixture with every optional feature off (%s µs; median per round, lowest…highest): %s µs.\n", f0(off.CPU), strings.Join(parts, ", "))
 	}
 	if t := r.Tuning; t != nil {
 		for _, pair := range [][2]string{{"fixture-tuned", "fixture"}, {"bare-tuned", "bare"}} {

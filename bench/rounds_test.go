@@ -129,3 +129,18 @@ func TestMachineLoadText(t *testing.T) {
 		t.Error("no runs, yet a text")
 	}
 }
+
+func TestRoundsText(t *testing.T) {
+	if got := roundsText([]float64{5, -3, 12}, "%+.0f"); got != "+5 (-3…+12)" {
+		t.Errorf("roundsText = %q", got)
+	}
+	if got := roundsText([]float64{7}, "%+.0f"); got != "+7" {
+		t.Errorf("roundsText of one = %q", got)
+	}
+	if roundsText(nil, "%.0f") != "n/a" {
+		t.Error("roundsText of none")
+	}
+	if !beyond([]float64{3, 1, 9}) || !beyond([]float64{-3, -1}) || beyond([]float64{3, -1, 4}) || beyond([]float64{0, 2, 3}) || beyond(nil) {
+		t.Error("beyond")
+	}
+}

@@ -186,7 +186,7 @@ func (d *driver) targets() []target {
 		if m := r.Micro; m != nil && m.NS[c.alg][implCore] > 0 {
 			v := m.NS[c.alg][implCore] / 1000
 			if c.alg == "HS256" {
-				t.why += fmt.Sprintf(" The verification itself (core Verify) is %.0f µs, %.0f %% of the bare connect; the rest is the binding's per-socket work (session, revocation check, metrics hook, broadcast isolation), measured in the profile below.", v, 100*v/bare.CPU)
+				t.why += fmt.Sprintf(" The verification itself (core Verify) is %.0f µs, %.0f %% of the bare connect; the rest is the binding's per-socket work (session, revocation check, metrics hook, broadcast isolation), priced feature by feature in \"What each feature of the binding costs\" and measured in the profile below.", v, 100*v/bare.CPU)
 			} else {
 				t.why += fmt.Sprintf(" The verification alone (core Verify, %s) takes %.0f µs, %.0f %% of the bare connect: the public-key operation is the floor, whatever the code around it. Reconnects with a token seen before skip it with the verified-token cache (`core.WithVerifiedCache`, last row).", c.alg, v, 100*v/bare.CPU)
 			}
@@ -205,7 +205,7 @@ func (d *driver) targets() []target {
 				if t.rounds.med <= 1 {
 					t.why = noise
 				} else {
-					t.why = "The median round is dearer: the binding does more per socket than a bare check (session, connection tracking, revocation, metrics, expiry timer, broadcast isolation)."
+					t.why = "The median round is dearer: the binding does more per socket than a bare check (session, connection tracking, revocation, metrics, expiry timer, broadcast isolation); see \"What each feature of the binding costs\"."
 				}
 			}
 		}
