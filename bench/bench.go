@@ -19,7 +19,10 @@
 //
 // and, for the two-round-trip flow, the fixture and the reference server
 // in -mode connect. The features part runs the fixture with each optional
-// feature of the binding switched on alone (features.go). The tuning part
+// feature of the binding switched on alone (features.go); the keyset part
+// verifies RS256 and ES256 through a key set, with and without the
+// verified-token cache, on first connects and on reconnects (keyset.go).
+// The tuning part
 // runs the bare server and the fixture with the server library's options
 // varied one at a time; the soak (Soak, also bench/cmd/soak) holds 10 000
 // authenticated sockets on the fixture for a minute. Every run records the
@@ -168,7 +171,7 @@ func (o *Options) defaults() error {
 }
 
 // Parts are the parts of a run, in order.
-var Parts = []string{"handshake", "features", "event", "hold", "scale", "tuning", "soak", "micro", "profile"}
+var Parts = []string{"handshake", "features", "keyset", "event", "hold", "scale", "tuning", "soak", "micro", "profile"}
 
 // part reports whether part p runs.
 func (o *Options) part(p string) bool {
@@ -269,8 +272,10 @@ type Report struct {
 	Profile   *Profile
 	Tuning    *Tuning
 	Soak      *SoakResult
-	// Features prices the binding's optional features one at a time.
+	// Features prices the binding's optional features one at a time;
+	// Keyset verifies through a key set.
 	Features []*Stats
+	Keyset   []*Stats
 	// Loads is the machine's load during the connect phase of every run.
 	Loads []PhaseLoad
 	// Notes lists what could not be measured and why.
@@ -282,7 +287,7 @@ type Report struct {
 // Failures counts failed connections and errored runs in every part.
 func (r *Report) Failures() int {
 	n := 0
-	for _, s := range slices.Concat(r.Handshake, r.Event, r.Features) {
+	for _, s := range slices.Concat(r.Handshake, r.Event, r.Features, r.Keyset) {
 		n += s.Failed()
 	}
 	for _, s := range r.Hold {
@@ -383,6 +388,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if opt.part("features") && d.fixture {
 		d.rep.Features = d.measure(ctx, "features", d.featurePeers(), opt.Reps, loadgen.Config{Conns: opt.Conns, Concurrency: opt.Concurrency, CloseWait: 100 * time.Millisecond})
 	}
+	if opt.part("keyset") && d.fixture && len(d.algs) > 0 {
+		d.rep.Keyset = d.keyset(ctx)
+	}
 	if opt.part("event") {
 		d.rep.Event = d.measure(ctx, "two round trips", ev, opt.Reps, loadgen.Config{Conns: opt.Conns, Concurrency: opt.EventConcurrency})
 	}
@@ -464,7 +472,7 @@ func (d *driver) peers() (handshake, event []peer) {
 			peer{key: "go-siojwt", label: "Go socket.io + siojwt (fixture, handshake mode, HS256)", argv: append([]string{fixture, "-mode", "handshake"}, addr...), mode: loadgen.ModeAuth, metrics: true})
 		if d.cache {
 			handshake = append(handshake,
-				peer{key: "go-siojwt-cache", label: "Go socket.io + siojwt (fixture, HS256, verified-token cache of 20000)",
+				peer{key: "go-siojwt-cache", label: "Go socket.io + siojwt (fixture, HS256, verified-token cache of 20000; first connects with a distinct token each, which the cache cannot help: it shows what the cache costs)",
 					argv: append([]string{fixture, "-mode", "handshake", "-verified-cache", "20000"}, addr...), mode: loadgen.ModeAuth, metrics: true})
 		}
 		for _, alg := range d.algs {
@@ -550,6 +558,9 @@ func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*run, er
 	if p.hold > 0 {
 		cfg.Hold = p.hold
 	}
+	if p.storm {
+		cfg.Storm, cfg.StormConcurrency, cfg.StormDelay = true, cfg.Concurrency, cfg.Settle
+	}
 	out := &run{}
 	if p.metrics {
 		cfg.Probe = func(s loadgen.Stage) {
@@ -570,14 +581,16 @@ func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*run, er
 	}
 	if p.mode != loadgen.ModeNone {
 		// The server's own /login must work; the connections then present
-		// one token each, minted here the same way.
+		// one token each (the warm-up's are others again), minted here the
+		// same way or, for keys only the server has, from its /login.
 		if cfg.Token, err = loadgen.FetchToken(ctx, pr.url, "bench"); err != nil {
 			return nil, err
 		}
+		n := cfg.Conns + min(cfg.Conns, 100)
 		if p.login {
-			cfg.Tokens, err = fetchTokens(ctx, pr.url, min(cfg.Conns+100, 2000))
+			cfg.Tokens, err = fetchTokens(ctx, pr.url, n)
 		} else {
-			cfg.Tokens, err = d.tokens(cfg.Conns + 100) // + the warm-up's
+			cfg.Tokens, err = d.tokens(n)
 		}
 		if err != nil {
 			return nil, err
@@ -629,6 +642,12 @@ func (d *driver) measure(ctx context.Context, part string, peers []peer, reps in
 			c := &res.Connect
 			d.logf("%s %s rep %d: %d/%d, %.0f conn/s, p50 %s p99 %s, %.0f µs CPU/conn, %.1f KB/conn",
 				part, p.key, rep+1, c.Connected, c.Attempted, c.Rate(), c.P50.Round(time.Millisecond/10), c.P99.Round(time.Millisecond/10), us(c.CPUPerConn()), res.MemPerConn()/1024)
+			if st := res.Storm; st != nil {
+				for c, n := range st.Failures {
+					s.Failures["reconnect "+c] += n
+				}
+				d.logf("%s %s rep %d: then reconnected %d/%d with the same tokens, %.0f µs CPU/conn", part, p.key, rep+1, st.Connected, st.Attempted, us(st.CPUPerConn()))
+			}
 		}
 	}
 	for i, s := range stats {

@@ -26,8 +26,8 @@ func (w *logWriter) Write(p []byte) (int, error) {
 }
 
 // TestSmoke runs the whole driver with tiny counts: the Go servers and the
-// Node reference server, both authentication flows, the features part, a
-// soak, a storm, the report and its plots. It fails (never skips) when node is missing.
+// Node reference server, both authentication flows, the features and key
+// set parts, a soak, a storm, the report and its plots. It fails (never skips) when node is missing.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Log("-short: running anyway, the smoke run is short")
@@ -76,6 +76,7 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("%d machine readings for %d handshake servers", len(rep.Loads), len(rep.Handshake))
 	}
 	checkFeatures(t, rep)
+	checkKeyset(t, rep)
 	for k, seen := range want {
 		if !seen {
 			t.Errorf("server %s was not measured", k)
@@ -125,7 +126,7 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, s := range []string{"# Benchmarks", "## Machine", "## Targets", "## Handshake mode", "## Reconnect storm", "## Tuning the server library", "### Recommended configuration", "## Soak:", "-core machine", "CPU µs/conn",
 		"| Load during the runs | CPU steal ", "Machine during these runs: CPU steal", "judged round by round", "Our layer's CPU against a bare golang-jwt middleware", "server RSS over go-bare",
-		"## What each feature of the binding costs", "| **go-siojwt+revocation** |", "BenchmarkFeatures"} {
+		"## What each feature of the binding costs", "| **go-siojwt+revocation** |", "BenchmarkFeatures", "## Key sets", "| **go-siojwt-rs256-jwks-cache** |"} {
 		if !bytes.Contains(md, []byte(s)) {
 			t.Errorf("report lacks %q", s)
 		}
@@ -169,6 +170,30 @@ func checkFeatures(t *testing.T, rep *Report) {
 		}
 		if off := find(rep.Features, statsKey, featOff); s != off && len(pairRounds(s, off, cpuDiff)) != len(s.runs) {
 			t.Errorf("features %s: no per-round difference to %s", s.Key, featOff)
+		}
+	}
+}
+
+// checkKeyset: every key set row connected and reconnected all its sockets.
+func checkKeyset(t *testing.T, rep *Report) {
+	t.Helper()
+	if len(rep.Keyset) != 7 {
+		t.Fatalf("keyset part: %d rows, want 7 (go-bare, RS256 and ES256 each direct, key set, key set with cache)", len(rep.Keyset))
+	}
+	for _, s := range rep.Keyset {
+		if len(s.runs) == 0 || len(s.Errors) > 0 || !(s.CPU > 0) {
+			t.Errorf("keyset %s: %d runs, CPU %v, errors %v", s.Key, len(s.runs), s.CPU, s.Errors)
+			continue
+		}
+		for _, r := range s.runs {
+			if st := r.Storm; st == nil || st.Connected != st.Attempted || st.Connected != r.Connect.Connected || !(stormCPU(r) > 0) {
+				t.Errorf("keyset %s: reconnections %+v", s.Key, st)
+			}
+		}
+		if strings.Contains(s.Key, "-jwks") {
+			if _, ok := directKey(rep.Keyset, s.Key); !ok {
+				t.Errorf("keyset %s: no row with the key passed directly", s.Key)
+			}
 		}
 	}
 }

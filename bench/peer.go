@@ -36,6 +36,9 @@ type peer struct {
 	hold, ping time.Duration
 	// metrics: the server serves the Go collector on /metrics.
 	metrics bool
+	// storm reconnects every socket after the connect phase, with the
+	// same tokens (loadgen.Config.Storm), paced like the connect phase.
+	storm bool
 }
 
 // proc is a running peer.

@@ -207,6 +207,7 @@ func (d *driver) markdown() []byte {
 
 	d.handshakeSection(p)
 	d.featuresSection(p)
+	d.keysetSection(p)
 	d.eventSection(p)
 	d.holdSection(p)
 	d.scaleSection(p)
@@ -254,7 +255,7 @@ func (d *driver) summary(p func(string, ...any)) {
 	th := find(r.Handshake, statsKey, threamKey)
 	bare := find(r.Handshake, statsKey, "go-bare")
 	gj := find(r.Handshake, statsKey, "go-jwt")
-	if lib == nil && r.Tuning == nil && r.Soak == nil && len(r.Features) == 0 {
+	if lib == nil && r.Tuning == nil && r.Soak == nil && len(r.Features) == 0 && len(r.Keyset) == 0 {
 		return
 	}
 	p("## Summary\n\n")
@@ -311,6 +312,16 @@ func (d *driver) summary(p func(string, ...any)) {
 			}
 		}
 		p("- Features of the binding, CPU per connection against the fixture with every optional feature off (%s µs; median per round, lowest…highest): %s µs.\n", f0(off.CPU), strings.Join(parts, ", "))
+	}
+	for _, alg := range keysetAlgs {
+		k := "go-siojwt-" + strings.ToLower(alg)
+		set, cached := find(r.Keyset, statsKey, k+"-jwks"), find(r.Keyset, statsKey, k+"-jwks-cache")
+		if set == nil || cached == nil {
+			continue
+		}
+		sm, _, _ := stormStats(set)
+		cm, _, _ := stormStats(cached)
+		p("- %s through a key set: %s µs per first connection (%s with the verified-token cache, which a new token cannot hit), %s µs per reconnection with the same token (%s with the cache).\n", alg, f0(set.CPU), f0(cached.CPU), f0(sm), f0(cm))
 	}
 	if t := r.Tuning; t != nil {
 		for _, pair := range [][2]string{{"fixture-tuned", "fixture"}, {"bare-tuned", "bare"}} {

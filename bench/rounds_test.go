@@ -143,4 +143,13 @@ func TestRoundsText(t *testing.T) {
 	if !beyond([]float64{3, 1, 9}) || !beyond([]float64{-3, -1}) || beyond([]float64{3, -1, 4}) || beyond([]float64{0, 2, 3}) || beyond(nil) {
 		t.Error("beyond")
 	}
+	ks := []*Stats{{Key: "go-siojwt-rs256"}, {Key: "go-siojwt-rs256-jwks"}, {Key: "go-siojwt-rs256-jwks-cache"}}
+	for _, k := range []string{"go-siojwt-rs256-jwks", "go-siojwt-rs256-jwks-cache"} {
+		if s, ok := directKey(ks, k); !ok || s.Key != "go-siojwt-rs256" {
+			t.Errorf("directKey(%s) = %v, %v", k, s, ok)
+		}
+	}
+	if _, ok := directKey(ks, "go-siojwt-rs256"); ok {
+		t.Error("the direct row has a direct row")
+	}
 }

@@ -188,7 +188,7 @@ func (d *driver) targets() []target {
 			if c.alg == "HS256" {
 				t.why += fmt.Sprintf(" The verification itself (core Verify) is %.0f µs, %.0f %% of the bare connect; the rest is the binding's per-socket work (session, revocation check, metrics hook, broadcast isolation), priced feature by feature in \"What each feature of the binding costs\" and measured in the profile below.", v, 100*v/bare.CPU)
 			} else {
-				t.why += fmt.Sprintf(" The verification alone (core Verify, %s) takes %.0f µs, %.0f %% of the bare connect: the public-key operation is the floor, whatever the code around it. Reconnects with a token seen before skip it with the verified-token cache (`core.WithVerifiedCache`, last row).", c.alg, v, 100*v/bare.CPU)
+				t.why += fmt.Sprintf(" The verification alone (core Verify, %s) takes %.0f µs, %.0f %% of the bare connect: the public-key operation is the floor, whatever the code around it. Reconnects with a token seen before skip it with the verified-token cache (`core.WithVerifiedCache`, last row; socket level in \"Key sets\").", c.alg, v, 100*v/bare.CPU)
 			}
 		}
 		out = append(out, t)
