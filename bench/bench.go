@@ -21,13 +21,14 @@
 // in -mode connect. The features part runs the fixture with each optional
 // feature of the binding switched on alone (features.go); the keyset part
 // verifies RS256 and ES256 through a key set, with and without the
-// verified-token cache, on first connects and on reconnects (keyset.go).
-// The tuning part
-// runs the bare server and the fixture with the server library's options
-// varied one at a time; the soak (Soak, also bench/cmd/soak) holds 10 000
-// authenticated sockets on the fixture for a minute. Every run records the
-// machine's CPU steal and busy time and its load average
-// (loadgen.MachineLoad).
+// verified-token cache, on first connects and on reconnects (keyset.go);
+// the variance part runs go-bare, go-siojwt and node-socketio-jwt with
+// GOMAXPROCS=1 and with the load generator in a process of its own, and
+// traces the Go scheduler (variance.go). The tuning part runs the bare
+// server and the fixture with the server library's options varied one at a
+// time; the soak (Soak, also bench/cmd/soak) holds 10 000 authenticated
+// sockets on the fixture for a minute. Every run records the machine's CPU
+// steal and busy time and its load average (loadgen.MachineLoad).
 package bench
 
 import (
@@ -171,7 +172,7 @@ func (o *Options) defaults() error {
 }
 
 // Parts are the parts of a run, in order.
-var Parts = []string{"handshake", "features", "keyset", "event", "hold", "scale", "tuning", "soak", "micro", "profile"}
+var Parts = []string{"handshake", "features", "keyset", "event", "hold", "scale", "tuning", "variance", "soak", "micro", "profile"}
 
 // part reports whether part p runs.
 func (o *Options) part(p string) bool {
@@ -273,9 +274,11 @@ type Report struct {
 	Tuning    *Tuning
 	Soak      *SoakResult
 	// Features prices the binding's optional features one at a time;
-	// Keyset verifies through a key set.
+	// Keyset verifies through a key set; Variance looks for why the Go
+	// servers' cost moves between runs.
 	Features []*Stats
 	Keyset   []*Stats
+	Variance *Variance
 	// Loads is the machine's load during the connect phase of every run.
 	Loads []PhaseLoad
 	// Notes lists what could not be measured and why.
@@ -287,7 +290,18 @@ type Report struct {
 // Failures counts failed connections and errored runs in every part.
 func (r *Report) Failures() int {
 	n := 0
-	for _, s := range slices.Concat(r.Handshake, r.Event, r.Features, r.Keyset) {
+	all := slices.Concat(r.Handshake, r.Event, r.Features, r.Keyset)
+	if r.Variance != nil {
+		for _, st := range r.Variance.Settings {
+			all = append(all, st.Stats...)
+		}
+		for _, t := range r.Variance.Traces {
+			if t.Error != "" {
+				n++
+			}
+		}
+	}
+	for _, s := range all {
 		n += s.Failed()
 	}
 	for _, s := range r.Hold {
@@ -327,6 +341,7 @@ func (r *Report) Failures() int {
 type driver struct {
 	minted  []string // HS256 tokens, one per client
 	opt     Options
+	tmp     string   // the run's temporary directory
 	bin     string   // built Go binaries
 	fixture bool     // interop/fixture exists
 	algs    []string // other algorithms the fixture can run (its -alg flag)
@@ -350,7 +365,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	d.bin = filepath.Join(tmp, "bin")
+	d.tmp, d.bin = tmp, filepath.Join(tmp, "bin")
 	if d.opt.Out == "" {
 		if opt.Smoke {
 			d.opt.Out = filepath.Join(tmp, "out", "BENCHMARKS.md")
@@ -403,6 +418,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if opt.part("tuning") {
 		d.rep.Tuning = d.tune(ctx, tmp)
 	}
+	if opt.part("variance") && d.fixture {
+		d.rep.Variance = d.variance(ctx, hs)
+	}
 	if opt.part("soak") && d.fixture && ctx.Err() == nil {
 		d.rep.Soak = d.soak(ctx)
 	}
@@ -426,6 +444,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 // build compiles the Go servers.
 func (d *driver) build(ctx context.Context) error {
 	targets := [][2]string{{"baresrv", "./bench/cmd/baresrv"}}
+	if d.opt.part("variance") {
+		targets = append(targets, [2]string{"loadgen", "./bench/cmd/loadgen"}) // a load generator of its own
+	}
 	if st, err := os.Stat(filepath.Join(d.opt.Root, "interop", "fixture")); err == nil && st.IsDir() {
 		d.fixture = true
 		targets = append(targets, [2]string{"fixture", "./interop/fixture"})
@@ -530,6 +551,10 @@ func scalePeers(hs []peer) []peer {
 type run struct {
 	*loadgen.Result
 	base, open map[string]float64
+	// stderr is the server's standard error and started when it was
+	// started (peer.trace only).
+	stderr  string
+	started time.Time
 }
 
 // perConn returns (open[name] - base[name]) per connected connection, or
@@ -543,7 +568,11 @@ func (r *run) perConn(name string) float64 {
 
 // once starts p, fetches a token from it, runs cfg against it and stops it.
 func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*run, error) {
-	pr, err := start(ctx, d.opt.Root, p.argv, p.env)
+	stderrMax := 8 << 10
+	if p.trace {
+		stderrMax = 8 << 20
+	}
+	pr, err := startCapture(ctx, d.opt.Root, p.argv, p.env, stderrMax)
 	if err != nil {
 		return nil, err
 	}
@@ -562,7 +591,14 @@ func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*run, er
 		cfg.Storm, cfg.StormConcurrency, cfg.StormDelay = true, cfg.Concurrency, cfg.Settle
 	}
 	out := &run{}
-	if p.metrics {
+	if p.metrics && p.external {
+		// The separate load generator cannot call back: read the
+		// server's metrics once, before it starts (GOMAXPROCS, for one).
+		if out.base, err = scrape(ctx, pr.url); err != nil {
+			d.logf("%s: %v", p.key, err)
+		}
+	}
+	if p.metrics && !p.external {
 		cfg.Probe = func(s loadgen.Stage) {
 			m, err := scrape(ctx, pr.url)
 			if err != nil {
@@ -596,11 +632,19 @@ func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*run, er
 			return nil, err
 		}
 	}
-	res, err := loadgen.Run(ctx, cfg)
+	var res *loadgen.Result
+	if p.external {
+		res, err = d.runExternal(ctx, p.key, cfg)
+	} else {
+		res, err = loadgen.Run(ctx, cfg)
+	}
 	if err != nil {
 		return nil, err
 	}
 	out.Result = res
+	if p.trace {
+		out.stderr, out.started = pr.stderr.String(), pr.started
+	}
 	for _, ph := range []*loadgen.Phase{&res.Connect, res.Storm} {
 		if ph != nil && ph.Machine != nil {
 			d.rep.Loads = append(d.rep.Loads, PhaseLoad{Machine: *ph.Machine, Server: ph.ServerCPU})

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -26,22 +27,23 @@ func (w *logWriter) Write(p []byte) (int, error) {
 }
 
 // TestSmoke runs the whole driver with tiny counts: the Go servers and the
-// Node reference server, both authentication flows, the features and key
-// set parts, a soak, a storm, the report and its plots. It fails (never skips) when node is missing.
+// Node reference server, both authentication flows, the features, key set
+// and variance parts, a soak, a storm, the report and its plots. It fails
+// (never skips) when node is missing.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Log("-short: running anyway, the smoke run is short")
 	}
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	start := time.Now()
 	rep, err := Run(ctx, Options{Root: "..", Smoke: true, Out: filepath.Join(dir, "BENCHMARKS.md"), Log: &logWriter{t: t}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 3*time.Minute {
-		t.Errorf("smoke run took %s, want about half a minute (more under -race on a busy machine)", d)
+	if d := time.Since(start); d > 4*time.Minute {
+		t.Errorf("smoke run took %s, want about a minute (more under -race on a busy machine)", d)
 	}
 	if n := rep.Failures(); n != 0 {
 		t.Errorf("%d failed connections or errored runs", n)
@@ -77,6 +79,7 @@ func TestSmoke(t *testing.T) {
 	}
 	checkFeatures(t, rep)
 	checkKeyset(t, rep)
+	checkVariance(t, rep)
 	for k, seen := range want {
 		if !seen {
 			t.Errorf("server %s was not measured", k)
@@ -126,7 +129,8 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, s := range []string{"# Benchmarks", "## Machine", "## Targets", "## Handshake mode", "## Reconnect storm", "## Tuning the server library", "### Recommended configuration", "## Soak:", "-core machine", "CPU µs/conn",
 		"| Load during the runs | CPU steal ", "Machine during these runs: CPU steal", "judged round by round", "Our layer's CPU against a bare golang-jwt middleware", "server RSS over go-bare",
-		"## What each feature of the binding costs", "| **go-siojwt+revocation** |", "BenchmarkFeatures", "## Key sets", "| **go-siojwt-rs256-jwks-cache** |"} {
+		"## What each feature of the binding costs", "| **go-siojwt+revocation** |", "BenchmarkFeatures", "## Key sets", "| **go-siojwt-rs256-jwks-cache** |",
+		"## Why the Go servers' cost moves between runs", "| gomaxprocs1 | go-bare |", "| separate | node-socketio-jwt |", "GODEBUG=schedtrace=10", "Reading, from the figures above"} {
 		if !bytes.Contains(md, []byte(s)) {
 			t.Errorf("report lacks %q", s)
 		}
@@ -194,6 +198,48 @@ func checkKeyset(t *testing.T, rep *Report) {
 			if _, ok := directKey(rep.Keyset, s.Key); !ok {
 				t.Errorf("keyset %s: no row with the key passed directly", s.Key)
 			}
+		}
+	}
+}
+
+// checkVariance: every setting ran every server, GOMAXPROCS took effect,
+// and the scheduler trace was read.
+func checkVariance(t *testing.T, rep *Report) {
+	t.Helper()
+	v := rep.Variance
+	if v == nil || len(v.Settings) != 3 {
+		t.Fatalf("variance part: %+v", v)
+	}
+	for _, st := range v.Settings {
+		if len(st.Stats) != len(varianceKeys) {
+			t.Errorf("variance %s: %d servers", st.Key, len(st.Stats))
+		}
+		for _, s := range st.Stats {
+			if len(s.runs) == 0 || len(s.Errors) > 0 || !(s.CPU > 0) {
+				t.Errorf("variance %s %s: %d runs, CPU %v, errors %v", st.Key, s.Key, len(s.runs), s.CPU, s.Errors)
+				continue
+			}
+			if m := s.runs[0].Connect.Machine; m == nil || m.Total <= 0 {
+				t.Errorf("variance %s %s: machine load not read", st.Key, s.Key)
+			}
+			if s.Node {
+				continue
+			}
+			want := float64(runtime.GOMAXPROCS(0)) // the servers inherit this process's environment and limits
+			if st.Key == varOneP {
+				want = 1
+			}
+			if g := gomaxprocsOf(s); g != want {
+				t.Errorf("variance %s %s: GOMAXPROCS %v, want %v", st.Key, s.Key, g, want)
+			}
+		}
+	}
+	if len(v.Traces) != 2 {
+		t.Fatalf("%d scheduler traces, want 2 (go-bare, go-siojwt)", len(v.Traces))
+	}
+	for _, tr := range v.Traces {
+		if tr.Error != "" || tr.Samples == 0 || tr.GOMAXPROCS != runtime.GOMAXPROCS(0) || tr.Threads < 1 || !(tr.CPU > 0) {
+			t.Errorf("scheduler trace %s: %+v", tr.Key, tr)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -82,4 +83,30 @@ func (d *driver) loadLine(p func(string, ...any), ls []PhaseLoad) {
 	if t := spanOf(ls).text(d.rep.Machine.CPUs); t != "" {
 		p("Machine during these runs: %s.\n\n", t)
 	}
+}
+
+// pearson is the correlation coefficient of xs and ys (NaN with fewer
+// than 3 pairs or no variation).
+func pearson(xs, ys []float64) float64 {
+	n := min(len(xs), len(ys))
+	if n < 3 {
+		return math.NaN()
+	}
+	var mx, my float64
+	for i := range n {
+		mx += xs[i]
+		my += ys[i]
+	}
+	mx, my = mx/float64(n), my/float64(n)
+	var sxy, sxx, syy float64
+	for i := range n {
+		dx, dy := xs[i]-mx, ys[i]-my
+		sxy += dx * dy
+		sxx += dx * dx
+		syy += dy * dy
+	}
+	if sxx == 0 || syy == 0 {
+		return math.NaN()
+	}
+	return sxy / math.Sqrt(sxx*syy)
 }

@@ -23,6 +23,7 @@ const (
 	mHeapAlloc  = "go_memstats_heap_alloc_bytes"
 	mHeapInuse  = "go_memstats_heap_inuse_bytes"
 	mRSS        = "process_resident_memory_bytes"
+	mGOMAXPROCS = "go_sched_gomaxprocs_threads"
 )
 
 // scrape reads the unlabelled samples of a Prometheus text exposition at

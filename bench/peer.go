@@ -36,6 +36,13 @@ type peer struct {
 	hold, ping time.Duration
 	// metrics: the server serves the Go collector on /metrics.
 	metrics bool
+	// external runs the load generator as a process of its own (the
+	// built bench/cmd/loadgen, its result read as JSON) instead of in the
+	// driver's process.
+	external bool
+	// trace keeps the server's whole standard error (up to 8 MB), for a
+	// GODEBUG=schedtrace run.
+	trace bool
 	// storm reconnects every socket after the connect phase, with the
 	// same tokens (loadgen.Config.Storm), paced like the connect phase.
 	storm bool
@@ -43,11 +50,12 @@ type peer struct {
 
 // proc is a running peer.
 type proc struct {
-	cmd    *exec.Cmd
-	url    string
-	stderr *tailWriter
-	done   chan struct{}
-	err    error // set when done is closed
+	cmd     *exec.Cmd
+	started time.Time // just before the process was started
+	url     string
+	stderr  *tailWriter
+	done    chan struct{}
+	err     error // set when done is closed
 }
 
 // tailWriter keeps the last bytes written to it.
@@ -78,6 +86,12 @@ const startTimeout = 30 * time.Second
 // start runs argv in dir and waits for its "listening on http://HOST:PORT"
 // line on stdout.
 func start(ctx context.Context, dir string, argv, env []string) (*proc, error) {
+	return startCapture(ctx, dir, argv, env, 8<<10)
+}
+
+// startCapture is start keeping the last stderrMax bytes of the process's
+// standard error.
+func startCapture(ctx context.Context, dir string, argv, env []string, stderrMax int) (*proc, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("bench: empty command")
 	}
@@ -86,12 +100,13 @@ func start(ctx context.Context, dir string, argv, env []string) (*proc, error) {
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
 	}
-	p := &proc{cmd: cmd, stderr: &tailWriter{max: 8 << 10}, done: make(chan struct{})}
+	p := &proc{cmd: cmd, stderr: &tailWriter{max: stderrMax}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
+	p.started = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bench: start %s: %w", argv[0], err)
 	}

@@ -212,6 +212,7 @@ func (d *driver) markdown() []byte {
 	d.holdSection(p)
 	d.scaleSection(p)
 	d.tuningSection(p)
+	d.varianceSection(p)
 	d.soakSection(p)
 	d.microSection(p)
 	d.profileSection(p)
@@ -221,8 +222,12 @@ func (d *driver) markdown() []byte {
 	if n := r.Failures(); n > 0 {
 		notes = append(notes, fmt.Sprintf("%d connection(s) failed or run(s) errored in this run; the tables give them by code (`closed`: the server closed the connection before the socket was connected; `timeout`: no answer within the deadline).", n))
 	}
+	pair := "The load generator runs on the same two cores as the server: connections per second measure the pair, not the server alone."
+	if r.Variance != nil {
+		pair += " \"Why the Go servers' cost moves between runs\" measures what moving it to a process of its own changes."
+	}
 	notes = append(notes,
-		"The load generator runs on the same two cores as the server: connections per second measure the pair, not the server alone.",
+		pair,
 		"Go servers listen with the kernel's somaxconn backlog; Node's `listen()` uses a backlog of 511. In the reconnect storm, SYNs beyond the backlog are retried by the kernel (1 s, 3 s), which shows in the settle time and not as failures.",
 	)
 	for _, n := range notes {
@@ -255,7 +260,7 @@ func (d *driver) summary(p func(string, ...any)) {
 	th := find(r.Handshake, statsKey, threamKey)
 	bare := find(r.Handshake, statsKey, "go-bare")
 	gj := find(r.Handshake, statsKey, "go-jwt")
-	if lib == nil && r.Tuning == nil && r.Soak == nil && len(r.Features) == 0 && len(r.Keyset) == 0 {
+	if lib == nil && r.Tuning == nil && r.Soak == nil && len(r.Features) == 0 && len(r.Keyset) == 0 && r.Variance == nil {
 		return
 	}
 	p("## Summary\n\n")
@@ -322,6 +327,17 @@ func (d *driver) summary(p func(string, ...any)) {
 		sm, _, _ := stormStats(set)
 		cm, _, _ := stormStats(cached)
 		p("- %s through a key set: %s µs per first connection (%s with the verified-token cache, which a new token cannot hit), %s µs per reconnection with the same token (%s with the cache).\n", alg, f0(set.CPU), f0(cached.CPU), f0(sm), f0(cm))
+	}
+	if v := r.Variance; v != nil {
+		def, one := v.setting(varDefault), v.setting(varOneP)
+		if b, b1 := def.stats("go-bare"), one.stats("go-bare"); b != nil && b1 != nil {
+			n := def.stats(refKey)
+			p("- Run-to-run movement: go-bare %s µs per connection (range %s %% of the median) with GOMAXPROCS unset, %s µs (range %s %%) with GOMAXPROCS=1", f0(b.CPU), f0(spreadPct(b)), f0(b1.CPU), f0(spreadPct(b1)))
+			if n != nil {
+				p("; node-socketio-jwt's range %s %%", f0(spreadPct(n)))
+			}
+			p(" (\"Why the Go servers' cost moves between runs\").\n")
+		}
 	}
 	if t := r.Tuning; t != nil {
 		for _, pair := range [][2]string{{"fixture-tuned", "fixture"}, {"bare-tuned", "bare"}} {

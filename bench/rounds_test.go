@@ -114,6 +114,31 @@ func TestTargetsPerRound(t *testing.T) {
 	}
 }
 
+func TestSchedTrace(t *testing.T) {
+	out := `listening on http://127.0.0.1:1
+SCHED 0ms: gomaxprocs=2 idleprocs=2 threads=4 spinningthreads=0 needspinning=0 idlethreads=1 runqueue=0 [ 0 0 ] schedticks=[ 0 0 ]
+SCHED 1010ms: gomaxprocs=2 idleprocs=0 threads=6 spinningthreads=1 needspinning=0 idlethreads=2 runqueue=3 [ 1 0 ] schedticks=[ 5 3 ]
+SCHED 1020ms: gomaxprocs=2 idleprocs=1 threads=6 spinningthreads=0 needspinning=1 idlethreads=2 runqueue=1 [ 0 0 ] schedticks=[ 9 4 ]
+not a trace line
+SCHED 1030ms: gomaxprocs=2 idleprocs=1 threads=8 spinningthreads=2 needspinning=0 idlethreads=3 runqueue=0 [ 0 0 ] schedticks=[ 12 9 ]
+SCHED 2000ms: gomaxprocs=2 idleprocs=2 threads=8 spinningthreads=0 needspinning=0 idlethreads=5 runqueue=0 [ 0 0 ] schedticks=[ 20 20 ]
+`
+	s := parseSchedTrace(out, time.Second, 1500*time.Millisecond)
+	if len(s) != 3 || s[0].at != 1010*time.Millisecond || s[2].fields["threads"] != 8 {
+		t.Fatalf("parseSchedTrace = %+v", s)
+	}
+	var tr SchedTrace
+	summariseTrace(&tr, s)
+	if tr.Samples != 3 || tr.GOMAXPROCS != 2 || tr.Spinning != 1 || math.Abs(tr.SpinningShare-2.0/3) > 1e-9 || math.Abs(tr.IdleProcs-2.0/3) > 1e-9 || tr.RunQueue != 4.0/3 {
+		t.Errorf("summary = %+v", tr)
+	}
+	var empty SchedTrace
+	summariseTrace(&empty, nil)
+	if empty.Samples != 0 || empty.Spinning != 0 {
+		t.Errorf("empty summary = %+v", empty)
+	}
+}
+
 func TestMachineLoadText(t *testing.T) {
 	ls := []PhaseLoad{
 		{Machine: loadgen.MachineLoad{Total: 2 * time.Second, Busy: 1800 * time.Millisecond, Steal: 20 * time.Millisecond, Client: 600 * time.Millisecond, Load1: 1.5}, Server: 800 * time.Millisecond},
@@ -127,6 +152,15 @@ func TestMachineLoadText(t *testing.T) {
 	}
 	if spanOf(nil).text(2) != "" {
 		t.Error("no runs, yet a text")
+	}
+	if r := pearson([]float64{1, 2, 3, 4}, []float64{2, 4, 6, 8}); math.Abs(r-1) > 1e-9 {
+		t.Errorf("pearson of a line = %v", r)
+	}
+	if r := pearson([]float64{1, 2, 3}, []float64{3, 2, 1}); math.Abs(r+1) > 1e-9 {
+		t.Errorf("pearson of a falling line = %v", r)
+	}
+	if !math.IsNaN(pearson([]float64{1, 2}, []float64{1, 2})) || !math.IsNaN(pearson([]float64{1, 1, 1}, []float64{1, 2, 3})) {
+		t.Error("pearson of too few or constant values is a number")
 	}
 }
 

@@ -110,7 +110,11 @@ func (d *driver) targets() []target {
 	if r.Tuning != nil {
 		tuned, tunedBase = r.Tuning.variant("fixture-tuned"), r.Tuning.variant("fixture")
 	}
-	noise := "the rounds straddle the goal: on this machine the run-to-run noise is larger than the margin."
+	noise := "the rounds straddle the goal: on this machine the run-to-run noise is larger than the margin"
+	if r.Variance != nil {
+		noise += " (see \"Why the Go servers' cost moves between runs\")"
+	}
+	noise += "."
 	for _, c := range []struct {
 		ref  *Stats
 		name string
