@@ -9,7 +9,9 @@
 // (soak), optionally drops them all and reconnects them at once (storm),
 // and reports connection rate, connect latency, failures by code and, when
 // given the server's process id, the server's CPU time per connection and
-// resident memory per open connection read from /proc.
+// resident memory per open connection read from /proc. Every phase also
+// records what the whole machine did meanwhile (Phase.Machine: CPU steal,
+// busy time, the load generator's own CPU, the load average).
 //
 // Every dial and read has a deadline and a whole run is bounded by
 // Config.MaxDuration. Only loopback servers are accepted.

@@ -2,7 +2,7 @@
 // at the repository root, with plots in bench/plots. Run it from the
 // repository root, usually through bench/run.sh:
 //
-//	go run ./bench/cmd/benchall          the full run (about 15 minutes)
+//	go run ./bench/cmd/benchall          the full run (about 20 minutes)
 //	go run ./bench/cmd/benchall -smoke   tiny counts, output in a temporary directory
 //	go run ./bench/cmd/benchall -only tuning,soak -out /tmp/part.md   some parts only
 //
