@@ -368,7 +368,12 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	d.tmp, d.bin = tmp, filepath.Join(tmp, "bin")
 	if d.opt.Out == "" {
 		if opt.Smoke {
-			d.opt.Out = filepath.Join(tmp, "out", "BENCHMARKS.md")
+			// A directory of its own: tmp goes when the run ends.
+			out, err := os.MkdirTemp("", "siojwt-bench-smoke-")
+			if err != nil {
+				return nil, err
+			}
+			d.opt.Out = filepath.Join(out, "BENCHMARKS.md")
 		} else {
 			d.opt.Out = filepath.Join(opt.Root, "BENCHMARKS.md")
 		}
