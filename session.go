@@ -134,6 +134,9 @@ func (a *Auth) Authenticated(s *socket.Socket) bool {
 }
 
 func (ss *session) event(kind EventKind, code string, res *core.Result, d time.Duration, err error) Event {
+	if !ss.a.observed() {
+		return Event{Kind: kind, Code: code, Err: err} // nothing reads the rest (report)
+	}
 	e := Event{Kind: kind, Mode: ss.mode, Namespace: ss.s.Nsp().Name(), SocketID: string(ss.s.Id()),
 		Code: code, Failure: failureKind(code, err), Duration: d, Err: err}
 	if ss.hs != nil {
