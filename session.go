@@ -58,8 +58,10 @@ type session struct {
 	a    *Auth
 	s    *socket.Socket
 	ns   *nsConfig
-	hs   *core.Handshake
 	mode Mode
+	// remote is the client's address (the handshake's, or the one a
+	// trusted proxy forwarded).
+	remote string
 
 	mu       sync.Mutex
 	state    state
@@ -139,15 +141,19 @@ func (ss *session) event(kind EventKind, code string, res *core.Result, d time.D
 	}
 	e := Event{Kind: kind, Mode: ss.mode, Namespace: ss.s.Nsp().Name(), SocketID: string(ss.s.Id()),
 		Code: code, Failure: failureKind(code, err), Duration: d, Err: err}
-	if ss.hs != nil {
-		e.RemoteAddr = ss.hs.RemoteAddr
-	}
+	e.RemoteAddr = ss.remote
 	if res != nil {
 		e.Subject = res.Claims.Subject
 		e.Fingerprint = Fingerprint(res.Token)
 	}
 	return e
 }
+
+// handshake returns the socket's handshake as core reads it. It is built
+// again for each use after the middleware (an "authenticate", a recovery)
+// rather than kept: a copy of every header for the life of each socket
+// cost more memory than the rare rebuild costs time.
+func (ss *session) handshake() *core.Handshake { return ss.a.handshakeAt(ss.s, ss.remote) }
 
 // verify runs the namespace's verifier and the revocation check: the one
 // path shared by both modes, refreshes and recovered sockets.
@@ -211,13 +217,14 @@ func (ss *session) onAuthenticate(args []any) {
 		return
 	}
 	start := a.clock.Now()
+	hs := ss.handshake()
 	var res *core.Result
 	err := safely(func() error {
 		tok, ok := tokenArg(args)
 		if !ok && !tokenGiven(args) {
 			// The cookie only stands in for a token the event does not
 			// carry: a token sent now is the client's newest.
-			if c := ss.ns.verifier.ExtractCookie(ss.hs); c != "" {
+			if c := ss.ns.verifier.ExtractCookie(hs); c != "" {
 				tok, ok = c, true
 			}
 		}
@@ -225,7 +232,7 @@ func (ss *session) onAuthenticate(args []any) {
 			return core.NewError(core.CodeInvalidToken, "invalid token datatype", nil)
 		}
 		var err error
-		res, err = a.verify(a.ctx, ss.ns.verifier, tok, ss.hs)
+		res, err = a.verify(a.ctx, ss.ns.verifier, tok, hs)
 		if err != nil {
 			return err
 		}
@@ -241,7 +248,7 @@ func (ss *session) onAuthenticate(args []any) {
 	})
 	took := a.clock.Now().Sub(start)
 	if err != nil {
-		e := a.failed(remoteOf(ss.hs), err)
+		e := a.failed(ss.remote, err)
 		ev := ss.event(EventRejected, e.Code, res, took, err)
 		if old != nil {
 			// A failed refresh: the subject and token are the current ones.
