@@ -238,6 +238,7 @@ func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socke
 	}
 	a.protected[nsp] = c.mode
 	a.conns.track(nsp)
+	a.conns.countBySession(nsp)
 	nsp.Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
 		middleware(s, func(xe *socket.ExtendedError) {
 			if xe == nil {
@@ -349,6 +350,11 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 	}
 	ss.mu.Lock()
 	ss.joined = true
+	if ss.state != stateClosed {
+		// Counted for disconnect until cleanup (see conns).
+		ss.conn = s.Conn().Id()
+		a.conns.add(ss.conn)
+	}
 	if ss.res != nil {
 		ss.advanceLocked(stateAuthenticated)
 	} else {

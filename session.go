@@ -73,6 +73,7 @@ type session struct {
 	timeout  clock.Timer // authenticate timeout or connect grace
 	pendAddr string      // counted against the pending cap, until released
 	joined   bool        // "connection" was seen
+	conn     string      // the connection ID this socket is counted on (conns) until cleanup; "" when not counted
 	early    *core.Error // a cut made before "connection", for connected to finish
 
 	// Authorization (authorization.go).
@@ -412,10 +413,13 @@ func (ss *session) cleanup(reason string) {
 	cutting := ss.state == stateCutting
 	ss.state = stateClosed
 	ss.stopTimersLocked()
-	res, pend := ss.res, ss.pendAddr
-	ss.pendAddr = ""
+	res, pend, conn := ss.res, ss.pendAddr, ss.conn
+	ss.pendAddr, ss.conn = "", ""
 	ss.mu.Unlock()
 	a := ss.a
+	if conn != "" {
+		a.conns.remove(conn)
+	}
 	a.sessions.Delete(ss.s)
 	if pend != "" {
 		a.releasePendingOf(ss, pend)
