@@ -112,8 +112,7 @@ func (a *Auth) Grants(s *socket.Socket) (authz.Grants, bool) {
 	if !ok {
 		return authz.Grants{}, false
 	}
-	ss := v.(*session)
-	g := ss.grants.Load()
+	g := v.(*session).currentGrants()
 	if g == nil {
 		return authz.Grants{}, false
 	}
@@ -129,6 +128,15 @@ func (a *Auth) grantsExtractor() *authz.Extractor {
 
 // authorize extracts res's grants and checks the namespace rule.
 func (ss *session) authorize(res *core.Result) (authz.Grants, *authz.Refusal) {
+	g := ss.extractGrants(res)
+	if e := ss.ns.policy.CheckNamespace(g); e != nil {
+		return g, refusalOf(e)
+	}
+	return g, nil
+}
+
+// extractGrants reads res's grants.
+func (ss *session) extractGrants(res *core.Result) authz.Grants {
 	g, err := ss.a.grantsExtractor().FromClaims(res.Claims)
 	if err != nil && ss.a.log != nil {
 		// err names the claim and its shape, never its value.
@@ -136,10 +144,30 @@ func (ss *session) authorize(res *core.Result) (authz.Grants, *authz.Refusal) {
 			"sub", logs.Clip(res.Claims.Subject, maxLoggedText), "token", Fingerprint(res.Token),
 			"cause", logs.Clip(err.Error(), maxLoggedCause))
 	}
-	if e := ss.ns.policy.CheckNamespace(g); e != nil {
-		return g, refusalOf(e)
+	return g
+}
+
+// currentGrants returns the grants of the socket's current token, or nil
+// before one is accepted. A handshake-mode socket of a namespace without a
+// policy has nothing to check when it connects: its grants are read here,
+// on first use (Grants, Join), so that a connection whose grants nobody
+// asks for never decodes its claims into a map (most of the cost of
+// extracting them). A refresh that stores newer grants meanwhile wins.
+func (ss *session) currentGrants() *authz.Grants {
+	if g := ss.grants.Load(); g != nil {
+		return g
 	}
-	return g, nil
+	ss.mu.Lock()
+	res := ss.res
+	ss.mu.Unlock()
+	if res == nil {
+		return nil
+	}
+	g := ss.extractGrants(res)
+	if ss.grants.CompareAndSwap(nil, &g) {
+		return &g
+	}
+	return ss.grants.Load()
 }
 
 // refusalOf returns err as a *authz.Refusal (every error a Policy's checks
@@ -170,6 +198,9 @@ func (ss *session) forbidden(r *authz.Refusal, res *core.Result) Event {
 // authorizeHandshake checks a handshake-mode socket whose token was just
 // verified; a refusal is the error that refuses the handshake.
 func (ss *session) authorizeHandshake(res *core.Result) *socket.ExtendedError {
+	if ss.ns.policy == nil {
+		return nil // no rule to check: currentGrants reads them when asked
+	}
 	g, r := ss.authorize(res)
 	if r != nil {
 		ss.a.emit(ss.forbidden(r, res))
@@ -296,7 +327,7 @@ func (ss *session) allowEvent(args []any) bool {
 		return true
 	}
 	var g authz.Grants
-	if p := ss.grants.Load(); p != nil {
+	if p := ss.currentGrants(); p != nil {
 		g = *p
 	}
 	err := ss.ns.policy.CheckEvent(name, g)
@@ -382,7 +413,7 @@ func (ss *session) join(room string) *authz.Refusal {
 	if len(ss.rooms) >= MaxJoinedRooms {
 		return authz.NewRefusal(authz.KindRoom, RuleRoomLimit, "insufficient scope: too many rooms")
 	}
-	g := ss.grants.Load()
+	g := ss.currentGrants()
 	if g == nil {
 		g = &authz.Grants{}
 	}

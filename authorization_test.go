@@ -364,3 +364,44 @@ func TestAuthorizationRefresh(t *testing.T) {
 		t.Fatalf("%d refreshed events, want 1 (the cut refresh is not one)", refreshed)
 	}
 }
+
+// TestGrantsWithoutPolicy: in a handshake-mode namespace without a policy,
+// the grants are read on first use, not at the handshake, and a refresh
+// still replaces them; Join applies the token's room grants.
+func TestGrantsWithoutPolicy(t *testing.T) {
+	conns := make(chan *socket.Socket, 1)
+	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets()); err != nil {
+			t.Fatal(err)
+		}
+		_ = ts.io.Sockets().On("connection", func(args ...any) { conns <- args[0].(*socket.Socket) })
+	})
+	now := time.Now()
+	c := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, now, time.Hour, jwt.MapClaims{"scope": "a b", "rooms": []any{"r:*"}})})
+	var s *socket.Socket
+	select {
+	case s = <-conns:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection")
+	}
+	if g := sessionOf(ts.auth, string(s.Id())).grants.Load(); g != nil {
+		t.Fatalf("grants extracted at the handshake: %v", *g)
+	}
+	if g, ok := ts.auth.Grants(s); !ok || !g.Has("a") || !g.Has("b") || !g.AllowsRoom("r:1") {
+		t.Fatalf("Grants = %v, %v", g, ok)
+	}
+	if err := ts.auth.Join(s, "r:1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.auth.Join(s, "x"); core.CodeOf(err) != core.CodeInsufficientScope {
+		t.Fatalf("Join(x) = %v", err)
+	}
+	_ = c.s.Emit("authenticate", map[string]any{"token": token(t, now, 2*time.Hour, jwt.MapClaims{"scope": "c"})})
+	c.wait(t, "authenticated", 5*time.Second)
+	if g, _ := ts.auth.Grants(s); !g.Has("c") || g.Has("a") {
+		t.Fatalf("grants after the refresh: %v", g)
+	}
+	if s.Rooms().Has("r:1") {
+		t.Fatal("still in r:1, which the new token does not grant")
+	}
+}

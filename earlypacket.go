@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
 )
 
 // earlyPacketBound bounds how long a connection's packets are held while
@@ -35,7 +36,9 @@ const earlyPacketBound = 5 * time.Second
 // The server library emits the connection's "packet" event, on the reading
 // goroutine, before it decodes the packet: a listener there waits until the
 // socket is registered (the namespace's "connection" event comes after),
-// the connection closes, or earlyPacketBound passes.
+// the connection closes, or earlyPacketBound passes. The listener, and the
+// connection's entry, exist only while a socket is held: an open socket
+// costs nothing here.
 type earlyPackets struct {
 	mu    sync.Mutex
 	conns map[string]*heldConn        // connection ID ->
@@ -43,10 +46,19 @@ type earlyPackets struct {
 }
 
 type heldConn struct {
-	conn interface{ ReadyState() string }
-	held int
-	busy atomic.Bool   // held > 0, read without the lock on every packet
-	free chan struct{} // closed when held drops to 0
+	conn              heldEvents
+	held              int
+	busy              atomic.Bool   // held > 0, read without the lock on every packet
+	free              chan struct{} // closed when held drops to 0
+	onPacket, onClose types.EventListener
+}
+
+// heldEvents is what earlyPackets uses of a connection.
+type heldEvents interface {
+	ReadyState() string
+	On(types.EventName, ...types.EventListener) error
+	Once(types.EventName, ...types.EventListener) error
+	RemoveListener(types.EventName, types.EventListener) bool
 }
 
 type heldSock struct {
@@ -71,14 +83,13 @@ func (e *earlyPackets) hold(s *socket.Socket) {
 	}
 	hc, ok := e.conns[id]
 	if !ok {
-		hc = &heldConn{conn: conn}
-		e.conns[id] = hc
-		_ = conn.On("packet", func(...any) { e.wait(hc) })
-		_ = conn.Once("close", func(...any) { e.drop(id) })
-	}
-	if hc.held == 0 {
-		hc.free = make(chan struct{})
+		hc = &heldConn{conn: conn, free: make(chan struct{})}
 		hc.busy.Store(true)
+		hc.onPacket = func(...any) { e.wait(hc) }
+		hc.onClose = func(...any) { e.drop(id) }
+		e.conns[id] = hc
+		_ = conn.On("packet", hc.onPacket)
+		_ = conn.Once("close", hc.onClose)
 	}
 	hc.held++
 	e.socks[s] = heldSock{conn: id, timer: time.AfterFunc(earlyPacketBound, func() { e.release(s) })}
@@ -98,10 +109,14 @@ func (e *earlyPackets) release(s *socket.Socket) {
 		if hc.held--; hc.held == 0 {
 			hc.busy.Store(false)
 			close(hc.free)
-			if hc.conn.ReadyState() == "closed" {
-				// Closed before its "close" listener was added.
-				delete(e.conns, hs.conn)
-			}
+			// Forget the connection until another of its sockets is held.
+			// The lock keeps a new hold from adding its listeners before
+			// these are removed (the emitter removes the first listener of
+			// the same function, whichever closure it is). No deadlock:
+			// the emitter calls listeners without its own lock.
+			delete(e.conns, hs.conn)
+			hc.conn.RemoveListener("packet", hc.onPacket)
+			hc.conn.RemoveListener("close", hc.onClose)
 		}
 	}
 }

@@ -22,10 +22,12 @@ import (
 // does, with the client's packet read in the window every time. The
 // engine emits "flush" with the packets, hands them to the transport, then
 // emits "drain", on the goroutine that then registers the socket; it
-// emits "packet" before the binding's hold, added later, waits.
-func widenRegistration(ts *testServer) {
+// emits "packet" before the binding's hold, added later, waits. It sends
+// each new connection on conns.
+func widenRegistration(ts *testServer, conns chan<- eng.Socket) {
 	_ = ts.io.Engine().On("connection", func(args ...any) {
 		c := args[0].(eng.Socket)
+		conns <- c
 		var acked bool
 		got := make(chan struct{}, 1)
 		_ = c.On("packet", func(args ...any) {
@@ -60,14 +62,17 @@ func widenRegistration(ts *testServer) {
 // TestEarlyAuthenticate: a post-connect client that emits "authenticate"
 // at once on "connect" is authenticated even when the server registers
 // the socket late (see earlyPackets); without the binding's hold, the
-// server closed the connection every time ("transport close").
+// server closed the connection every time ("transport close"). Once the
+// socket is registered, the binding forgets the connection: no entry, and
+// no listener of its own left on the connection.
 func TestEarlyAuthenticate(t *testing.T) {
 	ts := newTestServer(t, nil, nil, func(ts *testServer) {
 		if err := ts.auth.ProtectPostConnect(ts.io.Sockets(), func(*socket.Socket) {}); err != nil {
 			t.Fatal(err)
 		}
 	})
-	widenRegistration(ts)
+	conns := make(chan eng.Socket, 3)
+	widenRegistration(ts, conns)
 	tok := token(t, time.Now(), time.Hour, nil)
 	for range 3 {
 		events := make(chan string, 16)
@@ -99,6 +104,13 @@ func TestEarlyAuthenticate(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatalf("timeout after %v", seen)
 			}
+		}
+		ts.auth.early.mu.Lock()
+		held := len(ts.auth.early.conns) + len(ts.auth.early.socks)
+		ts.auth.early.mu.Unlock()
+		// widenRegistration's own "packet" listener is the one left.
+		if c := <-conns; held != 0 || c.ListenerCount("packet") != 1 {
+			t.Fatalf("after the socket registered: %d held, %d packet listeners, want 0 and 1", held, c.ListenerCount("packet"))
 		}
 		s.Disconnect()
 		if !slices.Equal(seen, []string{"connect", "authenticated"}) {

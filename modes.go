@@ -238,6 +238,7 @@ func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socke
 	}
 	a.protected[nsp] = c.mode
 	a.conns.track(nsp)
+	a.conns.countBySession(nsp)
 	nsp.Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
 		middleware(s, func(xe *socket.ExtendedError) {
 			if xe == nil {
@@ -273,16 +274,17 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 		if e := a.checkIsolated(s.Nsp()); e != nil {
 			return e
 		}
-		ss.hs = a.handshakeOf(s)
-		tok, err := c.verifier.Extract(ss.hs)
+		hs := a.handshakeOf(s)
+		ss.remote = hs.RemoteAddr
+		tok, err := c.verifier.Extract(hs)
 		if err != nil {
 			return err
 		}
-		res, err = a.verify(a.ctx, c.verifier, tok, ss.hs)
+		res, err = a.verify(a.ctx, c.verifier, tok, hs)
 		return err
 	})
 	if err != nil {
-		e := a.failed(remoteOf(ss.hs), err)
+		e := a.failed(ss.remote, err)
 		a.emit(ss.event(EventRejected, e.Code, nil, a.clock.Now().Sub(start), err))
 		return extended(e)
 	}
@@ -308,13 +310,13 @@ func (a *Auth) admitPending(s *socket.Socket, c *nsConfig) *socket.ExtendedError
 	if e := a.checkIsolated(s.Nsp()); e != nil {
 		return extended(e)
 	}
-	ss := &session{a: a, s: s, ns: c, mode: ModePostConnect, hs: a.handshakeOf(s)}
-	if e := a.countPending(ss.hs.RemoteAddr); e != nil {
+	ss := &session{a: a, s: s, ns: c, mode: ModePostConnect, remote: a.addrOf(s)}
+	if e := a.countPending(ss.remote); e != nil {
 		a.emit(ss.event(EventRejected, e.Code, nil, 0, nil))
 		return extended(e)
 	}
 	a.sessions.Store(s, ss)
-	a.holdPending(ss, ss.hs.RemoteAddr)
+	a.holdPending(ss, ss.remote)
 	// Registered before the socket connects, so that no event slips
 	// through.
 	a.dropPendingEvents(s)
@@ -343,11 +345,16 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 	if v, ok := a.sessions.Load(s); ok {
 		ss = v.(*session)
 	} else {
-		ss = &session{a: a, s: s, ns: c, mode: c.mode, hs: a.handshakeOf(s)}
+		ss = &session{a: a, s: s, ns: c, mode: c.mode, remote: a.addrOf(s)}
 		a.sessions.Store(s, ss)
 	}
 	ss.mu.Lock()
 	ss.joined = true
+	if ss.state != stateClosed {
+		// Counted for disconnect until cleanup (see conns).
+		ss.conn = s.Conn().Id()
+		a.conns.add(ss.conn)
+	}
 	if ss.res != nil {
 		ss.advanceLocked(stateAuthenticated)
 	} else {
@@ -401,10 +408,13 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 	}
 }
 
-// handshakeOf converts the server library's untyped handshake once.
-func (a *Auth) handshakeOf(s *socket.Socket) *core.Handshake {
+// handshakeOf converts the server library's untyped handshake.
+func (a *Auth) handshakeOf(s *socket.Socket) *core.Handshake { return a.handshakeAt(s, a.addrOf(s)) }
+
+// handshakeAt is handshakeOf with the client's address known already.
+func (a *Auth) handshakeAt(s *socket.Socket, remote string) *core.Handshake {
 	raw := s.Handshake()
-	hs := &core.Handshake{Namespace: s.Nsp().Name(), Header: http.Header{}, Query: url.Values{}}
+	hs := &core.Handshake{Namespace: s.Nsp().Name(), Header: http.Header{}, Query: url.Values{}, RemoteAddr: remote}
 	for k, v := range raw.Headers {
 		hs.Header[http.CanonicalHeaderKey(k)] = toStrings(v)
 	}
@@ -414,7 +424,6 @@ func (a *Auth) handshakeOf(s *socket.Socket) *core.Handshake {
 	if raw.Auth != nil {
 		hs.Auth, hs.HasAuth = raw.Auth["token"]
 	}
-	hs.RemoteAddr = a.addrOf(s)
 	return hs
 }
 
@@ -434,13 +443,6 @@ func toStrings(v any) []string {
 		return out
 	}
 	return nil
-}
-
-func remoteOf(hs *core.Handshake) string {
-	if hs == nil {
-		return ""
-	}
-	return hs.RemoteAddr
 }
 
 // tokenArg reads {token} from "authenticate"'s first argument.

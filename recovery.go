@@ -48,9 +48,10 @@ func (a *Auth) recovered(ss *session) {
 	}
 	var res *core.Result
 	err := safely(func() error {
-		tok, err := ss.ns.verifier.Extract(ss.hs)
+		hs := ss.handshake()
+		tok, err := ss.ns.verifier.Extract(hs)
 		if err == nil {
-			if res, err = a.verify(a.ctx, ss.ns.verifier, tok, ss.hs); err != nil {
+			if res, err = a.verify(a.ctx, ss.ns.verifier, tok, hs); err != nil {
 				return err
 			}
 			if prev != nil && res.Claims.Subject != prev.Claims.Subject {

@@ -58,8 +58,10 @@ type session struct {
 	a    *Auth
 	s    *socket.Socket
 	ns   *nsConfig
-	hs   *core.Handshake
 	mode Mode
+	// remote is the client's address (the handshake's, or the one a
+	// trusted proxy forwarded).
+	remote string
 
 	mu       sync.Mutex
 	state    state
@@ -71,6 +73,7 @@ type session struct {
 	timeout  clock.Timer // authenticate timeout or connect grace
 	pendAddr string      // counted against the pending cap, until released
 	joined   bool        // "connection" was seen
+	conn     string      // the connection ID this socket is counted on (conns) until cleanup; "" when not counted
 	early    *core.Error // a cut made before "connection", for connected to finish
 
 	// Authorization (authorization.go).
@@ -134,17 +137,24 @@ func (a *Auth) Authenticated(s *socket.Socket) bool {
 }
 
 func (ss *session) event(kind EventKind, code string, res *core.Result, d time.Duration, err error) Event {
+	if !ss.a.observed() {
+		return Event{Kind: kind, Code: code, Err: err} // nothing reads the rest (report)
+	}
 	e := Event{Kind: kind, Mode: ss.mode, Namespace: ss.s.Nsp().Name(), SocketID: string(ss.s.Id()),
 		Code: code, Failure: failureKind(code, err), Duration: d, Err: err}
-	if ss.hs != nil {
-		e.RemoteAddr = ss.hs.RemoteAddr
-	}
+	e.RemoteAddr = ss.remote
 	if res != nil {
 		e.Subject = res.Claims.Subject
 		e.Fingerprint = Fingerprint(res.Token)
 	}
 	return e
 }
+
+// handshake returns the socket's handshake as core reads it. It is built
+// again for each use after the middleware (an "authenticate", a recovery)
+// rather than kept: a copy of every header for the life of each socket
+// cost more memory than the rare rebuild costs time.
+func (ss *session) handshake() *core.Handshake { return ss.a.handshakeAt(ss.s, ss.remote) }
 
 // verify runs the namespace's verifier and the revocation check: the one
 // path shared by both modes, refreshes and recovered sockets.
@@ -208,13 +218,14 @@ func (ss *session) onAuthenticate(args []any) {
 		return
 	}
 	start := a.clock.Now()
+	hs := ss.handshake()
 	var res *core.Result
 	err := safely(func() error {
 		tok, ok := tokenArg(args)
 		if !ok && !tokenGiven(args) {
 			// The cookie only stands in for a token the event does not
 			// carry: a token sent now is the client's newest.
-			if c := ss.ns.verifier.ExtractCookie(ss.hs); c != "" {
+			if c := ss.ns.verifier.ExtractCookie(hs); c != "" {
 				tok, ok = c, true
 			}
 		}
@@ -222,7 +233,7 @@ func (ss *session) onAuthenticate(args []any) {
 			return core.NewError(core.CodeInvalidToken, "invalid token datatype", nil)
 		}
 		var err error
-		res, err = a.verify(a.ctx, ss.ns.verifier, tok, ss.hs)
+		res, err = a.verify(a.ctx, ss.ns.verifier, tok, hs)
 		if err != nil {
 			return err
 		}
@@ -238,7 +249,7 @@ func (ss *session) onAuthenticate(args []any) {
 	})
 	took := a.clock.Now().Sub(start)
 	if err != nil {
-		e := a.failed(remoteOf(ss.hs), err)
+		e := a.failed(ss.remote, err)
 		ev := ss.event(EventRejected, e.Code, res, took, err)
 		if old != nil {
 			// A failed refresh: the subject and token are the current ones.
@@ -402,10 +413,13 @@ func (ss *session) cleanup(reason string) {
 	cutting := ss.state == stateCutting
 	ss.state = stateClosed
 	ss.stopTimersLocked()
-	res, pend := ss.res, ss.pendAddr
-	ss.pendAddr = ""
+	res, pend, conn := ss.res, ss.pendAddr, ss.conn
+	ss.pendAddr, ss.conn = "", ""
 	ss.mu.Unlock()
 	a := ss.a
+	if conn != "" {
+		a.conns.remove(conn)
+	}
 	a.sessions.Delete(ss.s)
 	if pend != "" {
 		a.releasePendingOf(ss, pend)

@@ -233,6 +233,10 @@ func (a *Auth) Verifier() *core.Verifier { return a.verifier }
 
 func (a *Auth) emit(e Event) { a.report(e, "") }
 
+// observed reports whether anything sees the events: a hook or the log.
+// Without either, no event is built beyond its kind and code.
+func (a *Auth) observed() bool { return len(a.hooks) > 0 || a.log != nil }
+
 // report passes e to the hooks and logs it. A non-empty reason says that e
 // ends a socket that was connected (a failed refresh or re-check is a
 // rejection of a live socket, and is logged as a cut) and why, in the words
@@ -282,6 +286,9 @@ func (a *Auth) report(e Event, reason string) {
 			a.log.Info("siojwt: socket refused", attrs...)
 		}
 	default:
+		if !a.log.Enabled(a.ctx, slog.LevelDebug) {
+			return // the attributes below cost more than the check
+		}
 		a.log.Debug("siojwt: "+string(e.Kind), "mode", string(e.Mode), "namespace", logs.Clip(e.Namespace, maxLoggedText),
 			"remote", logs.Clip(e.RemoteAddr, maxLoggedText), "sub", logs.Clip(e.Subject, maxLoggedText), "token", e.Fingerprint)
 	}
