@@ -23,8 +23,9 @@
 // verifies RS256 and ES256 through a key set, with and without the
 // verified-token cache, on first connects and on reconnects (keyset.go);
 // the variance part runs go-bare, go-siojwt and node-socketio-jwt with
-// GOMAXPROCS=1 and with the load generator in a process of its own, and
-// traces the Go scheduler (variance.go). The tuning part runs the bare
+// GOMAXPROCS=1, with GOGC=off and with the load generator in a process of
+// its own, counts the Go servers' collections, and traces the Go scheduler
+// (variance.go). The tuning part runs the bare
 // server and the fixture with the server library's options varied one at a
 // time; the soak (Soak, also bench/cmd/soak) holds 10 000 authenticated
 // sockets on the fixture for a minute. Every run records the machine's CPU

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -130,7 +131,7 @@ func TestSmoke(t *testing.T) {
 	for _, s := range []string{"# Benchmarks", "## Machine", "## Targets", "## Handshake mode", "## Reconnect storm", "## Tuning the server library", "### Recommended configuration", "## Soak:", "-core machine", "CPU µs/conn",
 		"| Load during the runs | CPU steal ", "Machine during these runs: CPU steal", "judged round by round", "Our layer's CPU against a bare golang-jwt middleware", "server RSS over go-bare",
 		"## What each feature of the binding costs", "| **go-siojwt+revocation** |", "BenchmarkFeatures", "## Key sets", "| **go-siojwt-rs256-jwks-cache** |",
-		"## Why the Go servers' cost moves between runs", "| gomaxprocs1 | go-bare |", "| separate | node-socketio-jwt |", "GODEBUG=schedtrace=10", "Reading, from the figures above"} {
+		"## Why the Go servers' cost moves between runs", "| gomaxprocs1 | go-bare |", "| gcoff | go-siojwt |", "GC cycles per run", "- GOGC=off, go-bare:", "As for the collector:", "| separate | node-socketio-jwt |", "GODEBUG=schedtrace=10", "Reading, from the figures above"} {
 		if !bytes.Contains(md, []byte(s)) {
 			t.Errorf("report lacks %q", s)
 		}
@@ -202,12 +203,12 @@ func checkKeyset(t *testing.T, rep *Report) {
 	}
 }
 
-// checkVariance: every setting ran every server, GOMAXPROCS took effect,
-// and the scheduler trace was read.
+// checkVariance: every setting ran every server, GOMAXPROCS and GOGC took
+// effect, and the scheduler trace was read.
 func checkVariance(t *testing.T, rep *Report) {
 	t.Helper()
 	v := rep.Variance
-	if v == nil || len(v.Settings) != 3 {
+	if v == nil || len(v.Settings) != 4 {
 		t.Fatalf("variance part: %+v", v)
 	}
 	for _, st := range v.Settings {
@@ -231,6 +232,16 @@ func checkVariance(t *testing.T, rep *Report) {
 			}
 			if g := gomaxprocsOf(s); g != want {
 				t.Errorf("variance %s %s: GOMAXPROCS %v, want %v", st.Key, s.Key, g, want)
+			}
+			if st.Key == varSeparate {
+				continue // the separate load generator cannot call back: no second reading
+			}
+			gc := gcCycles(s)
+			if len(gc) != len(s.runs) {
+				t.Errorf("variance %s %s: GC cycles read in %d of %d runs", st.Key, s.Key, len(gc), len(s.runs))
+			}
+			if st.Key == varGCOff && slices.ContainsFunc(gc, func(n float64) bool { return n != 0 }) {
+				t.Errorf("variance %s %s: %v collections with GOGC=off", st.Key, s.Key, gc)
 			}
 		}
 	}
