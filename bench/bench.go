@@ -278,8 +278,10 @@ type Report struct {
 	// Keyset verifies through a key set; Variance looks for why the Go
 	// servers' cost moves between runs.
 	Features []*Stats
-	Keyset   []*Stats
-	Variance *Variance
+	// FeatureBench is the features part's in-process benchmark.
+	FeatureBench *FeatureBench
+	Keyset       []*Stats
+	Variance     *Variance
 	// Loads is the machine's load during the connect phase of every run.
 	Loads []PhaseLoad
 	// Notes lists what could not be measured and why.
@@ -304,6 +306,9 @@ func (r *Report) Failures() int {
 	}
 	for _, s := range all {
 		n += s.Failed()
+	}
+	if r.FeatureBench != nil && r.FeatureBench.Error != "" {
+		n++
 	}
 	for _, s := range r.Hold {
 		if s.Error != "" {
@@ -408,6 +413,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	if opt.part("features") && d.fixture {
 		d.rep.Features = d.measure(ctx, "features", d.featurePeers(), opt.Reps, loadgen.Config{Conns: opt.Conns, Concurrency: opt.Concurrency, CloseWait: 100 * time.Millisecond})
+	}
+	if opt.part("features") && ctx.Err() == nil {
+		d.rep.FeatureBench = d.featureBench(ctx)
 	}
 	if opt.part("keyset") && d.fixture && len(d.algs) > 0 {
 		d.rep.Keyset = d.keyset(ctx)
