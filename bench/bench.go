@@ -23,8 +23,9 @@
 // verifies RS256 and ES256 through a key set, with and without the
 // verified-token cache, on first connects and on reconnects (keyset.go);
 // the variance part runs go-bare, go-siojwt and node-socketio-jwt with
-// GOMAXPROCS=1 and with the load generator in a process of its own, and
-// traces the Go scheduler (variance.go). The tuning part runs the bare
+// GOMAXPROCS=1, with GOGC=off and with the load generator in a process of
+// its own, counts the Go servers' collections, and traces the Go scheduler
+// (variance.go). The tuning part runs the bare
 // server and the fixture with the server library's options varied one at a
 // time; the soak (Soak, also bench/cmd/soak) holds 10 000 authenticated
 // sockets on the fixture for a minute. Every run records the machine's CPU
@@ -277,8 +278,10 @@ type Report struct {
 	// Keyset verifies through a key set; Variance looks for why the Go
 	// servers' cost moves between runs.
 	Features []*Stats
-	Keyset   []*Stats
-	Variance *Variance
+	// FeatureBench is the features part's in-process benchmark.
+	FeatureBench *FeatureBench
+	Keyset       []*Stats
+	Variance     *Variance
 	// Loads is the machine's load during the connect phase of every run.
 	Loads []PhaseLoad
 	// Notes lists what could not be measured and why.
@@ -303,6 +306,9 @@ func (r *Report) Failures() int {
 	}
 	for _, s := range all {
 		n += s.Failed()
+	}
+	if r.FeatureBench != nil && r.FeatureBench.Error != "" {
+		n++
 	}
 	for _, s := range r.Hold {
 		if s.Error != "" {
@@ -407,6 +413,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	if opt.part("features") && d.fixture {
 		d.rep.Features = d.measure(ctx, "features", d.featurePeers(), opt.Reps, loadgen.Config{Conns: opt.Conns, Concurrency: opt.Concurrency, CloseWait: 100 * time.Millisecond})
+	}
+	if opt.part("features") && ctx.Err() == nil {
+		d.rep.FeatureBench = d.featureBench(ctx)
 	}
 	if opt.part("keyset") && d.fixture && len(d.algs) > 0 {
 		d.rep.Keyset = d.keyset(ctx)

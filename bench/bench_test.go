@@ -6,7 +6,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -78,6 +80,7 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("%d machine readings for %d handshake servers", len(rep.Loads), len(rep.Handshake))
 	}
 	checkFeatures(t, rep)
+	checkFeatureBench(t, rep)
 	checkKeyset(t, rep)
 	checkVariance(t, rep)
 	for k, seen := range want {
@@ -129,8 +132,8 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, s := range []string{"# Benchmarks", "## Machine", "## Targets", "## Handshake mode", "## Reconnect storm", "## Tuning the server library", "### Recommended configuration", "## Soak:", "-core machine", "CPU µs/conn",
 		"| Load during the runs | CPU steal ", "Machine during these runs: CPU steal", "judged round by round", "Our layer's CPU against a bare golang-jwt middleware", "server RSS over go-bare",
-		"## What each feature of the binding costs", "| **go-siojwt+revocation** |", "BenchmarkFeatures", "## Key sets", "| **go-siojwt-rs256-jwks-cache** |",
-		"## Why the Go servers' cost moves between runs", "| gomaxprocs1 | go-bare |", "| separate | node-socketio-jwt |", "GODEBUG=schedtrace=10", "Reading, from the figures above"} {
+		"## What each feature of the binding costs", "| **go-siojwt+revocation** |", "### In process, per feature (`BenchmarkFeatures`)", "| row | allocs/op | Δ vs bare |", "## Key sets", "| **go-siojwt-rs256-jwks-cache** |",
+		"## Why the Go servers' cost moves between runs", "| gomaxprocs1 | go-bare |", "| gcoff | go-siojwt |", "GC cycles per run", "- GOGC=off, go-bare:", "As for the collector:", "| separate | node-socketio-jwt |", "GODEBUG=schedtrace=10", "Reading, from the figures above"} {
 		if !bytes.Contains(md, []byte(s)) {
 			t.Errorf("report lacks %q", s)
 		}
@@ -202,12 +205,12 @@ func checkKeyset(t *testing.T, rep *Report) {
 	}
 }
 
-// checkVariance: every setting ran every server, GOMAXPROCS took effect,
-// and the scheduler trace was read.
+// checkVariance: every setting ran every server, GOMAXPROCS and GOGC took
+// effect, and the scheduler trace was read.
 func checkVariance(t *testing.T, rep *Report) {
 	t.Helper()
 	v := rep.Variance
-	if v == nil || len(v.Settings) != 3 {
+	if v == nil || len(v.Settings) != 4 {
 		t.Fatalf("variance part: %+v", v)
 	}
 	for _, st := range v.Settings {
@@ -232,6 +235,16 @@ func checkVariance(t *testing.T, rep *Report) {
 			if g := gomaxprocsOf(s); g != want {
 				t.Errorf("variance %s %s: GOMAXPROCS %v, want %v", st.Key, s.Key, g, want)
 			}
+			if st.Key == varSeparate {
+				continue // the separate load generator cannot call back: no second reading
+			}
+			gc := gcCycles(s)
+			if len(gc) != len(s.runs) {
+				t.Errorf("variance %s %s: GC cycles read in %d of %d runs", st.Key, s.Key, len(gc), len(s.runs))
+			}
+			if st.Key == varGCOff && slices.ContainsFunc(gc, func(n float64) bool { return n != 0 }) {
+				t.Errorf("variance %s %s: %v collections with GOGC=off", st.Key, s.Key, gc)
+			}
 		}
 	}
 	if len(v.Traces) != 2 {
@@ -241,5 +254,35 @@ func checkVariance(t *testing.T, rep *Report) {
 		if tr.Error != "" || tr.Samples == 0 || tr.GOMAXPROCS != runtime.GOMAXPROCS(0) || tr.Threads < 1 || !(tr.CPU > 0) {
 			t.Errorf("scheduler trace %s: %+v", tr.Key, tr)
 		}
+	}
+}
+
+// checkFeatureBench: the in-process benchmark ran, its bare and siojwt-off
+// rows have figures, and the report's table shows them.
+func checkFeatureBench(t *testing.T, rep *Report) {
+	t.Helper()
+	b := rep.FeatureBench
+	if b == nil || b.Error != "" {
+		t.Fatalf("in-process features benchmark: %+v", b)
+	}
+	md, err := os.ReadFile(rep.Options.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	num := `-?\d+`
+	for _, name := range []string{"bare", "siojwt-off"} {
+		r := b.row(name)
+		if r == nil || !(r.Allocs > 0) || !(r.Bytes > 0) || math.IsNaN(r.Heap) || !(r.CPU > 0) {
+			t.Errorf("in-process features %s: %+v", name, r)
+			continue
+		}
+		// allocs/op, B/op and heap B/conn each with their differences, then cpu-µs/op.
+		row := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(name) + "` \\| " + num + " \\|.*\\| " + num + " \\|.*\\| " + num + "(?: \\(" + num + "–" + num + "\\))? \\|.*\\| " + num + "(?: \\(" + num + "–" + num + "\\))? \\|$")
+		if !row.Match(md) {
+			t.Errorf("report lacks the in-process row %s with numeric values", name)
+		}
+	}
+	if off, bare := b.row("siojwt-off"), b.row("bare"); off != nil && bare != nil && !(off.Allocs > bare.Allocs) {
+		t.Errorf("in-process: siojwt-off %v allocations per connection, not more than bare's %v", off.Allocs, bare.Allocs)
 	}
 }

@@ -86,11 +86,19 @@ func beyond(vals []float64) bool {
 
 func (d *driver) featuresSection(p func(string, ...any)) {
 	fs := d.rep.Features
-	if len(fs) == 0 {
+	if len(fs) == 0 && d.rep.FeatureBench == nil {
 		return
 	}
-	off, bare := find(fs, statsKey, featOff), find(fs, statsKey, "go-bare")
 	p("## What each feature of the binding costs\n\n")
+	if len(fs) > 0 {
+		d.featuresSockets(p, fs)
+	}
+	d.featureBenchSection(p)
+}
+
+// featuresSockets writes the socket-level table of the features part.
+func (d *driver) featuresSockets(p func(string, ...any), fs []*Stats) {
+	off, bare := find(fs, statsKey, featOff), find(fs, statsKey, "go-bare")
 	p("The fixture (handshake mode, HS256) with every optional feature of the binding switched off, then with each switched on alone, against the bare servers and the fixture's defaults: %d connections per run, %d in flight, %d interleaved repetition(s), medians. ", d.opt.Conns, d.opt.Concurrency, d.opt.Reps)
 	p("Differences are taken round by round (repetition *i* of a row against repetition *i* of the reference, run in the same round) and given as the median with the lowest and highest round in brackets; a difference is **bold** when every round had the same sign. ")
 	p("Allocations per connection come from each server's `/metrics` (Go collector) and are far steadier than CPU time at this resolution (%d connections: %.0f µs per 10 ms clock tick).\n\n", d.opt.Conns, 1e4/float64(d.opt.Conns))
@@ -156,7 +164,6 @@ func (d *driver) featuresSection(p func(string, ...any)) {
 		p("Against %s, per round: %s.\n\n", featOff, strings.Join(rows, "; "))
 	}
 	p("What cannot be switched off from outside: the binding always keeps a session per authenticated socket (the session map), tracks the connection the socket rides on (connection tracking), wraps the namespace's adapter to keep broadcasts within what each socket may receive (the isolation adapter wrapper), and holds the packets a client sends before its socket is registered (early-packet hold). ")
-	p("They are in every row above, %s included. Per-feature allocations, these parts included, are measured in process by the allocation benchmark `BenchmarkFeatures` in bench/profile:\n\n", featOff)
-	p("```sh\ncd bench && go test -run '^$' -bench Features -benchmem ./profile/\n```\n\n")
+	p("They are in every row above, %s included; the in-process table below prices them and each feature without the sockets' noise. ", featOff)
 	p("The failure limiter counts failed authentications only: with valid tokens, as here, it has nothing to do per connection.\n\n")
 }

@@ -24,6 +24,7 @@ const (
 	mHeapInuse  = "go_memstats_heap_inuse_bytes"
 	mRSS        = "process_resident_memory_bytes"
 	mGOMAXPROCS = "go_sched_gomaxprocs_threads"
+	mGCCycles   = "go_gc_duration_seconds_count"
 )
 
 // scrape reads the unlabelled samples of a Prometheus text exposition at

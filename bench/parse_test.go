@@ -190,3 +190,25 @@ func TestCharts(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFeatureBench(t *testing.T) {
+	out := `goos: linux
+pkg: github.com/siojwt/siojwt/bench/profile
+BenchmarkFeatures/bare-2         	     200	   5315476 ns/op	       351.0 cpu-µs/op	     37459 heap-B/conn	   70549 B/op	     795 allocs/op
+BenchmarkFeatures/siojwt-off-2   	     200	   5362451 ns/op	       404.3 cpu-µs/op	     36637 heap-B/conn	   72642 B/op	     866 allocs/op
+BenchmarkFeatures/bare-2         	     200	   5315476 ns/op	       341.0 cpu-µs/op	     37000 heap-B/conn	   70551 B/op	     795 allocs/op
+BenchmarkFeatures/bare-2         	     200	   5315476 ns/op	       361.0 cpu-µs/op	     37900 heap-B/conn	   70553 B/op	     797 allocs/op
+BenchmarkFeatures/siojwt+metrics   	     200	   5360002 ns/op	       410.1 cpu-µs/op	     36687 heap-B/conn	   73318 B/op	     869 allocs/op
+PASS`
+	rows := parseFeatureBench(out)
+	if len(rows) != 3 || rows[0].Name != "bare" || rows[1].Name != "siojwt-off" || rows[2].Name != "siojwt+metrics" {
+		t.Fatalf("rows: %+v", rows)
+	}
+	b := rows[0]
+	if b.Runs != 3 || b.Allocs != 795 || b.Bytes != 70551 || b.Heap != 37459 || b.HeapLo != 37000 || b.HeapHi != 37900 || b.CPU != 351 || b.CPULo != 341 {
+		t.Errorf("bare: %+v", b)
+	}
+	if rows[2].Allocs != 869 || rows[2].Runs != 1 {
+		t.Errorf("siojwt+metrics: %+v", rows[2])
+	}
+}

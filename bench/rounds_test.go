@@ -64,6 +64,13 @@ func TestRoundJudging(t *testing.T) {
 	if judgeRounds(nil, nil2) != nil {
 		t.Error("no rounds judged as some")
 	}
+	// A reason after a full stop starts a sentence, whatever case it was
+	// written in.
+	lower := target{why: "the heap grew."}
+	lower.judged(judgeRounds(r, func(v float64) bool { return v <= 0.4 }))
+	if got := lower.verdict(); got != "**not shown**: met in 2 of 3 rounds. The heap grew." {
+		t.Errorf("verdict with a lower-case reason: %q", got)
+	}
 	var none target
 	none.judged(nil)
 	if none.known || none.verdict() != "not measured in this run" {

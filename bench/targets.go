@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // pairRounds returns f(a's run, b's run) for every interleaved round in
@@ -89,13 +91,23 @@ func (t *target) verdict() string {
 	case t.rounds != nil && t.met:
 		return fmt.Sprintf("met in every round (%d of %d)", t.rounds.met, t.rounds.n)
 	case t.rounds != nil && t.rounds.met > 0:
-		return strings.TrimSpace(fmt.Sprintf("**not shown**: met in %d of %d rounds. %s", t.rounds.met, t.rounds.n, t.why))
+		return strings.TrimSpace(fmt.Sprintf("**not shown**: met in %d of %d rounds. %s", t.rounds.met, t.rounds.n, capitalise(t.why)))
 	case t.rounds != nil:
-		return strings.TrimSpace(fmt.Sprintf("**not shown**: missed in every round (%d). %s", t.rounds.n, t.why))
+		return strings.TrimSpace(fmt.Sprintf("**not shown**: missed in every round (%d). %s", t.rounds.n, capitalise(t.why)))
 	case t.met:
 		return "met"
 	}
 	return "**missed**: " + t.why
+}
+
+// capitalise upper-cases the first letter of s: a reason that follows a
+// full stop starts a sentence.
+func capitalise(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 || !unicode.IsLower(r) {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[n:]
 }
 
 func (d *driver) targets() []target {
@@ -110,7 +122,7 @@ func (d *driver) targets() []target {
 	if r.Tuning != nil {
 		tuned, tunedBase = r.Tuning.variant("fixture-tuned"), r.Tuning.variant("fixture")
 	}
-	noise := "the rounds straddle the goal: on this machine the run-to-run noise is larger than the margin"
+	noise := "The rounds straddle the goal: on this machine the run-to-run noise is larger than the margin"
 	if r.Variance != nil {
 		noise += " (see \"Why the Go servers' cost moves between runs\")"
 	}

@@ -42,6 +42,7 @@ type VarianceSetting struct {
 const (
 	varDefault  = "default"
 	varOneP     = "gomaxprocs1"
+	varGCOff    = "gcoff"
 	varSeparate = "separate"
 )
 
@@ -102,6 +103,11 @@ func (d *driver) variance(ctx context.Context, hs []peer) *Variance {
 		{varOneP, "GOMAXPROCS=1 for the Go servers (Node is unaffected: the control), load generator in the driver's process", func(p *peer) {
 			if !p.node {
 				p.env = append(slices.Clone(p.env), "GOMAXPROCS=1")
+			}
+		}},
+		{varGCOff, "GOGC=off for the Go servers: no collection during the run (Node is unaffected: the control), GOMAXPROCS unset, load generator in the driver's process", func(p *peer) {
+			if !p.node {
+				p.env = append(slices.Clone(p.env), "GOGC=off")
 			}
 		}},
 		{varSeparate, "GOMAXPROCS unset, load generator in a process of its own (bench/cmd/loadgen -json)", func(p *peer) { p.external = true }},
@@ -288,6 +294,35 @@ func gomaxprocsOf(s *Stats) float64 {
 	return median(xs)
 }
 
+// gcCycles are the collections a Go server ran over each run's connect
+// phase (go_gc_duration_seconds_count with every connection open, minus
+// before), for the runs whose /metrics were read both times.
+func gcCycles(s *Stats) []float64 {
+	var xs []float64
+	if s == nil {
+		return nil
+	}
+	for _, r := range s.runs {
+		if v := r.perConn(mGCCycles); !math.IsNaN(v) {
+			xs = append(xs, v*float64(r.Connect.Connected))
+		}
+	}
+	return xs
+}
+
+// gcText is "median (lowest–highest)" of s's collections per run, or
+// "n/a".
+func gcText(s *Stats) string {
+	xs := gcCycles(s)
+	switch len(xs) {
+	case 0:
+		return "n/a"
+	case 1:
+		return f0(xs[0])
+	}
+	return fmt.Sprintf("%s (%s–%s)", f0(median(xs)), f0(slices.Min(xs)), f0(slices.Max(xs)))
+}
+
 // compare describes b against a (a setting against the default) for one
 // server: medians and the per-round difference.
 type comparison struct {
@@ -333,11 +368,12 @@ func (d *driver) varianceSection(p func(string, ...any)) {
 	def := v.setting(varDefault)
 	p("## Why the Go servers' cost moves between runs\n\n")
 	p("Between full runs and between machines, the Go servers' CPU per connection has moved more than Node's. This part looks for the cause: go-bare, go-siojwt and node-socketio-jwt, interleaved (each repetition runs every setting and server in turn), %d connections per run, %d in flight, %d repetition(s), under settings that each remove one suspect: ", d.opt.Conns, d.opt.Concurrency, d.opt.Reps)
-	p("the Go runtime's scheduling across several Ps (`GOMAXPROCS=1`: one P, so no thread spins looking for work and none is woken for a second P), and the load generator sharing the driver's process (a separate `bench/cmd/loadgen -json` process instead). ")
-	p("Node runs one JavaScript thread whatever GOMAXPROCS says: its figures under each setting measure the machine's drift. ")
+	p("the Go runtime's scheduling across several Ps (`GOMAXPROCS=1`: one P, so no thread spins looking for work and none is woken for a second P), the garbage collector (`GOGC=off`: no collection during the run, so neither its work nor where its cycles fall among the connections counts; each run is a fresh process with %d connections, whose heap fits in memory), and the load generator sharing the driver's process (a separate `bench/cmd/loadgen -json` process instead). ", d.opt.Conns)
+	p("Node runs one JavaScript thread and its own collector whatever GOMAXPROCS and GOGC say: its figures under each setting measure the machine's drift. ")
+	p("For the Go servers, the collections each run held over its connect phase are counted from their `/metrics` (`go_gc_duration_seconds_count` with every connection open, minus before; not read with the load generator in a process of its own). ")
 	p("Each run also records the machine's CPU steal, its busy time and the share of it that went to neither the server nor the load generator (/proc/stat over the connect phase).\n\n")
-	p("| setting | server | CPU µs/conn | CPU range | range, %% of median | others' share of the CPUs | steal | GOMAXPROCS seen | failures |\n")
-	p("|---|---|---:|---:|---:|---:|---:|---:|---|\n")
+	p("| setting | server | CPU µs/conn | CPU range | range, %% of median | GC cycles per run | others' share of the CPUs | steal | GOMAXPROCS seen | failures |\n")
+	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, st := range v.Settings {
 		for _, s := range st.Stats {
 			sp := spanOf(statsLoads([]*Stats{s}))
@@ -349,10 +385,11 @@ func (d *driver) varianceSection(p func(string, ...any)) {
 			if g := gomaxprocsOf(s); !math.IsNaN(g) {
 				gmp = f0(g)
 			}
+			gc := gcText(s)
 			if s.Node {
-				gmp = "(Node)"
+				gmp, gc = "(Node)", "(Node)"
 			}
-			p("| %s | %s | %s | %s–%s | %s | %s | %s | %s | %s |\n", st.Key, s.Key, f0(s.CPU), f0(s.CPULo), f0(s.CPUHi), f0(spreadPct(s)), others, steal, gmp, failText(s.Failures, s.Errors))
+			p("| %s | %s | %s | %s–%s | %s | %s | %s | %s | %s | %s |\n", st.Key, s.Key, f0(s.CPU), f0(s.CPULo), f0(s.CPUHi), f0(spreadPct(s)), gc, others, steal, gmp, failText(s.Failures, s.Errors))
 		}
 	}
 	p("\nSettings: ")
@@ -411,6 +448,35 @@ func (d *driver) varianceSection(p func(string, ...any)) {
 			who = k + " (unaffected by GOMAXPROCS: the machine's drift)"
 		}
 		p("- GOMAXPROCS=1, %s: %s.\n", who, c.text())
+	}
+	gcOff := v.setting(varGCOff)
+	gcLower, gcNarrow, gcHalved, gcRounds := true, true, true, 0 // over the Go servers
+	var gcFrom, gcTo, gcSpread []string
+	for _, k := range varianceKeys {
+		c := compareStats(gcOff.stats(k), def.stats(k))
+		if c == nil {
+			if k != refKey {
+				gcLower = false
+			}
+			continue
+		}
+		who := k
+		if k == refKey {
+			who = k + " (unaffected by GOGC: the machine's drift)"
+			gcSpread = append(gcSpread, fmt.Sprintf("Node's, the control, %s → %s %%", f0(c.spreadA), f0(c.spreadB)))
+		} else {
+			gcRounds = max(gcRounds, c.diff.n)
+			gcLower = gcLower && c.lower
+			gcNarrow = gcNarrow && c.spreadB < c.spreadA
+			gcHalved = gcHalved && c.spreadB <= c.spreadA/2
+			gcFrom = append(gcFrom, fmt.Sprintf("%s %s → %s µs", k, f0(c.from), f0(c.to)))
+			gcSpread = slices.Insert(gcSpread, len(gcFrom)-1, fmt.Sprintf("%s %s → %s %%", k, f0(c.spreadA), f0(c.spreadB)))
+			gcTo = append(gcTo, fmt.Sprintf("%s %s", k, gcText(def.stats(k))))
+		}
+		p("- GOGC=off, %s: %s.\n", who, c.text())
+	}
+	if len(gcTo) > 0 {
+		p("- Collections per run over the connect phase at the default setting (median, lowest–highest): %s.\n", strings.Join(gcTo, ", "))
 	}
 	for _, k := range varianceKeys {
 		if c := compareStats(sep.stats(k), def.stats(k)); c != nil {
@@ -472,5 +538,27 @@ func (d *driver) varianceSection(p func(string, ...any)) {
 		p("\nSo: with one P, every Go server was cheaper in every round (go-bare %s → %s µs), but the trace did not catch threads spinning: the saving is the runtime's work for a second P, not shown here to be spinning.\n\n", f0(bare.CPU), f0(bare1.CPU))
 	default:
 		p("\nSo: GOMAXPROCS=1 did not make every Go server cheaper in every round, so these runs do not show the scheduler's work for a second P as the cause of the movement; the rows above give what each setting changed.\n\n")
+	}
+	if gcOff == nil || len(gcFrom) == 0 {
+		return
+	}
+	cycles := ""
+	if b := gcCycles(bare); len(b) > 0 {
+		cycles = fmt.Sprintf(" (go-bare: %s at the default setting)", gcText(bare))
+	}
+	switch {
+	case gcRounds < 2:
+		p("As for the collector: one round only, no verdict (%s; range %s of the median).\n\n", strings.Join(gcFrom, ", "), strings.Join(gcSpread, ", "))
+	case gcLower && gcNarrow:
+		how := "most of its movement between runs"
+		if !gcHalved {
+			how = "part of its movement between runs (the range narrowed, but not by half for every Go server)"
+		}
+		p("As for the collector: with GOGC=off every Go server was cheaper in every round (%s) and its run-to-run range narrowed (%s of the median). ", strings.Join(gcFrom, ", "), strings.Join(gcSpread, ", "))
+		p("The collector's work is part of each Go connection's cost and %s: a run of %d connections holds only a few collections%s, and where they fall moves the per-connection figure. Node's collector runs in small incremental steps.\n\n", how, d.opt.Conns, cycles)
+	case gcLower:
+		p("As for the collector: with GOGC=off every Go server was cheaper in every round (%s), so its work is part of each Go connection's cost; but the run-to-run range did not narrow for every Go server (%s of the median), so these runs do not show it as the cause of the movement between runs.\n\n", strings.Join(gcFrom, ", "), strings.Join(gcSpread, ", "))
+	default:
+		p("As for the collector: GOGC=off did not make every Go server cheaper in every round (%s; range %s of the median), so these runs show neither its work as a cost of each connection nor its cycles as the cause of the movement; the rows above give what it changed.\n\n", strings.Join(gcFrom, ", "), strings.Join(gcSpread, ", "))
 	}
 }
