@@ -104,6 +104,19 @@ func serve(t *testing.T, h http.Handler, closeFn func()) string {
 	return "http://" + ln.Addr().String()
 }
 
+// dialAgainAfterRace makes cfg dial again (at most twice) a connection that
+// failed without an answer from the server, "closed" included. The cause is
+// known and is not the load generator's: the test server is the bare server
+// library, without the binding, and the library acknowledges CONNECT before
+// it registers the socket, so a packet sent at once on "40" ("authenticate",
+// as the load generator sends it, or a first message) can arrive in between;
+// the library then closes the connection ("invalid state"). The
+// binding holds such packets (earlypacket.go in the library's root package;
+// internal/testclient TestEarlyPacket shows the race against the bare
+// library); this fake server does not. Seen in about one dial of 3 500 under
+// load (a `make test` beside a CPU burner: one "closed" in TestRun/event_bad).
+func dialAgainAfterRace(cfg *Config) { cfg.Retries, cfg.RetryDelay = 2, 20*time.Millisecond }
+
 func TestRun(t *testing.T) {
 	url := testServer(t)
 	pid := os.Getpid()
@@ -133,6 +146,9 @@ func TestRun(t *testing.T) {
 			cfg := c.cfg
 			cfg.URL, cfg.Conns, cfg.Concurrency, cfg.ServerPID = url, 30, 8, pid
 			cfg.Settle, cfg.Warmup, cfg.CloseWait = 10*time.Millisecond, -1, 10*time.Millisecond
+			if cfg.Mode == ModeEvent {
+				dialAgainAfterRace(&cfg)
+			}
 			var stages []Stage
 			cfg.Probe = func(s Stage) { stages = append(stages, s) }
 			res, err := Run(context.Background(), cfg)
@@ -173,17 +189,15 @@ func TestRun(t *testing.T) {
 func TestHoldAnswersPings(t *testing.T) {
 	url := testServer(t)
 	for _, nsp := range []string{"/", "/ev"} {
-		mode := ModeAuth
-		if nsp == "/ev" {
-			mode = ModeEvent
-		}
-		res, err := Run(context.Background(), Config{
-			URL: url, Namespace: nsp, Mode: mode, Token: good, Conns: 10, Concurrency: 5, Warmup: -1,
+		cfg := Config{
+			URL: url, Namespace: nsp, Mode: ModeAuth, Token: good, Conns: 10, Concurrency: 5, Warmup: -1,
 			Settle: 10 * time.Millisecond, CloseWait: 10 * time.Millisecond, Hold: 2 * time.Second, MessageInterval: 100 * time.Millisecond, Storm: true,
-			// A dial that fails without an answer from the server (seen
-			// once on a loaded machine) is not what this test is about.
-			Retries: 2, RetryDelay: 20 * time.Millisecond,
-		})
+		}
+		if nsp == "/ev" {
+			cfg.Mode = ModeEvent
+		}
+		dialAgainAfterRace(&cfg)
+		res, err := Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
