@@ -14,9 +14,6 @@ package profile
 
 import (
 	"context"
-	"errors"
-	"net"
-	"net/http"
 	"testing"
 	"time"
 
@@ -24,60 +21,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/siojwt/siojwt"
 	"github.com/siojwt/siojwt/bench/loadgen"
-	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/metrics"
 	"github.com/siojwt/siojwt/revoke"
-	"github.com/zishang520/socket.io/servers/socket/v3"
 )
 
 const secret = "aaafoo super sercret"
 
-// server starts the library-protected server on 127.0.0.1 and returns its
-// base URL.
+// server starts the library-protected server on 127.0.0.1 (built like the
+// fixture's handshake mode) and returns its base URL.
 func server(tb testing.TB) string {
 	tb.Helper()
-	opts := socket.DefaultServerOptions()
-	sio := socket.NewServer(nil, opts)
-	v, err := core.New(core.WithSecretString(secret))
-	if err != nil {
-		tb.Fatal(err)
-	}
 	mem, err := revoke.NewMemory()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { _ = mem.Close() })
 	collector, err := metrics.New(prometheus.NewRegistry())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	auth, err := siojwt.New(sio, v, siojwt.WithRevocationStore(mem), siojwt.WithHook(collector.Observe), siojwt.WithoutFailureLimit())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := auth.Protect(sio.Sockets()); err != nil {
-		tb.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", sio.ServeHandler(opts))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			tb.Error(err)
-		}
-	}()
-	tb.Cleanup(func() {
-		sio.Close(nil)
-		_ = auth.Close()
-		_ = mem.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return "http://" + ln.Addr().String()
+	return serve(tb, protected(siojwt.WithRevocationStore(mem), siojwt.WithHook(collector.Observe), siojwt.WithoutFailureLimit()))
 }
 
 func token(tb testing.TB, key string) string {
