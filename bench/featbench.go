@@ -125,7 +125,7 @@ func (d *driver) featureBenchSection(p func(string, ...any)) {
 	p("### In process, per feature (`BenchmarkFeatures`)\n\n")
 	p("`%s`: client and server in one process, one iteration one connection (100 in flight, opened and closed), without sockets to another process; the client's share is the same in every row, so the differences between rows are the server's. Median of %d run(s) per row. ", b.Command, b.Count)
 	p("This table prices what the socket-level rows above cannot resolve: differences of a few µs per connection are below their run-to-run noise. ")
-	p("The parts of the binding that are always on (the session, the connection count, the early-packet hold, the adapter wrapper, the token check) are in `siojwt-off`: its difference to `bare` is their price with the token check, and to `jwt` (a bare golang-jwt middleware) without it. ")
+	p("The parts of the binding that are always on (the session, the connection count, the early-packet hold, the adapter wrapper, the token check) are in `siojwt-off`: its difference to `bare` is their price with the token check, and to `jwt` (a bare golang-jwt middleware) without it. `mw` is the bare server with a middleware that admits every socket: what the server library charges for running a middleware at all, which every check made in the handshake pays. ")
 	p("Allocations and bytes allocated per connection are exact and steady from run to run; the live heap per open connection is read after a forced collection (its range over the runs in brackets); cpu-µs/op is the process's CPU, client included, and moves with the machine's load: it is noisy, a rough figure only.\n\n")
 	if b.Error != "" {
 		p("Error: `%s`\n\n", oneLine(tail(b.Error, 500)))

@@ -66,7 +66,7 @@ Type: cpu
 -----------+-------------------------------------------------------
       3ms   github.com/siojwt/siojwt/revoke.(*Memory).IsRevoked
 `
-	got := parseTraces(out)
+	got, layer := parseTraces(out)
 	want := map[string]time.Duration{
 		"token verification (golang-jwt, crypto)":          10 * time.Millisecond,
 		"siojwt binding (sessions, revocation, isolation)": 23 * time.Millisecond,
@@ -83,6 +83,15 @@ Type: cpu
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	wantLayer := map[string]time.Duration{kindVerify: 10 * time.Millisecond, kindAlloc: 20 * time.Millisecond, kindOwn: 3 * time.Millisecond}
+	if len(layer) != len(wantLayer) {
+		t.Errorf("layer: got %v", layer)
+	}
+	for k, v := range wantLayer {
+		if layer[k] != v {
+			t.Errorf("layer %s = %v, want %v", k, layer[k], v)
 		}
 	}
 }
@@ -210,5 +219,29 @@ PASS`
 	}
 	if rows[2].Allocs != 869 || rows[2].Runs != 1 {
 		t.Errorf("siojwt+metrics: %+v", rows[2])
+	}
+}
+
+// TestLayerKind checks that a stack under a library frame is charged by
+// what the innermost library frame called.
+func TestLayerKind(t *testing.T) {
+	for _, c := range []struct {
+		frames []string
+		want   string
+	}{
+		{[]string{"crypto/sha256.block", "github.com/golang-jwt/jwt/v5.(*SigningMethodHMAC).Verify", "github.com/siojwt/siojwt/core.(*Verifier).parse", "github.com/siojwt/siojwt.(*Auth).handshake"}, kindVerify},
+		{[]string{"encoding/json.Valid", "github.com/siojwt/siojwt/core.headerAlg"}, kindCore},
+		{[]string{"runtime.mallocgc", "github.com/siojwt/siojwt/core.(*Verifier).parse"}, kindCore},
+		{[]string{"runtime.mallocgc", "github.com/zishang520/socket.io/v3/pkg/types.(*emmiter).On", "github.com/siojwt/siojwt.(*earlyPackets).hold"}, kindServerLib},
+		{[]string{"runtime.mallocgc", "runtime.newobject", "github.com/siojwt/siojwt.(*Auth).handshake", "github.com/zishang520/socket.io/servers/socket/v3.(*namespace).run"}, kindAlloc},
+		{[]string{"runtime.addtimer", "time.AfterFunc", "github.com/siojwt/siojwt/internal/clock.Real.AfterFunc", "github.com/siojwt/siojwt.(*session).scheduleLocked"}, kindTimers},
+		{[]string{"internal/sync.(*HashTrieMap).Swap", "sync.(*Map).Store", "github.com/siojwt/siojwt.(*Auth).handshake"}, kindSync},
+		{[]string{"github.com/siojwt/siojwt.(*conns).add"}, kindOwn},
+		{[]string{"runtime.mallocgc", "github.com/siojwt/siojwt/bench/loadgen.(*runner).read"}, ""},
+		{[]string{"github.com/zishang520/socket.io/servers/socket/v3.(*Client).connect"}, ""},
+	} {
+		if got := layerKind(c.frames); got != c.want {
+			t.Errorf("layerKind(%v) = %q, want %q", c.frames, got, c.want)
+		}
 	}
 }

@@ -29,6 +29,9 @@ type Profile struct {
 	// (outside bench/) anywhere on the stack: its own work plus what it
 	// calls in the server library and the runtime.
 	Library time.Duration
+	// Layer splits Library by what the library's innermost frame was
+	// doing (see layerKind), shares of the server's samples.
+	Layer []Category
 	// Top is `go tool pprof -top` of the server's samples only.
 	Top string
 	// Error is set when profiling failed.
@@ -100,6 +103,73 @@ func underLibrary(frames []string) bool {
 	return false
 }
 
+// What the samples under a library frame were doing, by the innermost
+// library frame (the one nearest the leaf) and what it called.
+const (
+	kindServerLib = "server library calls the binding makes (listener registration, the handshake's fields, socket state)"
+	kindVerify    = "signature check (golang-jwt, crypto)"
+	kindCore      = "token parsing and claims (core)"
+	kindAlloc     = "allocation (runtime, on the binding's behalf)"
+	kindTimers    = "timers and clock reads (time)"
+	kindSync      = "locks and concurrent maps (sync)"
+	kindOwn       = "the binding's own code (sessions, connection count, early-packet hold, revocation check, metrics hook)"
+)
+
+// layerKinds lists the kinds in report order.
+var layerKinds = []string{kindVerify, kindCore, kindServerLib, kindAlloc, kindOwn, kindSync, kindTimers}
+
+var allocFrame = regexp.MustCompile(`^runtime\.(mallocgc|newobject|makemap|makeslice|growslice|makechan|mapassign|concatstring|rawstring|slicebytetostring|convT)`)
+
+// layerKind says what a server stack (leaf first) with a library frame was
+// doing, judged by the innermost library frame and the frames it called;
+// "" when the stack has no library frame. The methods the adapter wrapper
+// (isolatingAdapter) passes on unchanged never show: Go tracebacks leave
+// out such wrapper frames, so the inner adapter's work is the server
+// library's here, as it is for the bare server.
+func layerKind(frames []string) string {
+	in := -1
+	for i, f := range frames {
+		if libFrame.MatchString(f) && !benchFrame.MatchString(f) {
+			in = i
+			break
+		}
+	}
+	if in < 0 {
+		return ""
+	}
+	called := frames[:in]
+	calls := func(re *regexp.Regexp) bool {
+		for _, f := range called {
+			if re.MatchString(f) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case calls(serverLibFrame):
+		return kindServerLib
+	case calls(verifyFrame):
+		return kindVerify
+	case strings.HasPrefix(frames[in], "github.com/siojwt/siojwt/core."):
+		return kindCore
+	case calls(allocFrame):
+		return kindAlloc
+	case calls(timerFrame):
+		return kindTimers
+	case calls(syncFrame):
+		return kindSync
+	}
+	return kindOwn
+}
+
+var (
+	serverLibFrame = regexp.MustCompile(`^github\.com/zishang520/`)
+	verifyFrame    = regexp.MustCompile(`^github\.com/golang-jwt/|^crypto/`)
+	timerFrame     = regexp.MustCompile(`^time\.|^runtime\.(addtimer|deltimer|modtimer|\(\*timer\))`)
+	syncFrame      = regexp.MustCompile(`^sync\.|^internal/sync\.`)
+)
+
 // catLibrary is the key parseTraces uses for the inclusive library time
 // (not a category: those samples are also counted in their category).
 const catLibrary = "\x00library"
@@ -107,9 +177,10 @@ const catLibrary = "\x00library"
 // parseTraces reads `go tool pprof -traces` output: blocks of a sample
 // value followed by its stack, separated by dashed lines. It returns the
 // time per category and, under catLibrary, the server time with a library
-// frame anywhere on the stack.
-func parseTraces(out string) map[string]time.Duration {
+// frame anywhere on the stack; and that time split by layerKind.
+func parseTraces(out string) (cats, layer map[string]time.Duration) {
 	res := map[string]time.Duration{}
+	layer = map[string]time.Duration{}
 	var val time.Duration
 	var frames []string
 	flush := func() {
@@ -118,6 +189,7 @@ func parseTraces(out string) map[string]time.Duration {
 			res[c] += val
 			if c != catClient && underLibrary(frames) {
 				res[catLibrary] += val
+				layer[layerKind(frames)] += val
 			}
 		}
 		val, frames = 0, nil
@@ -146,18 +218,18 @@ func parseTraces(out string) map[string]time.Duration {
 		}
 	}
 	flush()
-	return res
+	return res, layer
 }
 
 var rateMetric = regexp.MustCompile(`([\d.]+) conn/s`)
 
 func (d *driver) profile(ctx context.Context, tmp string) *Profile {
-	p := &Profile{Conns: d.opt.ProfileConns}
+	p := &Profile{Conns: d.opt.ProfileConns * d.opt.ProfileRuns}
 	prof := filepath.Join(tmp, "cpu.out")
 	bin := filepath.Join(tmp, "profile.test")
-	args := []string{"test", "-run", "^$", "-bench", "^BenchmarkHandshake$", "-benchtime", fmt.Sprintf("%dx", p.Conns),
-		"-cpuprofile", prof, "-o", bin}
-	p.Command = fmt.Sprintf("cd bench && go test -run '^$' -bench '^BenchmarkHandshake$' -benchtime %dx -cpuprofile cpu.out -o profile.test ./profile/", p.Conns)
+	args := []string{"test", "-run", "^$", "-bench", "^BenchmarkHandshake$", "-benchtime", fmt.Sprintf("%dx", d.opt.ProfileConns),
+		"-count", strconv.Itoa(d.opt.ProfileRuns), "-cpuprofile", prof, "-o", bin}
+	p.Command = fmt.Sprintf("cd bench && go test -run '^$' -bench '^BenchmarkHandshake$' -benchtime %dx -count %d -cpuprofile cpu.out -o profile.test ./profile/", d.opt.ProfileConns, d.opt.ProfileRuns)
 	d.logf("profile: %s", p.Command)
 	out, err := goIn(ctx, d.opt.Root, "./bench/profile", args...)
 	if err != nil {
@@ -165,15 +237,21 @@ func (d *driver) profile(ctx context.Context, tmp string) *Profile {
 		d.logf("profile: error: %v", err)
 		return p
 	}
-	if m := rateMetric.FindStringSubmatch(out); m != nil {
-		p.Rate, _ = strconv.ParseFloat(m[1], 64)
+	var rates []float64 // one per run
+	for _, m := range rateMetric.FindAllStringSubmatch(out, -1) {
+		if v, err := strconv.ParseFloat(m[1], 64); err == nil {
+			rates = append(rates, v)
+		}
+	}
+	if len(rates) > 0 {
+		p.Rate = median(rates)
 	}
 	traces, err := commandOutput(ctx, d.opt.Root, "go", "tool", "pprof", "-traces", bin, prof)
 	if err != nil {
 		p.Error = err.Error()
 		return p
 	}
-	cats := parseTraces(traces)
+	cats, layer := parseTraces(traces)
 	p.Library = cats[catLibrary]
 	delete(cats, catLibrary)
 	for name, t := range cats {
@@ -191,6 +269,11 @@ func (d *driver) profile(ctx context.Context, tmp string) *Profile {
 		p.Categories = append(p.Categories, Category{Name: name, Time: t, Share: float64(t) / float64(server)})
 	}
 	sort.Slice(p.Categories, func(i, j int) bool { return p.Categories[i].Time > p.Categories[j].Time })
+	if server > 0 {
+		for _, k := range layerKinds {
+			p.Layer = append(p.Layer, Category{Name: k, Time: layer[k], Share: float64(layer[k]) / float64(server)})
+		}
+	}
 	top, err := commandOutput(ctx, d.opt.Root, "go", "tool", "pprof", "-top", "-nodecount", "25",
 		"-ignore", `github.com/coder/websocket|siojwt/bench/loadgen`, bin, prof)
 	if err != nil {

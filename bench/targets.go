@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -188,7 +189,10 @@ func (d *driver) targets() []target {
 			// The steadier figure, for reference: in one profile, the
 			// library's inclusive time against the rest of the server's.
 			share := float64(pr.Library) / float64(pr.Total-pr.Client-pr.Library)
-			t.measured += fmt.Sprintf("; in the CPU profile %+.0f %% (everything under the library's frames, %.0f µs per connection, against the rest of the server's work; one in-process run, no rounds)", 100*share, us(pr.Library)/float64(pr.Conns))
+			t.measured += fmt.Sprintf("; in the CPU profile %+.1f %% (everything under the library's frames, %.1f µs per connection, against the rest of the server's work; %d connections in process, no rounds)", 100*share, us(pr.Library)/float64(pr.Conns), pr.Conns)
+			if split := layerSplit(pr); split != "" {
+				t.measured += ", of which " + split
+			}
 		}
 		if t.met {
 			out = append(out, t)
@@ -332,4 +336,25 @@ func (d *driver) targetsSection(p func(string, ...any)) {
 		p("| %s | %s | %s | %s |\n", t.what, t.goal, measured, t.verdict())
 	}
 	p("\n")
+}
+
+// layerSplit is the profile's time under the library's frames split into
+// the token check, the server-library calls and the binding's own work, in
+// points of the rest of the server's work; "" without a split.
+func layerSplit(pr *Profile) string {
+	rest := pr.Total - pr.Client - pr.Library
+	if len(pr.Layer) == 0 || rest <= 0 {
+		return ""
+	}
+	var check, lib time.Duration
+	for _, c := range pr.Layer {
+		switch c.Name {
+		case kindVerify, kindCore:
+			check += c.Time
+		case kindServerLib:
+			lib += c.Time
+		}
+	}
+	pts := func(d time.Duration) float64 { return 100 * float64(d) / float64(rest) }
+	return fmt.Sprintf("the token check %.1f points, calls into the server library (listener registration on its emitters) %.1f points, the binding's own work %.1f points (\"What runs under the library's frames\")", pts(check), pts(lib), pts(pr.Library-check-lib))
 }

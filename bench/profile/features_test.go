@@ -24,7 +24,10 @@ import (
 )
 
 // BenchmarkFeatures prices each part of the binding per connection, in
-// process: the bare server, a bare golang-jwt middleware, the binding with
+// process: the bare server, the bare server with a middleware that admits
+// every socket (what the server library charges for running a middleware
+// at all, which any handshake check pays), a bare golang-jwt middleware,
+// the binding with
 // every optional feature off (what is always on: the session, the
 // connection count, the early-packet hold, the adapter wrapper, the token
 // check), then one feature on at a time, then all of them (the fixture's
@@ -57,6 +60,7 @@ func BenchmarkFeatures(b *testing.B) {
 		setup func(testing.TB, *socket.Server)
 	}{
 		{"bare", func(testing.TB, *socket.Server) {}},
+		{"mw", func(_ testing.TB, s *socket.Server) { s.Sockets().Use(admitAll) }},
 		{"jwt", func(_ testing.TB, s *socket.Server) { s.Sockets().Use(jwtMiddleware) }},
 		{"siojwt-off", protected(off...)},
 		{"siojwt+expiry", protected(siojwt.WithoutFailureLimit())},
@@ -166,6 +170,9 @@ func protected(opts ...siojwt.Option) func(testing.TB, *socket.Server) {
 }
 
 var bareParser = jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}))
+
+// admitAll is a middleware that lets every socket in.
+func admitAll(_ *socket.Socket, next func(*socket.ExtendedError)) { next(nil) }
 
 // jwtMiddleware is the bare golang-jwt check of the benchmark's go-jwt
 // server (bench/cmd/baresrv -jwt), reading auth.token only.
