@@ -358,6 +358,9 @@ type driver struct {
 	algs    []string // other algorithms the fixture can run (its -alg flag)
 	cache   bool     // the fixture has -verified-cache
 	rep     *Report
+	// prev and now are the previous run's and this run's target records
+	// (reproduce.go); prev is nil when there is none.
+	prev, now *Results
 }
 
 func (d *driver) logf(format string, args ...any) {
@@ -453,7 +456,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		d.rep.Profile = d.profile(ctx, tmp)
 	}
 	d.rep.Duration = time.Since(d.rep.Started)
-	if err := d.write(); err != nil {
+	if err := d.write(ctx); err != nil {
 		return d.rep, err
 	}
 	d.logf("wrote %s in %s", d.opt.Out, d.rep.Duration.Round(time.Second))

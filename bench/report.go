@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -14,8 +15,9 @@ import (
 	"github.com/siojwt/siojwt/bench/loadgen"
 )
 
-// write renders the plots and the Markdown report.
-func (d *driver) write() error {
+// write renders the plots and the Markdown report, and replaces the
+// previous run's target record with this run's after comparing the two.
+func (d *driver) write(ctx context.Context) error {
 	if err := os.MkdirAll(d.opt.PlotDir, 0o755); err != nil {
 		return err
 	}
@@ -25,7 +27,19 @@ func (d *driver) write() error {
 	if err := d.plots(); err != nil {
 		return err
 	}
-	return os.WriteFile(d.opt.Out, d.markdown(), 0o644)
+	path := d.resultsPath()
+	prev, err := readResults(path)
+	if err != nil {
+		d.rep.Notes = append(d.rep.Notes, fmt.Sprintf("The previous run's record could not be read, so this run is not compared with it: %v.", err))
+	}
+	d.prev, d.now = prev, d.results(ctx)
+	if err := os.WriteFile(d.opt.Out, d.markdown(), 0o644); err != nil {
+		return err
+	}
+	if len(d.now.Targets) == 0 {
+		return nil // nothing judged on rounds: keep the previous record
+	}
+	return writeResults(path, d.now)
 }
 
 func (d *driver) savePlot(name string, svg []byte) error {
@@ -188,6 +202,7 @@ func (d *driver) markdown() []byte {
 
 	d.summary(p)
 	d.targetsSection(p)
+	d.reproductionSection(p, d.prev, d.now)
 
 	p("## How it was measured\n\n")
 	p("- **Load generator**: `bench/loadgen`, a Go client that speaks Engine.IO v4 / Socket.IO v5 over a bare websocket (github.com/coder/websocket), ")
