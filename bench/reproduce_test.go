@@ -56,3 +56,24 @@ func TestReproduction(t *testing.T) {
 		t.Errorf("runs on two days called the same day:\n%s", b.String())
 	}
 }
+
+// TestServerLibReading checks both readings of the layer target: within
+// the goal once the server-library calls are taken out, and over it.
+func TestServerLibReading(t *testing.T) {
+	pr := &Profile{Total: 1100 * time.Millisecond, Client: 0, Library: 100 * time.Millisecond,
+		Layer: []Category{{Name: kindServerLib, Time: 60 * time.Millisecond}, {Name: kindOwn, Time: 40 * time.Millisecond}}}
+	// Rest of the server: 1000 ms. Layer +10 %, 6 points in the server library.
+	got := serverLibReading(pr, 0.05)
+	for _, want := range []string{"the layer is +10.0 %", "6.0 points are calls into the server library", "Without them the layer is +4.0 %, within the goal"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("reading lacks %q: %s", want, got)
+		}
+	}
+	pr.Layer[0].Time, pr.Layer[1].Time = 20*time.Millisecond, 80*time.Millisecond
+	if got := serverLibReading(pr, 0.05); !strings.Contains(got, "still +8.0 %: 3.0 points over the goal") {
+		t.Errorf("over the goal: %s", got)
+	}
+	if got := serverLibReading(&Profile{}, 0.05); got != "" {
+		t.Errorf("no profile: %q", got)
+	}
+}
