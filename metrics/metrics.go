@@ -90,6 +90,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -231,12 +232,23 @@ type Collector struct {
 	denials        *denials // denials.go
 
 	codes map[string]struct{} // read-only after New
+	// modes holds, per mode, the series every successful authentication
+	// touches, resolved once instead of by label values per event.
+	modes map[string]*modeSeries // read-only after New (its fields are atomic)
 
 	mu   sync.Mutex
 	live map[socketKey]struct{} // the sockets the gauge counts
 }
 
 type socketKey struct{ namespace, id string }
+
+// modeSeries are one mode's series of the success path.
+type modeSeries struct {
+	success prometheus.Counter // auth_attempts_total{mode, "success", ""}
+	// duration is verify_duration_seconds{mode}, resolved on first use so
+	// that the series appears with the first verification, as before.
+	duration atomic.Pointer[prometheus.Observer]
+}
 
 // New builds a Collector and registers it on reg, which must not be nil:
 // the global registry is only used when it is what the caller passes
@@ -289,8 +301,9 @@ func New(reg prometheus.Registerer, opts ...Option) (*Collector, error) {
 	}
 	// Series that exist from the start, so that rates work from the first
 	// scrape.
+	c.modes = map[string]*modeSeries{}
 	for _, m := range []siojwt.Mode{siojwt.ModeHandshake, siojwt.ModePostConnect} {
-		c.attempts.WithLabelValues(string(m), ResultSuccess, "")
+		c.modes[string(m)] = &modeSeries{success: c.attempts.WithLabelValues(string(m), ResultSuccess, "")}
 		c.attempts.WithLabelValues(string(m), ResultFailure, core.CodeInvalidToken)
 		for _, k := range core.Kinds() {
 			c.failures.WithLabelValues(string(m), string(k))
@@ -333,7 +346,11 @@ func (c *Collector) Observe(e siojwt.Event) {
 	mode := modeLabel(e.Mode)
 	switch e.Kind {
 	case siojwt.EventAuthenticated:
-		c.attempts.WithLabelValues(mode, ResultSuccess, "").Inc()
+		if ms := c.modes[mode]; ms != nil {
+			ms.success.Inc()
+		} else {
+			c.attempts.WithLabelValues(mode, ResultSuccess, "").Inc()
+		}
 		c.observeDuration(mode, e)
 		c.add(e)
 	case siojwt.EventRejected:
@@ -381,7 +398,21 @@ func (c *Collector) observeDuration(mode string, e siojwt.Event) {
 	if e.Duration <= 0 || e.Code == core.CodeRateLimited {
 		return
 	}
-	c.duration.WithLabelValues(mode).Observe(e.Duration.Seconds())
+	c.durationOf(mode).Observe(e.Duration.Seconds())
+}
+
+// durationOf is mode's verify_duration_seconds series.
+func (c *Collector) durationOf(mode string) prometheus.Observer {
+	ms := c.modes[mode]
+	if ms == nil {
+		return c.duration.WithLabelValues(mode)
+	}
+	if o := ms.duration.Load(); o != nil {
+		return *o
+	}
+	o := c.duration.WithLabelValues(mode) // the same series if two race here
+	ms.duration.Store(&o)
+	return o
 }
 
 // add counts the event's socket in the gauge, once.
