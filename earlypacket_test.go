@@ -105,9 +105,9 @@ func TestEarlyAuthenticate(t *testing.T) {
 				t.Fatalf("timeout after %v", seen)
 			}
 		}
-		ts.auth.early.mu.Lock()
-		held := len(ts.auth.early.conns) + len(ts.auth.early.socks)
-		ts.auth.early.mu.Unlock()
+		ts.auth.iso.early.mu.Lock()
+		held := len(ts.auth.iso.early.conns) + len(ts.auth.iso.early.socks)
+		ts.auth.iso.early.mu.Unlock()
 		// widenRegistration's own "packet" listener is the one left.
 		if c := <-conns; held != 0 || c.ListenerCount("packet") != 1 {
 			t.Fatalf("after the socket registered: %d held, %d packet listeners, want 0 and 1", held, c.ListenerCount("packet"))
@@ -116,5 +116,118 @@ func TestEarlyAuthenticate(t *testing.T) {
 		if !slices.Equal(seen, []string{"connect", "authenticated"}) {
 			t.Fatalf("events %v, want connect, authenticated", seen)
 		}
+	}
+}
+
+// TestRefusedLaterNotHeld: a socket the binding admits and a later
+// middleware refuses is dropped by the server library before it is
+// registered. Its connection's packets are not held: the hold ends with
+// the drop (the isolating adapter's DelAll), not at earlyPacketBound, so
+// another namespace on the same connection is served at once. (It is read
+// on the server: the Go client v3.0.6 loses what a multiplexed connection
+// receives after one of its namespaces was refused.)
+func TestRefusedLaterNotHeld(t *testing.T) {
+	got := make(chan struct{}, 4)
+	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+		nsp := ts.io.Of("/a", nil)
+		if err := ts.auth.Protect(nsp); err != nil {
+			t.Fatal(err)
+		}
+		nsp.Use(func(_ *socket.Socket, next func(*socket.ExtendedError)) {
+			next(socket.NewExtendedError("refused later", map[string]any{"message": "refused later"}))
+		})
+		_ = ts.io.Sockets().On("connection", func(args ...any) {
+			s := args[0].(*socket.Socket)
+			_ = s.On("hello", func(...any) { got <- struct{}{} })
+		})
+	})
+	opts := client.DefaultOptions()
+	opts.SetTransports(types.NewSet(transports.WebSocket))
+	opts.SetAuth(map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
+	root, err := testclient.Dial(ts.url, "/", opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Disconnect()
+	refused := make(chan string, 1)
+	a := root.Io().Socket("/a", opts)
+	_ = a.On("connect_error", func(args ...any) { refused <- fmt.Sprint(args...) })
+	_ = a.On("connect", func(...any) { refused <- "connect" })
+	a.Connect()
+	select {
+	case e := <-refused:
+		if !strings.Contains(e, "refused later") {
+			t.Fatalf("/a: %s, want its refusal", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("/a: no answer")
+	}
+	if n := ts.auth.iso.early.count.Load(); n != 0 {
+		t.Fatalf("%d socket(s) still held after the refusal", n)
+	}
+	start := time.Now()
+	_ = root.Emit("hello")
+	select {
+	case <-got:
+	case <-time.After(earlyPacketBound + 5*time.Second):
+		t.Fatal(`"hello" never reached the server`)
+	}
+	// The bound is 5 s: a packet served well under it was not held.
+	if d := time.Since(start); d > earlyPacketBound/2 {
+		t.Fatalf(`"hello" served after %v: the refused socket held the connection's packets`, d)
+	}
+}
+
+// TestHoldBound: a socket whose middleware chain never ends holds its
+// connection's packets only until the bound, with no timer: the packet
+// that waits is let go at the bound, and the hold is forgotten.
+func TestHoldBound(t *testing.T) {
+	got := make(chan struct{}, 4)
+	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+		nsp := ts.io.Of("/a", nil)
+		if err := ts.auth.Protect(nsp); err != nil {
+			t.Fatal(err)
+		}
+		nsp.Use(func(*socket.Socket, func(*socket.ExtendedError)) {}) // never calls next
+		_ = ts.io.Sockets().On("connection", func(args ...any) {
+			s := args[0].(*socket.Socket)
+			_ = s.On("hello", func(...any) { got <- struct{}{} })
+		})
+	})
+	const bound = 300 * time.Millisecond
+	ts.auth.iso.early.mu.Lock()
+	ts.auth.iso.early.bound = bound
+	ts.auth.iso.early.mu.Unlock()
+	opts := client.DefaultOptions()
+	opts.SetTransports(types.NewSet(transports.WebSocket))
+	opts.SetAuth(map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
+	root, err := testclient.Dial(ts.url, "/", opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Disconnect()
+	root.Io().Socket("/a", opts).Connect()
+	end := time.Now().Add(5 * time.Second)
+	for ts.auth.iso.early.count.Load() == 0 {
+		if time.Now().After(end) {
+			t.Fatal("/a never held")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	_ = root.Emit("hello")
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal(`"hello" never reached the server`)
+	}
+	if d := time.Since(start); d > bound+2*time.Second {
+		t.Fatalf(`"hello" served after %v, bound %v`, d, bound)
+	}
+	ts.auth.iso.early.mu.Lock()
+	held := len(ts.auth.iso.early.conns) + len(ts.auth.iso.early.socks)
+	ts.auth.iso.early.mu.Unlock()
+	if held != 0 || ts.auth.iso.early.count.Load() != 0 {
+		t.Fatalf("after the bound: %d entries, count %d, want none", held, ts.auth.iso.early.count.Load())
 	}
 }

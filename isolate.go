@@ -27,6 +27,9 @@ type isolation struct {
 	// adapter, and the binding must still reach a pending socket to tell it
 	// "unauthorized".
 	direct sync.Map // socket.SocketId -> struct{}
+	// early holds the packets of connections whose socket is being
+	// registered (earlypacket.go), for every Auth of the server.
+	early earlyPackets
 }
 
 // New implements socket.AdapterConstructor.
@@ -64,6 +67,15 @@ func (a *isolatingAdapter) Broadcast(p *parser.Packet, opts *socket.BroadcastOpt
 // BroadcastWithAck excludes pending sockets, then broadcasts.
 func (a *isolatingAdapter) BroadcastWithAck(p *parser.Packet, opts *socket.BroadcastOptions, count func(uint64), ack socket.Ack) {
 	a.Adapter.BroadcastWithAck(p, a.exclude(opts), count, ack)
+}
+
+// DelAll makes a socket leave every room. The server library calls it for
+// every socket it drops, also one it drops before registering it (a later
+// middleware refused it, or its client went away meanwhile): the
+// early-packet hold then lets its connection's packets go at once.
+func (a *isolatingAdapter) DelAll(id socket.SocketId) {
+	a.Adapter.DelAll(id)
+	a.iso.early.forget(id)
 }
 
 // emitDirect emits to one socket even while it is pending.

@@ -242,14 +242,14 @@ func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socke
 	nsp.Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
 		middleware(s, func(xe *socket.ExtendedError) {
 			if xe == nil {
-				a.early.hold(s) // see earlyPackets
+				a.iso.early.hold(s) // see earlyPackets
 			}
 			next(xe)
 		})
 	})
 	return nsp.On("connection", func(args ...any) {
 		if s, ok := socketArg(args); ok {
-			a.early.release(s)
+			a.iso.early.release(s)
 			a.connected(s, c)
 		}
 	})

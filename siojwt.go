@@ -77,7 +77,6 @@ type Auth struct {
 	refusals       logs.Rate      // log lines about refusals and cuts
 	revocation     RevocationStore
 	limiter        *limiter
-	early          earlyPackets
 	pendingPerAddr int
 	pendingMu      sync.Mutex
 	pending        map[string]int                   // unauthenticated sockets per address
