@@ -66,7 +66,7 @@ Type: cpu
 -----------+-------------------------------------------------------
       3ms   github.com/siojwt/siojwt/revoke.(*Memory).IsRevoked
 `
-	got, layer := parseTraces(out)
+	got, layer, part := parseTraces(out)
 	want := map[string]time.Duration{
 		"token verification (golang-jwt, crypto)":          10 * time.Millisecond,
 		"siojwt binding (sessions, revocation, isolation)": 23 * time.Millisecond,
@@ -83,6 +83,15 @@ Type: cpu
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	wantPart := map[string]time.Duration{parts[0].name: 10 * time.Millisecond, "session: admission, state, listeners, cleanup": 20 * time.Millisecond, "revocation check": 3 * time.Millisecond}
+	if len(part) != len(wantPart) {
+		t.Errorf("part: got %v", part)
+	}
+	for k, v := range wantPart {
+		if part[k] != v {
+			t.Errorf("part %s = %v, want %v", k, part[k], v)
 		}
 	}
 	wantLayer := map[string]time.Duration{kindVerify: 10 * time.Millisecond, kindAlloc: 20 * time.Millisecond, kindOwn: 3 * time.Millisecond}
@@ -243,5 +252,41 @@ func TestLayerKind(t *testing.T) {
 		if got := layerKind(c.frames); got != c.want {
 			t.Errorf("layerKind(%v) = %q, want %q", c.frames, got, c.want)
 		}
+	}
+}
+
+// TestPartOf checks that a stack is charged to the part of the innermost
+// library frame, helpers passed over.
+func TestPartOf(t *testing.T) {
+	for _, c := range []struct {
+		frames []string
+		want   string
+	}{
+		{[]string{"time.AfterFunc", "github.com/siojwt/siojwt/internal/clock.Real.AfterFunc", "github.com/siojwt/siojwt.(*session).scheduleLocked", "github.com/siojwt/siojwt.(*Auth).connected"}, "expiry timer"},
+		{[]string{"time.AfterFunc", "github.com/siojwt/siojwt/internal/clock.Real.AfterFunc", "github.com/siojwt/siojwt.(*session).forgetUnlessConnected"}, "session: admission, state, listeners, cleanup"},
+		{[]string{"crypto/sha256.Sum256", "github.com/siojwt/siojwt.Fingerprint", "github.com/siojwt/siojwt.(*session).event"}, "events and the metrics hook: building the event, the token's fingerprint, Prometheus"},
+		{[]string{"github.com/zishang520/socket.io/servers/engine/v3.(*socket).On", "github.com/siojwt/siojwt.(*earlyPackets).hold"}, "early-packet hold"},
+		{[]string{"runtime.mapassign_faststr", "github.com/siojwt/siojwt.(*Auth).handshakeAt", "github.com/siojwt/siojwt.(*Auth).handshake"}, "handshake view: headers, query and client address for core"},
+		{[]string{"encoding/json.Valid", "github.com/siojwt/siojwt/core.headerAlg", "github.com/siojwt/siojwt.safely"}, "token check: extraction, parsing, signature (core)"},
+		{[]string{"github.com/siojwt/siojwt/internal/clock.Real.Now"}, partOther},
+		{[]string{"github.com/siojwt/siojwt/authz.FromClaims"}, partOther},
+		{[]string{"github.com/zishang520/socket.io/servers/socket/v3.(*Client).connect"}, ""},
+	} {
+		if got := partOf(c.frames); got != c.want {
+			t.Errorf("partOf(%v) = %q, want %q", c.frames, got, c.want)
+		}
+	}
+}
+
+// TestDelegated checks that the wrapped adapter's own work, reached
+// through the adapter wrapper, is not counted as the library's.
+func TestDelegated(t *testing.T) {
+	inner := []string{"runtime.mapdelete", "github.com/zishang520/socket.io/servers/socket/v3.(*adapter).DelAll", "github.com/siojwt/siojwt.(*isolatingAdapter).DelAll", "github.com/zishang520/socket.io/servers/socket/v3.(*Socket).leaveAll"}
+	if underLibrary(inner) {
+		t.Errorf("the inner adapter's DelAll counted as the library's: %v", inner)
+	}
+	own := []string{"sync/atomic.(*Int64).Load", "github.com/siojwt/siojwt.(*earlyPackets).forget", "github.com/siojwt/siojwt.(*isolatingAdapter).DelAll"}
+	if !underLibrary(own) {
+		t.Errorf("the wrapper's own work not counted: %v", own)
 	}
 }

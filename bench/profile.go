@@ -30,8 +30,9 @@ type Profile struct {
 	// calls in the server library and the runtime.
 	Library time.Duration
 	// Layer splits Library by what the library's innermost frame was
-	// doing (see layerKind), shares of the server's samples.
-	Layer []Category
+	// doing (see layerKind), shares of the server's samples; Parts by the
+	// part of the library that frame belongs to (see partOf).
+	Layer, Parts []Category
 	// Top is `go tool pprof -top` of the server's samples only.
 	Top string
 	// Error is set when profiling failed.
@@ -93,14 +94,24 @@ func categorise(frames []string) string {
 var libFrame = regexp.MustCompile(`^github\.com/siojwt/siojwt[./]`)
 var benchFrame = regexp.MustCompile(`^github\.com/siojwt/siojwt/bench`)
 
-// underLibrary reports whether a server stack has a frame of the library.
+// underLibrary reports whether a server stack has a frame of the library,
+// leaving out the work the adapter wrapper passes on to the server
+// library's adapter (see delegated).
 func underLibrary(frames []string) bool {
-	for _, f := range frames {
+	for i, f := range frames {
 		if libFrame.MatchString(f) && !benchFrame.MatchString(f) {
-			return true
+			return !delegated(frames, i)
 		}
 	}
 	return false
+}
+
+// delegated reports whether the innermost library frame, frames[in], is a
+// method of the adapter wrapper that called straight into the server
+// library: the wrapped adapter's own work (making a socket leave its
+// rooms), which the bare server does as well.
+func delegated(frames []string, in int) bool {
+	return in > 0 && strings.Contains(frames[in], ".(*isolatingAdapter).") && serverLibFrame.MatchString(frames[in-1])
 }
 
 // What the samples under a library frame were doing, by the innermost
@@ -122,10 +133,11 @@ var allocFrame = regexp.MustCompile(`^runtime\.(mallocgc|newobject|makemap|makes
 
 // layerKind says what a server stack (leaf first) with a library frame was
 // doing, judged by the innermost library frame and the frames it called;
-// "" when the stack has no library frame. The methods the adapter wrapper
-// (isolatingAdapter) passes on unchanged never show: Go tracebacks leave
-// out such wrapper frames, so the inner adapter's work is the server
-// library's here, as it is for the bare server.
+// "" when the stack has no library frame. The adapter wrapper's promoted
+// methods never show (Go tracebacks leave out such wrapper frames), and
+// what its own methods pass on to the wrapped adapter is left out by
+// underLibrary: either way the inner adapter's work is the server
+// library's, as it is for the bare server.
 func layerKind(frames []string) string {
 	in := -1
 	for i, f := range frames {
@@ -170,6 +182,60 @@ var (
 	syncFrame      = regexp.MustCompile(`^sync\.|^internal/sync\.`)
 )
 
+// The parts of the library a sample under its frames is charged to, by
+// the innermost library frame outside its internal helpers (partOf), in
+// report order. The first pattern that matches wins.
+var parts = []struct {
+	name string
+	re   *regexp.Regexp
+}{
+	{"token check: extraction, parsing, signature (core)", regexp.MustCompile(`^github\.com/siojwt/siojwt/core\.`)},
+	{"handshake view: headers, query and client address for core", regexp.MustCompile(`\.\(\*Auth\)\.(handshakeAt|handshakeOf|addrOf)|^github\.com/siojwt/siojwt\.(trusted|toStrings|clientAddress)`)},
+	{"early-packet hold", regexp.MustCompile(`\.\(\*earlyPackets\)\.`)},
+	{"connection count", regexp.MustCompile(`\.\(\*conns\)\.`)},
+	{"expiry timer", regexp.MustCompile(`\.\(\*session\)\.(scheduleLocked|stopTimersLocked|onExpir|expire)`)},
+	{"revocation check", regexp.MustCompile(`checkRevoked|^github\.com/siojwt/siojwt/revoke\.`)},
+	{"events and the metrics hook: building the event, the token's fingerprint, Prometheus", regexp.MustCompile(`\.\(\*session\)\.event|^github\.com/siojwt/siojwt\.Fingerprint|\.\(\*Auth\)\.(emit|report|observed)|^github\.com/siojwt/siojwt/metrics\.`)},
+	{"adapter wrapper (broadcast isolation)", regexp.MustCompile(`\.\(\*isolat(ingAdapter|ion)\)\.`)},
+	{"event guards (socket middlewares)", regexp.MustCompile(`\.\(\*Auth\)\.dropPendingEvents|\.\(\*session\)\.guardEvents`)},
+	{"session: admission, state, listeners, cleanup", regexp.MustCompile(`^github\.com/siojwt/siojwt\.`)},
+}
+
+// partOther is the part of library frames no pattern of parts matches.
+const partOther = "other"
+
+// helperFrame is a library frame that only passes work on (a clock, a
+// recover wrapper): a sample is charged to the frame that called it.
+var helperFrame = regexp.MustCompile(`^github\.com/siojwt/siojwt/internal/|^github\.com/siojwt/siojwt\.(safely|firstString)`)
+
+// partOf says which part of the library a server stack (leaf first) with
+// a library frame was in: its innermost library frame that is not a
+// helper; "" when the stack has no library frame.
+func partOf(frames []string) string {
+	var in string
+	for _, f := range frames {
+		if !libFrame.MatchString(f) || benchFrame.MatchString(f) {
+			continue
+		}
+		if in == "" {
+			in = f // a helper, unless a caller is not
+		}
+		if !helperFrame.MatchString(f) {
+			in = f
+			break
+		}
+	}
+	if in == "" {
+		return ""
+	}
+	for _, p := range parts {
+		if p.re.MatchString(in) {
+			return p.name
+		}
+	}
+	return partOther
+}
+
 // catLibrary is the key parseTraces uses for the inclusive library time
 // (not a category: those samples are also counted in their category).
 const catLibrary = "\x00library"
@@ -178,9 +244,9 @@ const catLibrary = "\x00library"
 // value followed by its stack, separated by dashed lines. It returns the
 // time per category and, under catLibrary, the server time with a library
 // frame anywhere on the stack; and that time split by layerKind.
-func parseTraces(out string) (cats, layer map[string]time.Duration) {
+func parseTraces(out string) (cats, layer, part map[string]time.Duration) {
 	res := map[string]time.Duration{}
-	layer = map[string]time.Duration{}
+	layer, part = map[string]time.Duration{}, map[string]time.Duration{}
 	var val time.Duration
 	var frames []string
 	flush := func() {
@@ -190,6 +256,7 @@ func parseTraces(out string) (cats, layer map[string]time.Duration) {
 			if c != catClient && underLibrary(frames) {
 				res[catLibrary] += val
 				layer[layerKind(frames)] += val
+				part[partOf(frames)] += val
 			}
 		}
 		val, frames = 0, nil
@@ -218,7 +285,7 @@ func parseTraces(out string) (cats, layer map[string]time.Duration) {
 		}
 	}
 	flush()
-	return res, layer
+	return res, layer, part
 }
 
 var rateMetric = regexp.MustCompile(`([\d.]+) conn/s`)
@@ -251,7 +318,7 @@ func (d *driver) profile(ctx context.Context, tmp string) *Profile {
 		p.Error = err.Error()
 		return p
 	}
-	cats, layer := parseTraces(traces)
+	cats, layer, part := parseTraces(traces)
 	p.Library = cats[catLibrary]
 	delete(cats, catLibrary)
 	for name, t := range cats {
@@ -272,6 +339,12 @@ func (d *driver) profile(ctx context.Context, tmp string) *Profile {
 	if server > 0 {
 		for _, k := range layerKinds {
 			p.Layer = append(p.Layer, Category{Name: k, Time: layer[k], Share: float64(layer[k]) / float64(server)})
+		}
+		for _, pt := range parts {
+			p.Parts = append(p.Parts, Category{Name: pt.name, Time: part[pt.name], Share: float64(part[pt.name]) / float64(server)})
+		}
+		if t := part[partOther]; t > 0 {
+			p.Parts = append(p.Parts, Category{Name: partOther, Time: t, Share: float64(t) / float64(server)})
 		}
 	}
 	top, err := commandOutput(ctx, d.opt.Root, "go", "tool", "pprof", "-top", "-nodecount", "25",

@@ -638,7 +638,7 @@ func (d *driver) layerSection(p func(string, ...any)) {
 		return
 	}
 	p("### What runs under the library's frames\n\n")
-	p("Every server sample with a frame of the library on its stack (%s, %.1f µs per connection, %.1f %% of the server's CPU: %.1f %% over the rest of the server's work), split by what the innermost library frame was doing: the frames it called decide (a call into the server library, into golang-jwt or crypto, an allocation, a timer or clock read, a lock), and samples in the library's own frames go to its core or to the binding. ", pr.Library, us(pr.Library)/float64(pr.Conns), 100*float64(pr.Library)/float64(server), 100*float64(pr.Library)/float64(server-pr.Library))
+	p("Every server sample with a frame of the library on its stack (%s, %.1f µs per connection, %.1f %% of the server's CPU: %.1f %% over the rest of the server's work), split by what the innermost library frame was doing: the frames it called decide (a call into the server library, into golang-jwt or crypto, an allocation, a timer or clock read, a lock), and samples in the library's own frames go to its core or to the binding. Work the adapter wrapper only passes on to the wrapped adapter of the server library, which the bare server does as well, is left out. ", pr.Library, us(pr.Library)/float64(pr.Conns), 100*float64(pr.Library)/float64(server), 100*float64(pr.Library)/float64(server-pr.Library))
 	p("The profile samples 100 times a second (10 ms a sample); the kernel delivers the profiling signal at most once a tick, so a finer profile needs more connections, not a higher rate: %d connections give the library's frames about %.0f samples.\n\n", pr.Conns, float64(pr.Library)/float64(10*time.Millisecond))
 	p("| what the library's frames were doing | µs per connection | share of the server's CPU | samples |\n|---|---:|---:|---:|\n")
 	for _, c := range pr.Layer {
@@ -655,6 +655,15 @@ func (d *driver) layerSection(p func(string, ...any)) {
 	p("Reading: of the %.1f %% under the library's frames, the token check itself (signature, parsing, claims) is %.1f points; calls the binding makes into the server library are %.1f points; the binding's own work (its code, its allocations, locks, timers and clock reads) is %.1f points. ", 100*float64(pr.Library)/float64(server), check, lib, own)
 	p("The server-library calls are how a binding has to reach a socket's life in zishang520 v3.0.6: it tells of a socket's events only through listeners on its event emitters (`On`, `Once`, `RemoveListener`, each a locked map and slice per event name), and the early-packet hold (`earlypacket.go`) works around its CONNECT-before-register race with a listener on the connection. Their cost is the emitter's, and it cannot be lowered from outside the server library. ")
 	p("Not in the table: the collector's background work for the binding's allocations, charged to the garbage collector above (the binding's share of the bytes allocated per connection is in \"In process, per feature\").\n\n")
+	if len(pr.Parts) == 0 {
+		return
+	}
+	p("The same samples by the part of the library they ran in (the innermost library frame, its clock and recover helpers passed over), each with what it calls in the server library, the runtime and golang-jwt: the price of each part per connection, the parts that are always on included. A part with a handful of samples is priced to within a few tenths of a µs at best.\n\n")
+	p("| part of the library | µs per connection | share of the server's CPU | samples |\n|---|---:|---:|---:|\n")
+	for _, c := range pr.Parts {
+		p("| %s | %.1f | %.2f %% | %.0f |\n", c.Name, us(c.Time)/float64(pr.Conns), 100*c.Share, float64(c.Time)/float64(10*time.Millisecond))
+	}
+	p("\n")
 }
 
 // profileReading turns the category shares into a few sentences.
