@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,7 +107,7 @@ func startBareLate(t *testing.T, late bool) *bare {
 			_ = c.On("packetCreate", func(args ...any) {
 				if p, _ := args[0].(*packet.Packet); p != nil && p.Type == packet.MESSAGE {
 					if d, ok := p.Data.(interface{ String() string }); ok && strings.HasPrefix(d.String(), "0") {
-						ackG.Store(goid())
+						ackG.Store(GoroutineID())
 					}
 				}
 			})
@@ -133,7 +132,7 @@ func startBareLate(t *testing.T, late bool) *bare {
 					return
 				}
 				acked = false
-				if goid() != ackG.Load() {
+				if GoroutineID() != ackG.Load() {
 					// Flushed by the transport's writer: the window did
 					// not open (see above).
 					b.mu.Lock()
@@ -161,19 +160,6 @@ func startBareLate(t *testing.T, late bool) *bare {
 		hs.Close()
 	})
 	return b
-}
-
-// goid is the calling goroutine's ID, from the header of its stack trace
-// ("goroutine N [running]:"): the test server's way to tell whether the
-// engine flushed on the goroutine that registers the socket.
-func goid() uint64 {
-	var buf [64]byte
-	f := strings.Fields(string(buf[:runtime.Stack(buf[:], false)]))
-	if len(f) < 2 {
-		return 0
-	}
-	id, _ := strconv.ParseUint(f[1], 10, 64)
-	return id
 }
 
 // doubles returns how many connections received more than one CONNECT.
