@@ -375,8 +375,8 @@ const pongReceived = "ping timeout (pong received)"
 // pongReceivedText explains pongReceived in a report.
 const pongReceivedText = "A `ping timeout (pong received)` is a close the server library made although the socket's pong had come: " +
 	"its Engine.IO socket sends each ping before it arms the ping timeout (`schedulePing`: `sendPacket(PING)`, then `resetPingTimeout()`, on a timer goroutine), " +
-	"and a pong that the connection's reader handles in between clears no timer, so the socket is closed a ping timeout (20 s) after that ping. " +
-	"This is in github.com/zishang520/socket.io/servers/engine/v3, not in the binding; the load generator's account of such a drop shows the ping answered within microseconds, 20 s before the close."
+	"and a pong that the connection's reader handles in between clears no timer, so the timeout armed after it closes the socket a ping timeout (20 s) later, with no packet. " +
+	"This is in github.com/zishang520/socket.io/servers/engine/v3, not in the binding; the load generator's account of such a drop shows the ping answered within microseconds, 20 s or more before the close."
 
 // closesDuring returns the closes counted in after and not in before, by
 // reason.
