@@ -30,24 +30,79 @@ const (
 // scrape reads the unlabelled samples of a Prometheus text exposition at
 // base+"/metrics".
 func scrape(ctx context.Context, base string) (map[string]float64, error) {
+	var m map[string]float64
+	err := readMetrics(ctx, base, func(r io.Reader) (err error) {
+		m, err = parseMetrics(r)
+		return err
+	})
+	return m, err
+}
+
+// readMetrics passes the body of base+"/metrics" (at most 8 MB) to parse.
+func readMetrics(ctx context.Context, base string, parse func(io.Reader) error) error {
 	if _, err := loadgen.CheckLoopback(base); err != nil {
-		return nil, err
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("bench: metrics: %w", err)
+		return fmt.Errorf("bench: metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("bench: metrics: status %s", resp.Status)
+		return fmt.Errorf("bench: metrics: status %s", resp.Status)
 	}
-	return parseMetrics(io.LimitReader(resp.Body, 8<<20))
+	return parse(io.LimitReader(resp.Body, 8<<20))
+}
+
+// mCloses is the fixture's count of Engine.IO closes by reason
+// (-close-reasons).
+const mCloses = "fixture_engine_closes_total"
+
+// parseCloses returns the samples of mCloses by their reason label.
+func parseCloses(r io.Reader) (map[string]float64, error) {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), mCloses+`{reason=`)
+		if !ok {
+			continue
+		}
+		i := strings.LastIndex(rest, "} ")
+		if i < 0 {
+			return nil, fmt.Errorf("bench: metrics line %q", sc.Text())
+		}
+		reason, err := strconv.Unquote(rest[:i])
+		if err != nil {
+			return nil, fmt.Errorf("bench: metrics line %q: %w", sc.Text(), err)
+		}
+		f := strings.Fields(rest[i+2:])
+		if len(f) == 0 {
+			return nil, fmt.Errorf("bench: metrics line %q", sc.Text())
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return nil, fmt.Errorf("bench: metrics line %q: %w", sc.Text(), err)
+		}
+		out[reason] = v
+	}
+	return out, sc.Err()
+}
+
+// scrapeCloses reads mCloses from base+"/metrics".
+func scrapeCloses(ctx context.Context, base string) (map[string]float64, error) {
+	var m map[string]float64
+	err := readMetrics(ctx, base, func(r io.Reader) (err error) {
+		m, err = parseCloses(r)
+		return err
+	})
+	return m, err
 }
 
 // parseMetrics returns the samples without labels of a Prometheus text

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/siojwt/siojwt/bench/loadgen"
 )
 
 // deflated is the median share of connections on which permessage-deflate
@@ -223,9 +225,9 @@ func (d *driver) soakSection(p func(string, ...any)) {
 	}
 	p("## Soak: %d authenticated sockets for %s\n\n", s.Conns, durText(s.Hold))
 	p("```sh\ncd bench && go run ./cmd/soak -n %d -for %s\n```\n\n", s.Conns, durText(s.Hold))
-	p("The fixture (handshake mode, HS256, `-pprof`) accepts %d sockets from the load generator, each with its own token; every socket emits `echo` every %s for %s and the server answers each with `echo-response`. ", s.Conns, durText(s.Interval), durText(s.Hold))
+	p("The fixture (handshake mode, HS256, `-pprof`, `-close-reasons`) accepts %d sockets from the load generator, each with its own token; every socket emits `echo` every %s for %s and the server answers each with `echo-response`. ", s.Conns, durText(s.Interval), durText(s.Hold))
 	p("Then every socket closes. Goroutines and memory are read from the fixture's `/metrics` (Prometheus Go and process collectors) and its `/proc/PID/status`; the baseline is taken after 100 warm-up connections and a forced garbage collection (`/debug/pprof/heap?gc=1`). ")
-	p("A short version (200 sockets for 5 s) runs in the bench module's `go test .` (`TestSoakShort`). Open-file limit: %d (raised in-process).\n\n", s.FileLimit)
+	p("A short version (200 sockets for 5 s) runs in the bench module's `go test .` (`TestSoakShort`). Open-file limit: %d (raised in-process). A socket the server closes during the hold fails the soak; the report gives how the load generator saw it end (with its last packet and its last ping and pong) and the server library's reason for the closes of the hold (the fixture's `fixture_engine_closes_total`).\n\n", s.FileLimit)
 	if s.Connected == 0 && len(s.Problems) > 0 {
 		p("The soak could not run: `%s`\n\n", oneLine(strings.Join(s.Problems, "; ")))
 		return
@@ -235,13 +237,23 @@ func (d *driver) soakSection(p func(string, ...any)) {
 	p("| messages | %d sent, %d answered |\n", s.Sent, s.Answered)
 	p("| sockets closed by the server during the hold | %d", s.Dropped)
 	if s.Dropped > 0 {
-		p(" (%s)", failText(s.DropReasons, nil))
+		p(" (%s)", oneLine(dropCauses(s)))
 	}
 	p(" |\n")
 	p("| server CPU | %.0f µs per connection, %.1f µs per message |\n", s.ConnectCPU, s.MessageCPU)
 	p("| goroutines per open socket | %.2f (the server library's reader and writer; the library adds none) |\n", s.GoroutinesPerSocket())
 	p("| whole soak | %s |\n", s.Elapsed.Round(time.Second))
 	p("| result | %s |\n\n", soakVerdict(s))
+	if len(s.Drops) > 0 {
+		p("The dropped sockets, as the load generator saw them (the first %d):\n\n", loadgen.MaxDrops)
+		for _, d := range s.Drops {
+			p("- %s\n", oneLine(d.String()))
+		}
+		p("\n")
+	}
+	if s.ServerCloses[pongReceived] > 0 {
+		p("%s\n\n", pongReceivedText)
+	}
 	p("| | before | during (peak) | after close | after a forced GC |\n|---|---:|---:|---:|---:|\n")
 	back := "not back"
 	if s.BackIn >= 0 {

@@ -94,8 +94,16 @@ type SoakResult struct {
 	// Sent and Answered messages (echo / echo-response); Dropped sockets
 	// closed by the server during the hold.
 	Sent, Answered, Dropped int64
-	// DropReasons says how the dropped sockets ended (loadgen.Soak).
+	// DropReasons says how the dropped sockets ended as the load
+	// generator saw them, and Drops describes the first of them
+	// (loadgen.Soak).
 	DropReasons map[string]int
+	Drops       []loadgen.Drop
+	// ServerCloses counts the Engine.IO connections the server closed
+	// during the hold, by the server library's reason (the fixture's
+	// fixture_engine_closes_total, -close-reasons; nil when it could not
+	// be read).
+	ServerCloses map[string]int
 	// ConnectCPU is server CPU per connection (µs), MessageCPU per
 	// answered message (µs).
 	ConnectCPU, MessageCPU float64
@@ -141,7 +149,8 @@ func (r *SoakResult) GoroutinesPerSocket() float64 {
 // soak reports a leak: 256 bytes per socket, at least 2 MB.
 func soakGrowthLimit(conns int) float64 { return math.Max(2<<20, 256*float64(conns)) }
 
-// Soak starts the fixture (handshake mode, HS256, with -pprof), opens
+// Soak starts the fixture (handshake mode, HS256, with -pprof and
+// -close-reasons), opens
 // Conns authenticated sockets, holds them For while each sends a message
 // every Interval, closes them, and checks that nothing failed, that every
 // message was answered and that the server's goroutines came back to the
@@ -178,7 +187,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	pr, err := start(ctx, cfg.Root, []string{bin, "-mode", "handshake", "-pprof", "-addr", "127.0.0.1:0"}, nil)
+	pr, err := start(ctx, cfg.Root, []string{bin, "-mode", "handshake", "-pprof", "-close-reasons", "-addr", "127.0.0.1:0"}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -222,17 +231,25 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	soak := base
 	soak.Conns, soak.Tokens, soak.Hold, soak.MessageInterval = cfg.Conns, tokens[:cfg.Conns], cfg.For, cfg.Interval
 	var (
-		mu      sync.Mutex
-		openErr error
+		mu                       sync.Mutex
+		openErr                  error
+		closesOpen, closesHeld   map[string]float64
+		closesOpenE, closesHeldE error
 	)
 	soak.Probe = func(s loadgen.Stage) {
-		if s != loadgen.StageOpen {
-			return
+		switch s {
+		case loadgen.StageOpen:
+			r, err := read()
+			c, cerr := scrapeCloses(ctx, pr.url)
+			mu.Lock()
+			res.Open, openErr, closesOpen, closesOpenE = r, err, c, cerr
+			mu.Unlock()
+		case loadgen.StageHeld:
+			c, cerr := scrapeCloses(ctx, pr.url)
+			mu.Lock()
+			closesHeld, closesHeldE = c, cerr
+			mu.Unlock()
 		}
-		r, err := read()
-		mu.Lock()
-		res.Open, openErr = r, err
-		mu.Unlock()
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -272,7 +289,12 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 	res.Connected, res.Failures, res.ConnectCPU = c.Connected, c.Failures, us(c.CPUPerConn())
 	if s := out.Soak; s != nil {
 		res.Sent, res.Answered, res.Dropped, res.MessageCPU = s.Sent, s.Received, s.Dropped, us(s.CPUPerMessage())
-		res.DropReasons = s.DropReasons
+		res.DropReasons, res.Drops = s.DropReasons, s.Drops
+	}
+	if closesOpenE == nil && closesHeldE == nil && closesHeld != nil {
+		res.ServerCloses = closesDuring(closesOpen, closesHeld)
+	} else {
+		logf("soak: the server's close reasons could not be read: %v", errors.Join(closesOpenE, closesHeldE))
 	}
 	res.Peak.Goroutines = math.Max(res.Peak.Goroutines, res.Open.Goroutines)
 	res.Peak.RSS = max(res.Peak.RSS, res.Open.RSS, out.RSSPeak)
@@ -332,7 +354,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 		res.Problems = append(res.Problems, fmt.Sprintf("%d of %d messages unanswered", res.Sent-res.Answered, res.Sent))
 	}
 	if res.Dropped > 0 {
-		res.Problems = append(res.Problems, fmt.Sprintf("%d socket(s) closed by the server during the hold (%s)", res.Dropped, failText(res.DropReasons, nil)))
+		res.Problems = append(res.Problems, dropProblem(res))
 	}
 	if res.BackIn < 0 {
 		res.Problems = append(res.Problems, fmt.Sprintf("goroutines not back within %s: %.0f after close, %.0f before", cfg.Settle, res.After.Goroutines, res.Before.Goroutines))
@@ -344,6 +366,44 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 		res.Problems = append(res.Problems, err.Error())
 	}
 	return res, nil
+}
+
+// pongReceived is the fixture's reason for a "ping timeout" close of a
+// connection whose pong had come (see the fixture's countCloses).
+const pongReceived = "ping timeout (pong received)"
+
+// pongReceivedText explains pongReceived in a report.
+const pongReceivedText = "A `ping timeout (pong received)` is a close the server library made although the socket's pong had come: " +
+	"its Engine.IO socket sends each ping before it arms the ping timeout (`schedulePing`: `sendPacket(PING)`, then `resetPingTimeout()`, on a timer goroutine), " +
+	"and a pong that the connection's reader handles in between clears no timer, so the timeout armed after it closes the socket a ping timeout (20 s) later, with no packet. " +
+	"This is in github.com/zishang520/socket.io/servers/engine/v3, not in the binding; the load generator's account of such a drop shows the ping answered within microseconds, 20 s or more before the close."
+
+// closesDuring returns the closes counted in after and not in before, by
+// reason.
+func closesDuring(before, after map[string]float64) map[string]int {
+	out := map[string]int{}
+	for k, v := range after {
+		if n := int(v - before[k]); n > 0 {
+			out[k] = n
+		}
+	}
+	return out
+}
+
+// dropProblem says how many sockets the server closed during the hold and
+// why (dropCauses).
+func dropProblem(res *SoakResult) string {
+	return fmt.Sprintf("%d socket(s) closed by the server during the hold (%s)", res.Dropped, dropCauses(res))
+}
+
+// dropCauses says how the load generator saw the dropped sockets end and,
+// when known, the server library's reasons for the closes of the hold.
+func dropCauses(res *SoakResult) string {
+	server := "not read"
+	if res.ServerCloses != nil {
+		server = failText(res.ServerCloses, nil)
+	}
+	return fmt.Sprintf("load generator: %s; server library: %s", failText(res.DropReasons, nil), server)
 }
 
 // afterGC forces a collection, then reads the server until its RSS stops

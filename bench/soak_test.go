@@ -34,7 +34,8 @@ func TestSoakShort(t *testing.T) {
 		{"every socket connected", res.Connected == n},
 		{"messages sent, about one a second per socket", res.Sent >= 3*n && res.Sent <= 7*n},
 		{"every message answered", res.Answered == res.Sent},
-		{"no socket dropped", res.Dropped == 0},
+		{"no socket dropped", res.Dropped == 0 && len(res.Drops) == 0},
+		{"the server's close reasons read, none during the hold", res.ServerCloses != nil && len(res.ServerCloses) == 0},
 		{"goroutines rose with the sockets", res.Peak.Goroutines >= res.Before.Goroutines+n},
 		{"no more than the server library's two goroutines per socket", res.GoroutinesPerSocket() <= 2.05},
 		{"goroutines back to the baseline", res.BackIn >= 0 && res.After.Goroutines <= res.Before.Goroutines+float64(res.Slack)},
@@ -70,6 +71,40 @@ siojwt_sockets 0 1700000000000
 		}
 	}
 	if _, err := parseMetrics(stringsReader("go_goroutines many\n")); err == nil {
+		t.Error("a bad value was accepted")
+	}
+}
+
+// TestParseCloses reads the fixture's closes by reason, and a soak with
+// drops names both sides' reasons.
+func TestParseCloses(t *testing.T) {
+	in := `# HELP fixture_engine_closes_total Engine.IO connections closed, by the server library's reason.
+# TYPE fixture_engine_closes_total counter
+fixture_engine_closes_total{reason="ping timeout (pong received)"} 2
+fixture_engine_closes_total{reason="transport close"} 10100
+go_goroutines 11
+`
+	before, err := parseCloses(stringsReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before) != 2 || before[pongReceived] != 2 || before["transport close"] != 10100 {
+		t.Fatalf("closes %v", before)
+	}
+	after := map[string]float64{pongReceived: 3, "transport close": 10100, "ping timeout": 1}
+	got := closesDuring(before, after)
+	if len(got) != 2 || got[pongReceived] != 1 || got["ping timeout"] != 1 {
+		t.Errorf("closes during %v", got)
+	}
+	res := &SoakResult{Dropped: 2, DropReasons: map[string]int{"EOF": 2}, ServerCloses: got}
+	if p, want := dropProblem(res), "2 socket(s) closed by the server during the hold (load generator: EOF: 2; server library: ping timeout: 1, ping timeout (pong received): 1)"; p != want {
+		t.Errorf("problem %q, want %q", p, want)
+	}
+	res.ServerCloses = nil
+	if p := dropProblem(res); !strings.HasSuffix(p, "server library: not read)") {
+		t.Errorf("problem %q", p)
+	}
+	if _, err := parseCloses(stringsReader(`fixture_engine_closes_total{reason="x"} many` + "\n")); err == nil {
 		t.Error("a bad value was accepted")
 	}
 }

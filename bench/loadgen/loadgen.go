@@ -156,7 +156,8 @@ type Config struct {
 	CloseWait time.Duration
 	// Probe, when set, is called with StageBase after the warm-up, just
 	// before the connect phase, and with StageOpen once every connection
-	// of the connect phase is open (after Settle): the moments the
+	// of the connect phase is open (after Settle), and with StageHeld
+	// once the hold is over, before any socket is closed: the moments the
 	// server's own metrics are worth reading.
 	Probe func(Stage)
 	// ServerPID is the server's process id for CPU and memory readings
@@ -231,6 +232,7 @@ type Stage int
 const (
 	StageBase Stage = iota // after the warm-up, before the connect phase
 	StageOpen              // every connection of the connect phase open
+	StageHeld              // the hold over (Config.Hold), before any close
 )
 
 // Phase is what one burst of connections measured.
@@ -292,8 +294,59 @@ type Soak struct {
 	// before, or the error.
 	Dropped     int64
 	DropReasons map[string]int
+	// Drops describes the first MaxDrops dropped sockets, in the order
+	// they closed.
+	Drops []Drop
 	// ServerCPU consumed during the hold.
 	ServerCPU time.Duration
+}
+
+// MaxDrops is how many dropped sockets a Soak describes one by one.
+const MaxDrops = 20
+
+// Drop is what the load generator knew of one socket that closed on its
+// own during the hold: enough to tell a missed heartbeat (no ping for a
+// ping interval and a ping timeout, or a pong written late) from a close
+// with the heartbeat in order. A duration that did not happen (no ping
+// came, no message was sent) is -1.
+type Drop struct {
+	// At is when the socket closed, from the start of the hold; Age is
+	// how long it had been connected then.
+	At, Age time.Duration
+	// Reason is how it ended, as counted in Soak.DropReasons.
+	Reason string
+	// LastPacket is the start (up to 40 bytes) of the last Engine.IO
+	// packet received, SincePacket how long before the close it came.
+	LastPacket  string
+	SincePacket time.Duration
+	// SincePing is how long before the close the last ping came, and
+	// PongAfter how long after that ping its pong was written.
+	SincePing, PongAfter time.Duration
+	// SinceSent is how long before the close the last echo message was
+	// written.
+	SinceSent time.Duration
+}
+
+// String is a one-line account of the drop.
+func (d Drop) String() string {
+	ms := func(v time.Duration) string { return v.Round(time.Millisecond).String() }
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "at %s of the hold, %s after connecting: %s", ms(d.At), ms(d.Age), d.Reason)
+	if d.SincePacket >= 0 {
+		fmt.Fprintf(b, "; last packet %q %s before", d.LastPacket, ms(d.SincePacket))
+	}
+	switch {
+	case d.SincePing < 0:
+		b.WriteString("; no ping received")
+	case d.PongAfter < 0:
+		fmt.Fprintf(b, "; last ping %s before, pong not written", ms(d.SincePing))
+	default:
+		fmt.Fprintf(b, "; last ping %s before, pong written %s after it", ms(d.SincePing), d.PongAfter.Round(time.Microsecond))
+	}
+	if d.SinceSent >= 0 {
+		fmt.Fprintf(b, "; last message sent %s before", ms(d.SinceSent))
+	}
+	return b.String()
 }
 
 // CPUPerMessage is the server CPU time per echoed message.
@@ -354,6 +407,9 @@ type runner struct {
 	// dropMu guards dropReasons: how the sockets counted in dropped ended.
 	dropMu      sync.Mutex
 	dropReasons map[string]int
+	drops       []Drop
+	// holdStart is the start of the hold (UnixNano; 0 outside one).
+	holdStart atomic.Int64
 }
 
 // request is what a connection sends for one token.
@@ -370,6 +426,10 @@ type conn struct {
 	deflate bool // permessage-deflate negotiated
 	done    chan struct{}
 	stop    atomic.Bool // set before a deliberate close
+	// opened is when the socket connected; sent when its last echo
+	// message was written (UnixNano, 0 for none).
+	opened time.Time
+	sent   atomic.Int64
 }
 
 // Run performs one run against cfg.URL. It returns an error only for a bad
@@ -522,6 +582,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 
 	if r.cfg.Hold > 0 {
 		res.Soak = r.soak(ctx, conns)
+		r.probe(StageHeld)
 		end, err := r.sample()
 		if err != nil {
 			return nil, err
@@ -705,7 +766,7 @@ func (r *runner) connectOne(ctx context.Context, req *request) (*conn, string) {
 			return nil, fail
 		}
 	}
-	c := &conn{ws: ws, done: make(chan struct{}), deflate: deflate}
+	c := &conn{ws: ws, done: make(chan struct{}), deflate: deflate, opened: time.Now()}
 	go r.read(ctx, c)
 	return c, ""
 }
@@ -866,25 +927,55 @@ func (r *runner) read(ctx context.Context, c *conn) {
 	defer func() { _ = c.ws.CloseNow() }()
 	echo := "42" + r.prefix + `["echo-response"`
 	last := "" // the last control packet seen
+	// What a drop is described with (see Drop).
+	var (
+		packet           []byte
+		packetAt, pingAt time.Time
+		pongAt           time.Time
+	)
+	dropped := func(reason string) {
+		if c.stop.Load() || ctx.Err() != nil {
+			return
+		}
+		now := time.Now()
+		since := func(t time.Time) time.Duration {
+			if t.IsZero() {
+				return -1
+			}
+			return now.Sub(t)
+		}
+		d := Drop{Age: now.Sub(c.opened), Reason: reason, LastPacket: string(packet), SincePacket: since(packetAt),
+			SincePing: since(pingAt), PongAfter: -1, SinceSent: -1}
+		if !pingAt.IsZero() && !pongAt.Before(pingAt) {
+			d.PongAfter = pongAt.Sub(pingAt)
+		}
+		if t := c.sent.Load(); t != 0 {
+			d.SinceSent = now.Sub(time.Unix(0, t))
+		}
+		if t := r.holdStart.Load(); t != 0 {
+			d.At = now.Sub(time.Unix(0, t))
+		}
+		r.drop(d)
+	}
 	for {
 		_, msg, err := c.ws.Read(ctx)
 		if err != nil {
-			if !c.stop.Load() && ctx.Err() == nil {
-				r.drop(dropReason(err, last))
-			}
+			dropped(dropReason(err, last))
 			return
 		}
+		packetAt = time.Now()
+		packet = append(packet[:0], msg[:min(len(msg), 40)]...)
 		switch {
 		case len(msg) == 1 && msg[0] == '2':
+			pingAt = packetAt
 			wctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 			err := c.ws.Write(wctx, websocket.MessageText, []byte("3"))
 			cancel()
 			if err != nil {
-				if !c.stop.Load() && ctx.Err() == nil {
-					r.drop("pong not written: " + dropReason(err, last))
-				}
+				dropped("pong not written: " + dropReason(err, last))
 				return
 			}
+			pongAt = time.Now()
 		case strings.HasPrefix(string(msg), echo):
 			r.received.Add(1)
 		case len(msg) >= 1 && (msg[0] == '1' || msg[0] == '6') || strings.HasPrefix(string(msg), "41"):
@@ -894,14 +985,17 @@ func (r *runner) read(ctx context.Context, c *conn) {
 }
 
 // drop counts a socket that closed on its own, with how.
-func (r *runner) drop(reason string) {
+func (r *runner) drop(d Drop) {
 	r.dropped.Add(1)
 	r.dropMu.Lock()
 	defer r.dropMu.Unlock()
 	if r.dropReasons == nil {
 		r.dropReasons = map[string]int{}
 	}
-	r.dropReasons[reason]++
+	r.dropReasons[d.Reason]++
+	if len(r.drops) < MaxDrops {
+		r.drops = append(r.drops, d)
+	}
 }
 
 // dropReason names how a connection ended: its websocket close status,
@@ -933,9 +1027,11 @@ func (r *runner) soak(ctx context.Context, conns []*conn) *Soak {
 	r.received.Store(0)
 	r.dropped.Store(0)
 	r.dropMu.Lock()
-	r.dropReasons = nil
+	r.dropReasons, r.drops = nil, nil
 	r.dropMu.Unlock()
 	start := time.Now()
+	r.holdStart.Store(start.UnixNano())
+	defer r.holdStart.Store(0)
 	hctx, cancel := context.WithTimeout(ctx, r.cfg.Hold)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -953,8 +1049,8 @@ func (r *runner) soak(ctx context.Context, conns []*conn) *Soak {
 	}
 	s.Sent, s.Received, s.Dropped = r.sent.Load(), r.received.Load(), r.dropped.Load()
 	r.dropMu.Lock()
-	s.DropReasons = r.dropReasons
-	r.dropReasons = nil
+	s.DropReasons, s.Drops = r.dropReasons, r.drops
+	r.dropReasons, r.drops = nil, nil
 	r.dropMu.Unlock()
 	return s
 }
@@ -975,6 +1071,7 @@ func (r *runner) emitLoop(ctx, hold context.Context, c *conn, iv time.Duration) 
 		if err != nil {
 			return
 		}
+		c.sent.Store(time.Now().UnixNano())
 		r.sent.Add(1)
 		select {
 		case <-hold.Done():

@@ -273,9 +273,10 @@ func TestTransports(t *testing.T) {
 	}
 }
 
-// TestDropReasons holds sockets on a server that, at the first message
-// of the hold, sends a Socket.IO DISCONNECT and closes with "going away":
-// every socket is counted as dropped, with that reason.
+// TestDropReasons holds sockets on a server that pings each one once,
+// then, at the first message of the hold, sends a Socket.IO DISCONNECT
+// and closes with "going away": every socket is counted as dropped, with
+// that reason, and described with its answered ping.
 func TestDropReasons(t *testing.T) {
 	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
@@ -291,6 +292,9 @@ func TestDropReasons(t *testing.T) {
 			return
 		}
 		if c.Write(ctx, websocket.MessageText, []byte(`40{"sid":"t"}`)) != nil {
+			return
+		}
+		if c.Write(ctx, websocket.MessageText, []byte("2")) != nil {
 			return
 		}
 		for {
@@ -313,8 +317,18 @@ func TestDropReasons(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := res.Soak
-	if res.Connect.Connected != 5 || s == nil || s.Dropped != 5 || s.DropReasons["close status 1001 after packet 41"] != 5 {
+	const reason = "close status 1001 after packet 41"
+	if res.Connect.Connected != 5 || s == nil || s.Dropped != 5 || s.DropReasons[reason] != 5 || len(s.Drops) != 5 {
 		t.Fatalf("connected %d, hold %+v", res.Connect.Connected, s)
+	}
+	for _, d := range s.Drops {
+		if d.Reason != reason || d.LastPacket != "41" || d.At <= 0 || d.At > time.Second || d.Age < d.At ||
+			d.SincePacket < 0 || d.SincePing < d.SincePacket || d.PongAfter < 0 || d.PongAfter > d.SincePing || d.SinceSent < 0 {
+			t.Errorf("drop %+v", d)
+		}
+		if str := d.String(); !strings.Contains(str, reason) || !strings.Contains(str, "pong written") {
+			t.Errorf("drop text %q", str)
+		}
 	}
 	if got := dropReason(io.EOF, ""); got != "EOF" {
 		t.Errorf("dropReason(EOF) = %q", got)

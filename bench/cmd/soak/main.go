@@ -50,6 +50,12 @@ func main() {
 		mb := func(b float64) float64 { return b / (1 << 20) }
 		fmt.Printf("sockets     %d connected of %d, failures %v\n", res.Connected, res.Conns, res.Failures)
 		fmt.Printf("held        %s, a message every %s: %d sent, %d answered, %d closed by the server %v\n", res.Hold, res.Interval, res.Sent, res.Answered, res.Dropped, res.DropReasons)
+		if res.Dropped > 0 || len(res.ServerCloses) > 0 {
+			fmt.Printf("            server library's close reasons during the hold: %v\n", res.ServerCloses)
+		}
+		for _, d := range res.Drops {
+			fmt.Printf("            dropped %s\n", d)
+		}
 		fmt.Printf("server CPU  %.0f µs per connection, %.1f µs per message\n", res.ConnectCPU, res.MessageCPU)
 		fmt.Printf("goroutines  before %.0f, peak %.0f, after close %.0f (back in %s), %.2f per open socket\n",
 			res.Before.Goroutines, res.Peak.Goroutines, res.After.Goroutines, res.BackIn.Round(time.Millisecond), res.GoroutinesPerSocket())
