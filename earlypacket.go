@@ -44,8 +44,8 @@ const earlyPacketBound = 5 * time.Second
 // listener, and the connection's entry, exist only while a socket is held:
 // an open socket costs nothing here.
 //
-// One earlyPackets serves a server (it lives in its isolation), whichever
-// Auth holds the socket.
+// It lives in the server's isolation, beside the adapter wrapper that
+// tells it of the sockets the server library drops.
 type earlyPackets struct {
 	mu    sync.Mutex
 	conns map[string]*heldConn       // connection ID ->

@@ -28,7 +28,7 @@ type isolation struct {
 	// "unauthorized".
 	direct sync.Map // socket.SocketId -> struct{}
 	// early holds the packets of connections whose socket is being
-	// registered (earlypacket.go), for every Auth of the server.
+	// registered (earlypacket.go).
 	early earlyPackets
 }
 
