@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"sync"
@@ -33,6 +34,21 @@ import (
 	client "github.com/zishang520/socket.io/clients/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 )
+
+// splitURL splits a server URL into the connection's URL and the
+// namespace (its path; "/" when it has none).
+func splitURL(raw string) (base, nsp string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", err
+	}
+	nsp = u.Path
+	if nsp == "" {
+		nsp = "/"
+	}
+	u.Path, u.RawPath = "", ""
+	return u.String(), nsp, nil
+}
 
 // tokenEnv names the environment variable read when -token is not given.
 const tokenEnv = "SIOJWT_TOKEN"
@@ -153,12 +169,14 @@ func connect(ctx context.Context, cfg config, out io.Writer) (_ Outcome, retry b
 	}
 	opts.SetForceNew(true)
 	opts.SetTimeout(cfg.wait)
-	opts.SetAutoConnect(false) // connect once the handlers are on
-	sock, err := client.Connect(cfg.url, opts)
+	opts.SetAutoConnect(false) // connect once the handlers are on and the connection is open
+	base, nsp, err := splitURL(cfg.url)
 	if err != nil {
 		return Outcome{}, false, err
 	}
-	defer sock.Disconnect()
+	m := client.NewManager(base, opts)
+	sock := m.Socket(nsp, opts)
+	defer sock.Disconnect() // closes the connection too
 
 	var (
 		mu      sync.Mutex
@@ -252,7 +270,19 @@ func connect(ctx context.Context, cfg config, out io.Writer) (_ Outcome, retry b
 		}
 		printf("event %s %v", name, args[1:])
 	})
-	sock.Connect()
+	// Open the connection first and connect the socket once it is open.
+	// Socket.Connect on a connection still opening can send CONNECT twice
+	// with the Go client v3.0.6 (its own check and the manager's "open"
+	// race), and the server then closes the connection ("transport close"
+	// right after "connect").
+	m.Open(func(err error) {
+		if err != nil {
+			printf("connect_error: %v", err)
+			finish()
+			return
+		}
+		sock.Connect()
+	})
 
 	select {
 	case <-authenticated:

@@ -243,3 +243,21 @@ func TestRetry(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitURL: the connection's URL keeps everything but the path, which
+// names the namespace.
+func TestSplitURL(t *testing.T) {
+	for _, c := range []struct{ in, base, nsp string }{
+		{"http://127.0.0.1:3000", "http://127.0.0.1:3000", "/"},
+		{"http://127.0.0.1:3000/chat", "http://127.0.0.1:3000", "/chat"},
+		{"https://example.com/admin?x=1", "https://example.com?x=1", "/admin"},
+	} {
+		base, nsp, err := splitURL(c.in)
+		if err != nil || base != c.base || nsp != c.nsp {
+			t.Errorf("splitURL(%q) = %q, %q, %v; want %q, %q", c.in, base, nsp, err, c.base, c.nsp)
+		}
+	}
+	if _, _, err := splitURL("http://[::1"); err == nil {
+		t.Error("a malformed URL was accepted")
+	}
+}
