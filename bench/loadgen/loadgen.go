@@ -323,7 +323,7 @@ type Drop struct {
 	// PongAfter how long after that ping its pong was written.
 	SincePing, PongAfter time.Duration
 	// SinceSent is how long before the close the last echo message was
-	// written.
+	// written, timed as its write started.
 	SinceSent time.Duration
 }
 
@@ -1066,12 +1066,14 @@ func (r *runner) emitLoop(ctx, hold context.Context, c *conn, iv time.Duration) 
 	for n := 0; hold.Err() == nil; n++ {
 		msg := fmt.Appendf(nil, `42%s["echo",%d]`, r.prefix, n)
 		wctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+		// Stored before the write: the server's answer, a close included,
+		// can be read before Write returns.
+		c.sent.Store(time.Now().UnixNano())
 		err := c.ws.Write(wctx, websocket.MessageText, msg)
 		cancel()
 		if err != nil {
 			return
 		}
-		c.sent.Store(time.Now().UnixNano())
 		r.sent.Add(1)
 		select {
 		case <-hold.Done():
