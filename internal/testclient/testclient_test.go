@@ -57,7 +57,12 @@ func startBare(t *testing.T) *bare { return startBareLate(t, false) }
 // startBareLate is startBare whose server, when late, holds the window
 // described on bare open for as long as it takes: after writing a CONNECT
 // acknowledgement, it waits for the client's next packet and for the
-// connection to close (at most 10 s each) before it registers the socket.
+// server to start closing the connection (at most 10 s each) before it
+// registers the socket. It waits for the close to start (the engine
+// socket leaves "open" at once when the server library closes it), not
+// for its "close" event: that can come only after this wait, which runs
+// under the engine's flush lock, ends (the close first drains the write
+// buffer). Waiting for the event stalled both until the 10 s bound.
 //
 // It can do so only when the engine writes the acknowledgement on the
 // goroutine that then registers the socket, which it does when the
@@ -67,8 +72,7 @@ func startBare(t *testing.T) *bare { return startBareLate(t, false) }
 // socket is registered before the client can answer, and the window does
 // not open. Such a connection is recorded in missed (seen under -race
 // beside a CPU burner, about 1 dial in 20), and no wait is made on the
-// writer's goroutine, where it would hold the engine's flush lock and
-// stall the close it waits for.
+// writer's goroutine.
 func startBareLate(t *testing.T, late bool) *bare {
 	t.Helper()
 	opts := socket.DefaultServerOptions()
@@ -103,7 +107,7 @@ func startBareLate(t *testing.T, late bool) *bare {
 			// the acknowledgement and then registers the socket.
 			var acked bool         // the acknowledgement was flushed (under the engine's flush lock)
 			var ackG atomic.Uint64 // the goroutine that wrote it into the engine
-			got, gone := make(chan struct{}, 1), make(chan struct{})
+			got := make(chan struct{}, 1)
 			_ = c.On("packetCreate", func(args ...any) {
 				if p, _ := args[0].(*packet.Packet); p != nil && p.Type == packet.MESSAGE {
 					if d, ok := p.Data.(interface{ String() string }); ok && strings.HasPrefix(d.String(), "0") {
@@ -119,7 +123,6 @@ func startBareLate(t *testing.T, late bool) *bare {
 					}
 				}
 			})
-			_ = c.Once("close", func(...any) { close(gone) })
 			_ = c.On("flush", func(args ...any) {
 				for _, p := range args[0].([]*packet.Packet) {
 					if d, ok := p.Data.(interface{ String() string }); ok && strings.HasPrefix(d.String(), "0") {
@@ -140,11 +143,12 @@ func startBareLate(t *testing.T, late bool) *bare {
 					b.mu.Unlock()
 					return
 				}
-				for _, ch := range []<-chan struct{}{got, gone} {
-					select {
-					case <-ch:
-					case <-time.After(10 * time.Second):
-					}
+				select {
+				case <-got:
+				case <-time.After(10 * time.Second):
+				}
+				for end := time.Now().Add(10 * time.Second); c.ReadyState() == "open" && time.Now().Before(end); {
+					time.Sleep(time.Millisecond)
 				}
 			})
 		}
@@ -420,15 +424,30 @@ func TestEarlyPacket(t *testing.T) {
 	srv := startBareLate(t, true)
 	dial := func(srv *bare, on string) ([]string, string) {
 		var events <-chan string
+		// The connection's ID, read as the socket connects: after Dial
+		// returns, the server may already have closed it, and the engine
+		// then no longer has the ID.
+		ids := make(chan string, 1)
 		s, err := Dial(srv.url, "/", options(), func(s *client.Socket) {
 			events = record(s)
+			_ = s.On("connect", func(...any) {
+				select {
+				case ids <- s.Io().Engine().Id():
+				default:
+				}
+			})
 			_ = s.On(types.EventName(on), func(...any) { _ = s.Emit("echo", "x") })
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer s.Disconnect()
-		id := s.Io().Engine().Id()
+		var id string
+		select {
+		case id = <-ids:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no connect")
+		}
 		var seen []string
 		timeout := time.After(60 * time.Second)
 		for len(seen) == 0 || (seen[len(seen)-1] != "echo" && !strings.HasPrefix(seen[len(seen)-1], "disconnect")) {
@@ -461,7 +480,9 @@ func TestEarlyPacket(t *testing.T) {
 	if !slices.Equal(seen[:1], []string{"connect"}) || !strings.HasPrefix(seen[len(seen)-1], "disconnect transport close") {
 		t.Errorf("emitting on connect: %v, want connect then disconnect (transport close)", seen)
 	}
-	eventually := time.Now().Add(10 * time.Second)
+	// Longer than the late server's own bounds (10 s each): its close can
+	// come only once the handler that holds the window has returned.
+	eventually := time.Now().Add(30 * time.Second)
 	for {
 		srv.mu.Lock()
 		closed := srv.closed[id]
