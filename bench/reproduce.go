@@ -126,7 +126,7 @@ func (d *driver) reproductionSection(p func(string, ...any), prev, now *Results)
 		commit = "unknown commit"
 	}
 	p("The previous run's record (`%s`, started %s, commit %s, load average %s at its start) states, for each target judged on rounds, the median and the range of its rounds. ",
-		filepath.ToSlash(mustRel(d.opt.Root, d.resultsPath())), prev.Started.Format("2006-01-02 15:04 MST"), commit, prev.Load)
+		filepath.ToSlash(relTo(d.opt.Root, d.resultsPath())), prev.Started.Format("2006-01-02 15:04 MST"), commit, prev.Load)
 	p("A target **reproduces** when this run's median falls within that range.")
 	if prev.Started.Format("2006-01-02") == now.Started.Format("2006-01-02") {
 		p(" Both runs started on %s: this is a rerun on the same day, not yet the rerun on another day that \"met\" asks for.", now.Started.Format("2006-01-02"))
@@ -155,8 +155,8 @@ func (d *driver) reproductionSection(p func(string, ...any), prev, now *Results)
 	p("\n%d of %d targets reproduce.\n\n", ok, n)
 }
 
-// mustRel is path relative to root, or path when it is not under root.
-func mustRel(root, path string) string {
+// relTo is path relative to root, or path when it is not under root.
+func relTo(root, path string) string {
 	if r, err := filepath.Rel(root, path); err == nil && !strings.HasPrefix(r, "..") {
 		return r
 	}
