@@ -369,7 +369,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 }
 
 // pongReceived is the fixture's reason for a "ping timeout" close of a
-// connection whose pong had come (see the fixture's countCloses).
+// connection that had answered the last ping (see the fixture's countCloses).
 const pongReceived = "ping timeout (pong received)"
 
 // pongReceivedText explains pongReceived in a report.
