@@ -2,6 +2,8 @@ package siojwt
 
 import (
 	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,4 +209,48 @@ func sessionOf(a *Auth, id string) *session {
 		return true
 	})
 	return found
+}
+
+// TestEventFingerprints: each event names the token it is about, by its
+// fingerprint: the authentication the first token, a refresh and the
+// close the second, and a failed refresh the token still in force.
+func TestEventFingerprints(t *testing.T) {
+	type seen struct {
+		kind EventKind
+		fp   string
+	}
+	var mu sync.Mutex
+	var events []seen
+	hook := func(e Event) {
+		mu.Lock()
+		events = append(events, seen{e.Kind, e.Fingerprint})
+		mu.Unlock()
+	}
+	ts := newTestServer(t, nil, []Option{WithHook(hook)}, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Of("/app", nil)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	now := time.Now()
+	first, second := token(t, now, time.Hour, map[string]any{"jti": "1"}), token(t, now, time.Hour, map[string]any{"jti": "2"})
+	c := dialConnected(t, ts.url, "/app", map[string]any{"token": first})
+	_ = c.s.Emit("authenticate", map[string]any{"token": second})
+	c.wait(t, "authenticated", 5*time.Second)
+	_ = c.s.Emit("authenticate", map[string]any{"token": token(t, now, time.Hour, map[string]any{"sub": "eve"})})
+	c.wait(t, "unauthorized", 5*time.Second)
+	want := []seen{
+		{EventAuthenticated, Fingerprint(first)},
+		{EventRefreshed, Fingerprint(second)},
+		{EventRejected, Fingerprint(second)},
+	}
+	eventually(t, 5*time.Second, "the events", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(events) >= len(want)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(events[:len(want)], want) {
+		t.Fatalf("events %v, want %v", events, want)
+	}
 }

@@ -3,7 +3,6 @@ package siojwt
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -411,12 +410,17 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 // handshakeOf converts the server library's untyped handshake.
 func (a *Auth) handshakeOf(s *socket.Socket) *core.Handshake { return a.handshakeAt(s, a.addrOf(s)) }
 
-// handshakeAt is handshakeOf with the client's address known already.
+// handshakeAt is handshakeOf with the client's address known already. The
+// headers are the connection's first HTTP request's own map, which the
+// server library's handshake copies: core only reads them, and a copy of
+// every header for each check cost more than the check's own parsing.
 func (a *Auth) handshakeAt(s *socket.Socket, remote string) *core.Handshake {
 	raw := s.Handshake()
-	hs := &core.Handshake{Namespace: s.Nsp().Name(), Header: http.Header{}, Query: url.Values{}, RemoteAddr: remote}
-	for k, v := range raw.Headers {
-		hs.Header[http.CanonicalHeaderKey(k)] = toStrings(v)
+	hs := &core.Handshake{Namespace: s.Nsp().Name(), Query: make(url.Values, len(raw.Query)), RemoteAddr: remote}
+	if ctx := s.Request(); ctx != nil {
+		if req := ctx.Request(); req != nil {
+			hs.Header = req.Header
+		}
 	}
 	for k, v := range raw.Query {
 		hs.Query[k] = toStrings(v)

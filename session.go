@@ -68,13 +68,15 @@ type session struct {
 	res      *core.Result // the accepted token; nil until one is
 	at       time.Time    // when res was accepted
 	expires  time.Time
-	warned   bool        // the expiry warning for the current token was sent
-	timer    clock.Timer // expiry (and its warning): one per socket
-	timeout  clock.Timer // authenticate timeout or connect grace
-	pendAddr string      // counted against the pending cap, until released
-	joined   bool        // "connection" was seen
-	conn     string      // the connection ID this socket is counted on (conns) until cleanup; "" when not counted
-	early    *core.Error // a cut made before "connection", for connected to finish
+	warned   bool         // the expiry warning for the current token was sent
+	timer    clock.Timer  // expiry (and its warning): one per socket
+	timeout  clock.Timer  // authenticate timeout or connect grace
+	pendAddr string       // counted against the pending cap, until released
+	joined   bool         // "connection" was seen
+	conn     string       // the connection ID this socket is counted on (conns) until cleanup; "" when not counted
+	early    *core.Error  // a cut made before "connection", for connected to finish
+	fpOf     *core.Result // the token fp is the fingerprint of (fingerprint)
+	fp       string
 
 	// Authorization (authorization.go).
 	grants  atomic.Pointer[authz.Grants] // the current token's; nil until one is accepted
@@ -145,9 +147,21 @@ func (ss *session) event(kind EventKind, code string, res *core.Result, d time.D
 	e.RemoteAddr = ss.remote
 	if res != nil {
 		e.Subject = res.Claims.Subject
-		e.Fingerprint = Fingerprint(res.Token)
+		e.Fingerprint = ss.fingerprint(res)
 	}
 	return e
+}
+
+// fingerprint is Fingerprint(res.Token), computed once per token: a
+// socket's authentication and its close name the same token. The caller
+// holds no lock.
+func (ss *session) fingerprint(res *core.Result) string {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.fpOf != res {
+		ss.fpOf, ss.fp = res, Fingerprint(res.Token)
+	}
+	return ss.fp
 }
 
 // handshake returns the socket's handshake as core reads it. It is built
@@ -253,7 +267,7 @@ func (ss *session) onAuthenticate(args []any) {
 		ev := ss.event(EventRejected, e.Code, res, took, err)
 		if old != nil {
 			// A failed refresh: the subject and token are the current ones.
-			ev.Subject, ev.Fingerprint = old.Claims.Subject, Fingerprint(old.Token)
+			ev.Subject, ev.Fingerprint = old.Claims.Subject, ss.fingerprint(old)
 		}
 		// Another cut (expiry, revocation) may have started while the
 		// token was checked: then that one tells the client.

@@ -195,7 +195,7 @@ var parts = []struct {
 	{"connection count", regexp.MustCompile(`\.\(\*conns\)\.`)},
 	{"expiry timer", regexp.MustCompile(`\.\(\*session\)\.(scheduleLocked|stopTimersLocked|onExpir|expire)`)},
 	{"revocation check", regexp.MustCompile(`checkRevoked|^github\.com/siojwt/siojwt/revoke\.`)},
-	{"events and the metrics hook: building the event, the token's fingerprint, Prometheus", regexp.MustCompile(`\.\(\*session\)\.event|^github\.com/siojwt/siojwt\.Fingerprint|\.\(\*Auth\)\.(emit|report|observed)|^github\.com/siojwt/siojwt/metrics\.`)},
+	{"events and the metrics hook: building the event, the token's fingerprint, Prometheus", regexp.MustCompile(`\.\(\*session\)\.(event|fingerprint)|^github\.com/siojwt/siojwt\.Fingerprint|\.\(\*Auth\)\.(emit|report|observed)|^github\.com/siojwt/siojwt/metrics\.`)},
 	{"adapter wrapper (broadcast isolation)", regexp.MustCompile(`\.\(\*isolat(ingAdapter|ion)\)\.`)},
 	{"event guards (socket middlewares)", regexp.MustCompile(`\.\(\*Auth\)\.dropPendingEvents|\.\(\*session\)\.guardEvents`)},
 	{"session: admission, state, listeners, cleanup", regexp.MustCompile(`^github\.com/siojwt/siojwt\.`)},

@@ -16,7 +16,8 @@ type Handshake struct {
 	// tells whether the payload had a "token" key at all.
 	Auth    any
 	HasAuth bool
-	// Header holds the HTTP request headers (canonical keys).
+	// Header holds the HTTP request headers (canonical keys). It may be
+	// the request's own map: read it, do not change it.
 	Header http.Header
 	// Query holds the request's query parameters.
 	Query url.Values
