@@ -94,7 +94,7 @@ type Options struct {
 	// ProfileConns is the connection count of the profiled run (default 5000).
 	ProfileConns int
 	// ProfileRuns is how many times the in-process profile runs them, into
-	// one profile (default 20: the kernel delivers CPU-profile signals at
+	// one profile (default 40: the kernel delivers CPU-profile signals at
 	// most at its tick rate, so only more connections give more samples).
 	ProfileRuns int
 	// Command is the command line shown in the report.
@@ -124,7 +124,7 @@ func (o *Options) defaults() error {
 	def(&o.EventConcurrency, 50, 10)
 	def(&o.HoldConns, 1000, 20)
 	def(&o.ProfileConns, 5000, 0)
-	def(&o.ProfileRuns, 20, 1)
+	def(&o.ProfileRuns, 40, 1)
 	def(&o.TuneReps, 4, 1)
 	def(&o.TuneConns, 1500, 150)
 	def(&o.SoakConns, 10000, 50)

@@ -42,7 +42,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated parts to run ("+strings.Join(bench.Parts, ", ")+"); needs -out")
 	flag.DurationVar(&o.MicroTime, "micro-time", 0, "time per verification micro-benchmark (default 1s)")
 	flag.IntVar(&o.ProfileConns, "profile-n", 0, "connections in the profiled run (default 5000)")
-	flag.IntVar(&o.ProfileRuns, "profile-runs", 0, "times the in-process profile opens them, into one profile (default 20)")
+	flag.IntVar(&o.ProfileRuns, "profile-runs", 0, "times the in-process profile opens them, into one profile (default 40)")
 	flag.StringVar(&o.Command, "command", "./bench/run.sh", "command line shown in the report")
 	timeout := flag.Duration("timeout", time.Hour, "cap on the whole run")
 	flag.Parse()
