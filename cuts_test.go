@@ -3,6 +3,7 @@ package siojwt
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -92,25 +93,11 @@ func TestCutBeforeConnection(t *testing.T) {
 		c.waitReason(t, "io server disconnect")
 	})
 	t.Run("never connects", func(t *testing.T) {
-		n := sessionCount(ts.auth)
+		// Forgotten as the server library drops the socket: the fake
+		// clock stands still.
+		eventually(t, 5*time.Second, "earlier sessions forgotten", func() bool { return sessionCount(ts.auth) == 0 })
 		dialUntil(t, ts.url, "/never", map[string]any{"token": tok}, "connect_error")
-		eventually(t, 5*time.Second, "the cut", func() bool {
-			cut := 0
-			ts.auth.sessions.Range(func(_, v any) bool {
-				ss := v.(*session)
-				ss.mu.Lock()
-				defer ss.mu.Unlock()
-				if ss.state == stateCutting {
-					cut++
-				}
-				return true
-			})
-			return cut > n
-		})
-		clk.Advance(31 * time.Second)
-		if n := sessionCount(ts.auth); n != 0 {
-			t.Fatalf("%d sessions left after the never-connected timer, want 0", n)
-		}
+		eventually(t, 5*time.Second, "the session forgotten", func() bool { return sessionCount(ts.auth) == 0 })
 	})
 }
 
@@ -341,5 +328,47 @@ func drain(ch chan struct{}) {
 		default:
 			return
 		}
+	}
+}
+
+// TestDroppedBeforeConnect: a socket the binding admitted, whose connection
+// closed while the middlewares ran, is dropped by the server library; its
+// session goes at once (the fake clock stands still), with its
+// authentication reported closed.
+func TestDroppedBeforeConnect(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	var k kinds
+	ts := newTestServer(t, clk, []Option{WithHook(k.hook)}, func(ts *testServer) {
+		nsp := ts.io.Of("/app", nil)
+		// Before the binding's: closes the connection, then goes on.
+		nsp.Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
+			go func() {
+				s.Conn().Close(true)
+				for end := time.Now().Add(5 * time.Second); s.Conn().ReadyState() != "closed" && time.Now().Before(end); {
+					time.Sleep(time.Millisecond)
+				}
+				next(nil)
+			}()
+		})
+		if err := ts.auth.Protect(nsp); err != nil {
+			t.Fatal(err)
+		}
+	})
+	c := dial(t, ts.url, "/app", map[string]any{"token": token(t, clk.Now(), time.Hour, nil)})
+	eventually(t, 5*time.Second, "the socket admitted, then its session closed", func() bool {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		for _, seen := range k.seen {
+			if slices.Equal(seen, []EventKind{EventAuthenticated, EventClosed}) {
+				return true
+			}
+		}
+		return false
+	})
+	if n := sessionCount(ts.auth); n != 0 {
+		t.Fatalf("%d sessions left, want 0", n)
+	}
+	if n := c.count("connect"); n != 0 {
+		t.Fatalf("the client connected %d times, want 0", n)
 	}
 }

@@ -38,20 +38,42 @@ const earlyPacketBound = 5 * time.Second
 // socket is registered (the namespace's "connection" event comes after),
 // the socket is dropped (a later middleware refused it, or its client went
 // away: the server library then makes it leave every room, which the
-// isolating adapter passes on as forget), the connection closes, or
+// isolating adapter passes on as forgetDropped), the connection closes, or
 // earlyPacketBound passes. The bound needs no timer: the waiting listener
 // stops at it, and the first packet after it forgets the hold. The
 // listener, and the connection's entry, exist only while a socket is held:
 // an open socket costs nothing here.
 //
 // It lives in the server's isolation, beside the adapter wrapper that
-// tells it of the sockets the server library drops.
+// tells it of the sockets the server library drops. Since it follows each
+// admitted socket until it is registered or dropped, it also tells the
+// socket's owner (the session) when the socket will never connect, or
+// when the bound passed first.
 type earlyPackets struct {
 	mu    sync.Mutex
-	conns map[string]*heldConn       // connection ID ->
-	socks map[socket.SocketId]string // sockets being registered -> their connection ID
-	count atomic.Int64               // len(socks), read without the lock by forget
-	bound time.Duration              // earlyPacketBound when zero (tests shorten it)
+	conns map[string]*heldConn           // connection ID ->
+	socks map[socket.SocketId]heldSocket // sockets being registered ->
+	count atomic.Int64                   // len(socks), read without the lock by forget
+	bound time.Duration                  // earlyPacketBound when zero (tests shorten it)
+}
+
+// heldSocket is a socket being registered: its connection and its owner.
+type heldSocket struct {
+	cid   string
+	owner holdOwner
+}
+
+// holdOwner is told what became of a held socket that was not registered.
+// It is called without the hold's lock.
+type holdOwner interface {
+	// dropped: the server library dropped the socket; it will never
+	// connect.
+	dropped()
+	// unbound: the hold ended while the socket was neither registered nor
+	// dropped: its bound passed (a later middleware has not ended the
+	// chain), or its connection closed (the server library may be
+	// registering the socket at that very moment, or drop it later).
+	unbound()
 }
 
 type heldConn struct {
@@ -71,11 +93,15 @@ type heldEvents interface {
 	RemoveListener(types.EventName, types.EventListener) bool
 }
 
-// hold starts holding the packets of s's connection, until release(s).
-func (e *earlyPackets) hold(s *socket.Socket) {
+// hold starts holding the packets of s's connection, until release(s),
+// and tells owner if s is dropped instead, or at the bound. A socket whose
+// connection is no longer open is not held: the server library drops it,
+// and owner is told at once.
+func (e *earlyPackets) hold(s *socket.Socket, owner holdOwner) {
 	conn := s.Conn()
 	if conn.ReadyState() != "open" {
-		return // the server library drops the socket
+		owner.dropped()
+		return
 	}
 	id := conn.Id()
 	e.mu.Lock()
@@ -84,7 +110,7 @@ func (e *earlyPackets) hold(s *socket.Socket) {
 		return
 	}
 	if e.conns == nil {
-		e.conns, e.socks = map[string]*heldConn{}, map[socket.SocketId]string{}
+		e.conns, e.socks = map[string]*heldConn{}, map[socket.SocketId]heldSocket{}
 	}
 	hc, ok := e.conns[id]
 	if !ok {
@@ -102,33 +128,44 @@ func (e *earlyPackets) hold(s *socket.Socket) {
 		bound = earlyPacketBound
 	}
 	hc.until = time.Now().Add(bound)
-	e.socks[s.Id()] = id
+	e.socks[s.Id()] = heldSocket{cid: id, owner: owner}
 	e.count.Add(1)
 }
 
-// release stops holding for s; it does nothing when s is not held.
+// release stops holding for s, registered; it does nothing when s is not
+// held.
 func (e *earlyPackets) release(s *socket.Socket) { e.forget(s.Id()) }
 
-// forget stops holding for the socket id; it does nothing when it is not
-// held. It is called for every socket that leaves its rooms, so it looks
-// at the lock only while some socket is held.
-func (e *earlyPackets) forget(id socket.SocketId) {
+// forgetDropped stops holding for the socket id, which the server library
+// dropped, and tells its owner; it does nothing when the socket is not
+// held. It is called for every socket that leaves its rooms, so it looks at
+// the lock only while some socket is held.
+func (e *earlyPackets) forgetDropped(id socket.SocketId) {
+	if h, ok := e.forget(id); ok {
+		h.owner.dropped()
+	}
+}
+
+// forget stops holding for the socket id and returns what was held; it
+// does nothing when it is not held.
+func (e *earlyPackets) forget(id socket.SocketId) (heldSocket, bool) {
 	if e.count.Load() == 0 {
-		return
+		return heldSocket{}, false
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	cid, ok := e.socks[id]
+	h, ok := e.socks[id]
 	if !ok {
-		return
+		return heldSocket{}, false
 	}
 	delete(e.socks, id)
 	e.count.Add(-1)
-	if hc, ok := e.conns[cid]; ok && hc.held > 0 {
+	if hc, ok := e.conns[h.cid]; ok && hc.held > 0 {
 		if hc.held--; hc.held == 0 {
-			e.unholdLocked(cid, hc)
+			e.unholdLocked(h.cid, hc)
 		}
 	}
+	return h, true
 }
 
 // unholdLocked lets the packets of connection cid go and forgets it until
@@ -161,8 +198,9 @@ func (e *earlyPackets) wait(cid string, hc *heldConn) {
 	}
 	left := time.Until(hc.until)
 	if left <= 0 {
-		e.expireLocked(cid, hc)
+		gone := e.expireLocked(cid, hc)
 		e.mu.Unlock()
+		unbound(gone)
 		return
 	}
 	free := hc.free
@@ -172,37 +210,51 @@ func (e *earlyPackets) wait(cid string, hc *heldConn) {
 	select {
 	case <-free:
 	case <-t.C:
+		var gone []holdOwner
 		e.mu.Lock()
 		if hc.held > 0 && !time.Now().Before(hc.until) { // not held again meanwhile
-			e.expireLocked(cid, hc)
+			gone = e.expireLocked(cid, hc)
 		}
 		e.mu.Unlock()
+		unbound(gone)
 	}
 }
 
-// expireLocked forgets every hold of connection cid, whose bound has
-// passed.
-func (e *earlyPackets) expireLocked(cid string, hc *heldConn) {
-	for s, c := range e.socks {
-		if c == cid {
+// expireLocked forgets every hold of connection cid and returns their
+// owners, for the caller to tell once the lock is released.
+func (e *earlyPackets) expireLocked(cid string, hc *heldConn) []holdOwner {
+	var gone []holdOwner
+	for s, h := range e.socks {
+		if h.cid == cid {
 			delete(e.socks, s)
 			e.count.Add(-1)
+			gone = append(gone, h.owner)
 		}
 	}
 	e.unholdLocked(cid, hc)
+	return gone
+}
+
+func unbound(owners []holdOwner) {
+	for _, o := range owners {
+		o.unbound()
+	}
 }
 
 // drop forgets a closed connection and lets its held packets go.
 func (e *earlyPackets) drop(cid string) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	hc, ok := e.conns[cid]
 	if !ok {
+		e.mu.Unlock()
 		return
 	}
+	var gone []holdOwner
 	if hc.held > 0 {
-		e.expireLocked(cid, hc)
-		return
+		gone = e.expireLocked(cid, hc)
+	} else {
+		delete(e.conns, cid)
 	}
-	delete(e.conns, cid)
+	e.mu.Unlock()
+	unbound(gone)
 }

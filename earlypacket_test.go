@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siojwt/siojwt/internal/clock"
 	"github.com/siojwt/siojwt/internal/testclient"
 	"github.com/zishang520/socket.io/clients/engine/v3/transports"
 	client "github.com/zishang520/socket.io/clients/socket/v3"
@@ -175,9 +176,9 @@ func TestEarlyAuthenticate(t *testing.T) {
 // laterMiddlewareServer is a test server whose namespace "/a" is protected
 // in handshake mode and has mw after the binding's middleware; its "/"
 // sends on the returned channel for every "hello".
-func laterMiddlewareServer(t *testing.T, mw func(*socket.Socket, func(*socket.ExtendedError))) (*testServer, <-chan struct{}) {
+func laterMiddlewareServer(t *testing.T, clk *clock.Fake, mw func(*socket.Socket, func(*socket.ExtendedError))) (*testServer, <-chan struct{}) {
 	got := make(chan struct{}, 4)
-	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+	ts := newTestServer(t, clk, nil, func(ts *testServer) {
 		nsp := ts.io.Of("/a", nil)
 		if err := ts.auth.Protect(nsp); err != nil {
 			t.Fatal(err)
@@ -200,7 +201,7 @@ func laterMiddlewareServer(t *testing.T, mw func(*socket.Socket, func(*socket.Ex
 // sending and receiving on a connection once one of its namespaces was
 // refused.
 func TestRefusedLaterNotHeld(t *testing.T) {
-	ts, got := laterMiddlewareServer(t, func(_ *socket.Socket, next func(*socket.ExtendedError)) {
+	ts, got := laterMiddlewareServer(t, nil, func(_ *socket.Socket, next func(*socket.ExtendedError)) {
 		next(socket.NewExtendedError("refused later", map[string]any{"message": "refused later"}))
 	})
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.url, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
@@ -240,6 +241,8 @@ func TestRefusedLaterNotHeld(t *testing.T) {
 	if n := ts.auth.iso.early.count.Load(); n != 0 {
 		t.Fatalf("%d socket(s) still held after the refusal", n)
 	}
+	// The session goes with the drop too, not after a timer.
+	eventually(t, 5*time.Second, "the refused socket's session forgotten", func() bool { return sessionCount(ts.auth) == 0 })
 	start := time.Now()
 	send(`42["hello"]`)
 	select {
@@ -255,9 +258,12 @@ func TestRefusedLaterNotHeld(t *testing.T) {
 
 // TestHoldBound: a socket whose middleware chain never ends holds its
 // connection's packets only until the bound, with no timer: the packet
-// that waits is let go at the bound, and the hold is forgotten.
+// that waits is let go at the bound, and the hold is forgotten. Its
+// session then waits neverConnectedAfter for the socket (on the fake
+// clock), and is forgotten.
 func TestHoldBound(t *testing.T) {
-	ts, got := laterMiddlewareServer(t, func(*socket.Socket, func(*socket.ExtendedError)) {}) // never calls next
+	clk := clock.NewFake(time.Now())
+	ts, got := laterMiddlewareServer(t, clk, func(*socket.Socket, func(*socket.ExtendedError)) {}) // never calls next
 	const bound = 300 * time.Millisecond
 	ts.auth.iso.early.mu.Lock()
 	ts.auth.iso.early.bound = bound
@@ -297,4 +303,45 @@ func TestHoldBound(t *testing.T) {
 	if held != 0 || ts.auth.iso.early.count.Load() != 0 {
 		t.Fatalf("after the bound: %d entries, count %d, want none", held, ts.auth.iso.early.count.Load())
 	}
+	if n := sessionCount(ts.auth); n != 1 {
+		t.Fatalf("%d sessions after the bound, want /a's", n)
+	}
+	clk.Advance(neverConnectedAfter - time.Second)
+	if n := sessionCount(ts.auth); n != 1 {
+		t.Fatalf("%d sessions %v after the bound, want /a's", n, neverConnectedAfter-time.Second)
+	}
+	clk.Advance(2 * time.Second)
+	eventually(t, 5*time.Second, "/a's session forgotten", func() bool { return sessionCount(ts.auth) == 0 })
+}
+
+// TestHeldConnectionClosed: a socket whose middleware chain never ends,
+// whose connection then closes, can never connect: the hold ends with the
+// connection, and the socket's session neverConnectedAfter later (on the
+// fake clock). It does not go at once: the server library may be
+// registering the socket as the connection closes.
+func TestHeldConnectionClosed(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	ts, _ := laterMiddlewareServer(t, clk, func(*socket.Socket, func(*socket.ExtendedError)) {}) // never calls next
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.url, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, m, err := ws.ReadMessage(); err != nil || !strings.HasPrefix(string(m), "0{") {
+		t.Fatalf("Engine.IO open: %q, %v", m, err)
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`40/a,{"token":"`+token(t, time.Now(), time.Hour, nil)+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "/a held", func() bool { return ts.auth.iso.early.count.Load() == 1 })
+	if n := sessionCount(ts.auth); n != 1 {
+		t.Fatalf("%d sessions while held, want /a's", n)
+	}
+	_ = ws.Close()
+	eventually(t, 5*time.Second, "the hold ended", func() bool { return ts.auth.iso.early.count.Load() == 0 })
+	if n := sessionCount(ts.auth); n != 1 {
+		t.Fatalf("%d sessions after the close, want /a's", n)
+	}
+	clk.Advance(neverConnectedAfter + time.Second)
+	eventually(t, 5*time.Second, "/a's session forgotten", func() bool { return sessionCount(ts.auth) == 0 })
 }

@@ -72,10 +72,11 @@ func (a *isolatingAdapter) BroadcastWithAck(p *parser.Packet, opts *socket.Broad
 // DelAll makes a socket leave every room. The server library calls it for
 // every socket it drops, also one it drops before registering it (a later
 // middleware refused it, or its client went away meanwhile): the
-// early-packet hold then lets its connection's packets go at once.
+// early-packet hold then lets its connection's packets go at once, and
+// tells the socket's session.
 func (a *isolatingAdapter) DelAll(id socket.SocketId) {
 	a.Adapter.DelAll(id)
-	a.iso.early.forget(id)
+	a.iso.early.forgetDropped(id)
 }
 
 // emitDirect emits to one socket even while it is pending.

@@ -238,14 +238,7 @@ func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socke
 	a.protected[nsp] = c.mode
 	a.conns.track(nsp)
 	a.conns.countBySession(nsp)
-	nsp.Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
-		middleware(s, func(xe *socket.ExtendedError) {
-			if xe == nil {
-				a.iso.early.hold(s) // see earlyPackets
-			}
-			next(xe)
-		})
-	})
+	nsp.Use(middleware)
 	return nsp.On("connection", func(args ...any) {
 		if s, ok := socketArg(args); ok {
 			a.iso.early.release(s)
@@ -298,7 +291,7 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 	}
 	a.sessions.Store(s, ss)
 	a.emit(ss.event(EventAuthenticated, "", res, a.clock.Now().Sub(start), nil))
-	ss.forgetUnlessConnected()
+	a.iso.early.hold(s, ss) // see earlyPackets
 	return nil
 }
 
@@ -319,9 +312,9 @@ func (a *Auth) admitPending(s *socket.Socket, c *nsConfig) *socket.ExtendedError
 	// Registered before the socket connects, so that no event slips
 	// through.
 	a.dropPendingEvents(s)
-	ss.forgetUnlessConnected()
 	// Pending from before it is connected: no broadcast can reach it.
 	s.Join(PendingRoom)
+	a.iso.early.hold(s, ss) // see earlyPackets
 	return nil
 }
 

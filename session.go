@@ -186,10 +186,35 @@ func (a *Auth) verify(ctx context.Context, v *core.Verifier, token any, hs *core
 	return res, nil
 }
 
-// forgetUnlessConnected drops a session admitted by a middleware whose
-// socket never connects (its client went away meanwhile).
-func (ss *session) forgetUnlessConnected() {
-	ss.timeout = ss.a.clock.AfterFunc(30*time.Second, func() {
+// dropped forgets a session admitted by the binding's middleware whose
+// socket the server library dropped before it connected (a later
+// middleware refused it, or its client went away meanwhile): the
+// early-packet hold tells it (holdOwner).
+func (ss *session) dropped() {
+	ss.mu.Lock()
+	joined := ss.joined
+	ss.mu.Unlock()
+	if !joined {
+		ss.cleanup("never connected")
+	}
+}
+
+// neverConnectedAfter is how long a session admitted by the binding's
+// middleware waits for its socket once the early-packet hold has ended
+// without news of it (unbound).
+const neverConnectedAfter = 30 * time.Second
+
+// unbound is told by the early-packet hold that it ended before the socket
+// connected or was dropped (its bound passed, or its connection closed):
+// the session is forgotten unless the socket connects within
+// neverConnectedAfter.
+func (ss *session) unbound() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.joined || ss.state == stateClosed || ss.timeout != nil {
+		return
+	}
+	ss.timeout = ss.a.clock.AfterFunc(neverConnectedAfter, func() {
 		ss.mu.Lock()
 		joined := ss.joined
 		ss.mu.Unlock()
@@ -334,8 +359,8 @@ func (ss *session) cut(kind EventKind, res *core.Result, e *core.Error) {
 
 // cutWith is cut with the event already built. A socket admitted by a
 // middleware but not connected yet (revoked in between) cannot be told or
-// disconnected: connected finishes its cut, and the never-connected timer
-// still forgets it if it never connects.
+// disconnected: connected finishes its cut, and if it never connects it is
+// still forgotten (dropped, unbound).
 func (ss *session) cutWith(ev Event, e *core.Error) {
 	ss.mu.Lock()
 	if !ss.liveLocked() {

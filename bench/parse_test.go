@@ -263,7 +263,7 @@ func TestPartOf(t *testing.T) {
 		want   string
 	}{
 		{[]string{"time.AfterFunc", "github.com/siojwt/siojwt/internal/clock.Real.AfterFunc", "github.com/siojwt/siojwt.(*session).scheduleLocked", "github.com/siojwt/siojwt.(*Auth).connected"}, "expiry timer"},
-		{[]string{"time.AfterFunc", "github.com/siojwt/siojwt/internal/clock.Real.AfterFunc", "github.com/siojwt/siojwt.(*session).forgetUnlessConnected"}, "session: admission, state, listeners, cleanup"},
+		{[]string{"time.AfterFunc", "github.com/siojwt/siojwt/internal/clock.Real.AfterFunc", "github.com/siojwt/siojwt.(*session).unbound"}, "session: admission, state, listeners, cleanup"},
 		{[]string{"crypto/sha256.Sum256", "github.com/siojwt/siojwt.Fingerprint", "github.com/siojwt/siojwt.(*session).event"}, "events and the metrics hook: building the event, the token's fingerprint, Prometheus"},
 		{[]string{"sync.(*Mutex).Lock", "github.com/siojwt/siojwt.(*session).fingerprint", "github.com/siojwt/siojwt.(*session).event"}, "events and the metrics hook: building the event, the token's fingerprint, Prometheus"},
 		{[]string{"github.com/zishang520/socket.io/servers/engine/v3.(*socket).On", "github.com/siojwt/siojwt.(*earlyPackets).hold"}, "early-packet hold"},
