@@ -104,9 +104,20 @@ func (e *earlyPackets) hold(s *socket.Socket, owner holdOwner) {
 		return
 	}
 	id := conn.Id()
+	e.holdOn(conn, id, s.Id(), owner)
+	if conn.ReadyState() != "open" {
+		// Closed before the close listener was on: no "close" event will
+		// tell the hold.
+		e.drop(id)
+	}
+}
+
+// holdOn records the hold of socket sid on connection id, and puts the
+// hold's listeners on the connection if they are not there yet.
+func (e *earlyPackets) holdOn(conn heldEvents, id string, sid socket.SocketId, owner holdOwner) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.socks[s.Id()]; ok {
+	if _, ok := e.socks[sid]; ok {
 		return
 	}
 	if e.conns == nil {
@@ -128,7 +139,7 @@ func (e *earlyPackets) hold(s *socket.Socket, owner holdOwner) {
 		bound = earlyPacketBound
 	}
 	hc.until = time.Now().Add(bound)
-	e.socks[s.Id()] = heldSocket{cid: id, owner: owner}
+	e.socks[sid] = heldSocket{cid: id, owner: owner}
 	e.count.Add(1)
 }
 
