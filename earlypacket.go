@@ -211,7 +211,7 @@ func (e *earlyPackets) wait(cid string, hc *heldConn) {
 	if left <= 0 {
 		gone := e.expireLocked(cid, hc)
 		e.mu.Unlock()
-		unbound(gone)
+		tellUnbound(gone)
 		return
 	}
 	free := hc.free
@@ -227,7 +227,7 @@ func (e *earlyPackets) wait(cid string, hc *heldConn) {
 			gone = e.expireLocked(cid, hc)
 		}
 		e.mu.Unlock()
-		unbound(gone)
+		tellUnbound(gone)
 	}
 }
 
@@ -246,7 +246,8 @@ func (e *earlyPackets) expireLocked(cid string, hc *heldConn) []holdOwner {
 	return gone
 }
 
-func unbound(owners []holdOwner) {
+// tellUnbound tells each owner its hold ended without news of its socket.
+func tellUnbound(owners []holdOwner) {
 	for _, o := range owners {
 		o.unbound()
 	}
@@ -267,5 +268,5 @@ func (e *earlyPackets) drop(cid string) {
 		delete(e.conns, cid)
 	}
 	e.mu.Unlock()
-	unbound(gone)
+	tellUnbound(gone)
 }

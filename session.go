@@ -189,7 +189,7 @@ func (a *Auth) verify(ctx context.Context, v *core.Verifier, token any, hs *core
 // dropped forgets a session admitted by the binding's middleware whose
 // socket the server library dropped before it connected (a later
 // middleware refused it, or its client went away meanwhile): the
-// early-packet hold tells it (holdOwner).
+// early-packet hold tells it (holdOwner). unbound's timer calls it too.
 func (ss *session) dropped() {
 	ss.mu.Lock()
 	joined := ss.joined
@@ -214,14 +214,7 @@ func (ss *session) unbound() {
 	if ss.joined || ss.state == stateClosed || ss.timeout != nil {
 		return
 	}
-	ss.timeout = ss.a.clock.AfterFunc(neverConnectedAfter, func() {
-		ss.mu.Lock()
-		joined := ss.joined
-		ss.mu.Unlock()
-		if !joined {
-			ss.cleanup("never connected")
-		}
-	})
+	ss.timeout = ss.a.clock.AfterFunc(neverConnectedAfter, ss.dropped)
 }
 
 // armTimeoutLocked starts the post-connect authenticate timeout.
@@ -289,11 +282,12 @@ func (ss *session) onAuthenticate(args []any) {
 	took := a.clock.Now().Sub(start)
 	if err != nil {
 		e := a.failed(ss.remote, err)
-		ev := ss.event(EventRejected, e.Code, res, took, err)
+		about := res
 		if old != nil {
 			// A failed refresh: the subject and token are the current ones.
-			ev.Subject, ev.Fingerprint = old.Claims.Subject, ss.fingerprint(old)
+			about = old
 		}
+		ev := ss.event(EventRejected, e.Code, about, took, err)
 		// Another cut (expiry, revocation) may have started while the
 		// token was checked: then that one tells the client.
 		ss.cutWith(ev, e)
