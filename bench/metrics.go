@@ -30,32 +30,27 @@ const (
 // scrape reads the unlabelled samples of a Prometheus text exposition at
 // base+"/metrics".
 func scrape(ctx context.Context, base string) (map[string]float64, error) {
-	var m map[string]float64
-	err := readMetrics(ctx, base, func(r io.Reader) (err error) {
-		m, err = parseMetrics(r)
-		return err
-	})
-	return m, err
+	return readMetrics(ctx, base, parseMetrics)
 }
 
 // readMetrics passes the body of base+"/metrics" (at most 8 MB) to parse.
-func readMetrics(ctx context.Context, base string, parse func(io.Reader) error) error {
+func readMetrics(ctx context.Context, base string, parse func(io.Reader) (map[string]float64, error)) (map[string]float64, error) {
 	if _, err := loadgen.CheckLoopback(base); err != nil {
-		return err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("bench: metrics: %w", err)
+		return nil, fmt.Errorf("bench: metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("bench: metrics: status %s", resp.Status)
+		return nil, fmt.Errorf("bench: metrics: status %s", resp.Status)
 	}
 	return parse(io.LimitReader(resp.Body, 8<<20))
 }
@@ -97,12 +92,7 @@ func parseCloses(r io.Reader) (map[string]float64, error) {
 
 // scrapeCloses reads mCloses from base+"/metrics".
 func scrapeCloses(ctx context.Context, base string) (map[string]float64, error) {
-	var m map[string]float64
-	err := readMetrics(ctx, base, func(r io.Reader) (err error) {
-		m, err = parseCloses(r)
-		return err
-	})
-	return m, err
+	return readMetrics(ctx, base, parseCloses)
 }
 
 // parseMetrics returns the samples without labels of a Prometheus text
