@@ -204,11 +204,7 @@ func TestRefusedLaterNotHeld(t *testing.T) {
 	ts, got := laterMiddlewareServer(t, nil, func(_ *socket.Socket, next func(*socket.ExtendedError)) {
 		next(socket.NewExtendedError("refused later", map[string]any{"message": "refused later"}))
 	})
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.url, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
+	ws := openEngine(t, ts.url)
 	// expect reads messages until one starts with prefix (pings answered).
 	expect := func(prefix string) {
 		t.Helper()
@@ -233,7 +229,6 @@ func TestRefusedLaterNotHeld(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	expect("0{")
 	send("40")
 	expect("40{")
 	send(`40/a,{"token":"` + token(t, time.Now(), time.Hour, nil) + `"}`)
@@ -322,14 +317,7 @@ func TestHoldBound(t *testing.T) {
 func TestHeldConnectionClosed(t *testing.T) {
 	clk := clock.NewFake(time.Now())
 	ts, _ := laterMiddlewareServer(t, clk, func(*socket.Socket, func(*socket.ExtendedError)) {}) // never calls next
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.url, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, m, err := ws.ReadMessage(); err != nil || !strings.HasPrefix(string(m), "0{") {
-		t.Fatalf("Engine.IO open: %q, %v", m, err)
-	}
+	ws := openEngine(t, ts.url)
 	if err := ws.WriteMessage(websocket.TextMessage, []byte(`40/a,{"token":"`+token(t, time.Now(), time.Hour, nil)+`"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -344,4 +332,20 @@ func TestHeldConnectionClosed(t *testing.T) {
 	}
 	clk.Advance(neverConnectedAfter + time.Second)
 	eventually(t, 5*time.Second, "/a's session forgotten", func() bool { return sessionCount(ts.auth) == 0 })
+}
+
+// openEngine opens a bare websocket to the server at url and reads the
+// Engine.IO open packet: the client speaks the protocol by hand from there.
+func openEngine(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(url, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, m, err := ws.ReadMessage(); err != nil || !strings.HasPrefix(string(m), "0{") {
+		t.Fatalf("Engine.IO open: %q, %v", m, err)
+	}
+	return ws
 }
