@@ -200,6 +200,10 @@ type Stats struct {
 	CPULo, CPUHi float64
 	// KBLo and KBHi are the lowest and highest memory per connection.
 	KBLo, KBHi float64
+	// KBCollected is the median memory per open connection read after the
+	// server collected its garbage (peer.collect; NaN otherwise), with
+	// its lowest and highest run.
+	KBCollected, KBCollectedLo, KBCollectedHi float64
 	// Attempted and Failures add up every run.
 	Attempted int
 	Failures  map[string]int
@@ -508,20 +512,20 @@ func (d *driver) peers() (handshake, event []peer) {
 	bare := filepath.Join(d.bin, "baresrv")
 	fixture := filepath.Join(d.bin, "fixture")
 	handshake = append(handshake,
-		peer{key: "go-bare", label: "Go socket.io (zishang520 v3.0.6), no auth", argv: append([]string{bare}, addr...), mode: loadgen.ModeAuth, metrics: true},
-		peer{key: "go-jwt", label: "Go socket.io + bare golang-jwt HS256 check in a middleware", argv: append([]string{bare, "-jwt"}, addr...), mode: loadgen.ModeAuth, metrics: true})
+		peer{key: "go-bare", label: "Go socket.io (zishang520 v3.0.6), no auth", argv: append([]string{bare, "-pprof"}, addr...), mode: loadgen.ModeAuth, metrics: true, collect: true},
+		peer{key: "go-jwt", label: "Go socket.io + bare golang-jwt HS256 check in a middleware", argv: append([]string{bare, "-jwt", "-pprof"}, addr...), mode: loadgen.ModeAuth, metrics: true, collect: true})
 	if d.fixture {
 		handshake = append(handshake,
-			peer{key: "go-siojwt", label: "Go socket.io + siojwt (fixture, handshake mode, HS256)", argv: append([]string{fixture, "-mode", "handshake"}, addr...), mode: loadgen.ModeAuth, metrics: true})
+			peer{key: "go-siojwt", label: "Go socket.io + siojwt (fixture, handshake mode, HS256)", argv: append([]string{fixture, "-mode", "handshake", "-pprof"}, addr...), mode: loadgen.ModeAuth, metrics: true, collect: true})
 		if d.cache {
 			handshake = append(handshake,
 				peer{key: "go-siojwt-cache", label: "Go socket.io + siojwt (fixture, HS256, verified-token cache of 20000; first connects with a distinct token each, which the cache cannot help: it shows what the cache costs)",
-					argv: append([]string{fixture, "-mode", "handshake", "-verified-cache", "20000"}, addr...), mode: loadgen.ModeAuth, metrics: true})
+					argv: append([]string{fixture, "-mode", "handshake", "-verified-cache", "20000", "-pprof"}, addr...), mode: loadgen.ModeAuth, metrics: true, collect: true})
 		}
 		for _, alg := range d.algs {
 			handshake = append(handshake,
 				peer{key: "go-siojwt-" + strings.ToLower(alg), label: "Go socket.io + siojwt (fixture, handshake mode, " + alg + ")",
-					argv: append([]string{fixture, "-mode", "handshake", "-alg", alg}, addr...), mode: loadgen.ModeAuth, login: true, metrics: true})
+					argv: append([]string{fixture, "-mode", "handshake", "-alg", alg, "-pprof"}, addr...), mode: loadgen.ModeAuth, login: true, metrics: true, collect: true})
 		}
 		event = append(event,
 			peer{key: "go-siojwt", label: "Go socket.io + siojwt (fixture, connect mode)", argv: append([]string{fixture, "-mode", "connect", "-timeout", "30s"}, addr...), mode: loadgen.ModeEvent, metrics: true})
@@ -620,6 +624,9 @@ func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*run, er
 			d.logf("%s: %v", p.key, err)
 		}
 	}
+	if p.collect {
+		cfg.Collect = func(ctx context.Context) error { return freeMemory(ctx, pr.url) }
+	}
 	if p.metrics && !p.external {
 		cfg.Probe = func(s loadgen.Stage) {
 			m, err := scrape(ctx, pr.url)
@@ -706,8 +713,12 @@ func (d *driver) measure(ctx context.Context, part string, peers []peer, reps in
 				s.Failures[c] += n
 			}
 			c := &res.Connect
-			d.logf("%s %s rep %d: %d/%d, %.0f conn/s, p50 %s p99 %s, %.0f µs CPU/conn, %.1f KB/conn",
-				part, p.key, rep+1, c.Connected, c.Attempted, c.Rate(), c.P50.Round(time.Millisecond/10), c.P99.Round(time.Millisecond/10), us(c.CPUPerConn()), res.MemPerConn()/1024)
+			collected := ""
+			if kb := res.MemPerConnCollected() / 1024; !math.IsNaN(kb) {
+				collected = fmt.Sprintf(" (%.1f after a collection)", kb)
+			}
+			d.logf("%s %s rep %d: %d/%d, %.0f conn/s, p50 %s p99 %s, %.0f µs CPU/conn, %.1f KB/conn%s",
+				part, p.key, rep+1, c.Connected, c.Attempted, c.Rate(), c.P50.Round(time.Millisecond/10), c.P99.Round(time.Millisecond/10), us(c.CPUPerConn()), res.MemPerConn()/1024, collected)
 			if st := res.Storm; st != nil {
 				for c, n := range st.Failures {
 					s.Failures["reconnect "+c] += n
@@ -717,13 +728,16 @@ func (d *driver) measure(ctx context.Context, part string, peers []peer, reps in
 		}
 	}
 	for i, s := range stats {
-		var rate, p50, p99, cpu, kb, gor, allocs, allocKB, hold []float64
+		var rate, p50, p99, cpu, kb, kbc, gor, allocs, allocKB, hold []float64
 		for _, r := range s.runs {
 			rate = append(rate, r.Connect.Rate())
 			p50 = append(p50, ms(r.Connect.P50))
 			p99 = append(p99, ms(r.Connect.P99))
 			cpu = append(cpu, us(r.Connect.CPUPerConn()))
 			kb = append(kb, r.MemPerConn()/1024)
+			if c := r.MemPerConnCollected(); !math.IsNaN(c) {
+				kbc = append(kbc, c/1024)
+			}
 			if g := r.perConn(mGoroutines); !math.IsNaN(g) {
 				gor = append(gor, g)
 				allocs = append(allocs, r.perConn(mMallocs))
@@ -740,6 +754,10 @@ func (d *driver) measure(ctx context.Context, part string, peers []peer, reps in
 		if len(cpu) > 0 {
 			s.CPULo, s.CPUHi = slices.Min(cpu), slices.Max(cpu)
 			s.KBLo, s.KBHi = slices.Min(kb), slices.Max(kb)
+		}
+		s.KBCollected, s.KBCollectedLo, s.KBCollectedHi = median(kbc), math.NaN(), math.NaN()
+		if len(kbc) > 0 {
+			s.KBCollectedLo, s.KBCollectedHi = slices.Min(kbc), slices.Max(kbc)
 		}
 	}
 	return stats

@@ -127,6 +127,28 @@ func metricOr(m map[string]float64, name string) float64 {
 	return math.NaN()
 }
 
+// freeMemory asks a Go server started with -pprof to collect its garbage
+// and return the freed memory to the OS (POST /debug/free), and returns
+// once it has.
+func freeMemory(ctx context.Context, base string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/debug/free", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("bench: free memory: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("bench: free memory: status %s (is the server running with -pprof?)", resp.Status)
+	}
+	return nil
+}
+
 // forceGC asks a server started with -pprof to collect garbage (the heap
 // profile's gc=1) and discards the profile.
 func forceGC(ctx context.Context, base string) error {

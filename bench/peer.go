@@ -36,6 +36,9 @@ type peer struct {
 	hold, ping time.Duration
 	// metrics: the server serves the Go collector on /metrics.
 	metrics bool
+	// collect: the server serves POST /debug/free (-pprof), and memory is
+	// read again after it (loadgen.Config.Collect).
+	collect bool
 	// external runs the load generator as a process of its own (the
 	// built bench/cmd/loadgen, its result read as JSON) instead of in the
 	// driver's process.

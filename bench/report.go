@@ -211,7 +211,7 @@ func (d *driver) markdown() []byte {
 	p("- **Servers**: each run starts a fresh server process on 127.0.0.1 port 0, fetches a token from its `POST /login`, opens %d warm-up connections and closes them, then measures. ", min(100, o.Conns))
 	p("Servers are interleaved round-robin, %d repetition(s) each; tables show medians.\n", o.Reps)
 	p("- **CPU per connection**: server utime+stime consumed while the connections were being opened, divided by the connections opened (CLK_TCK %d: 10 ms resolution). ", loadgen.ClockTicks())
-	p("**Memory per connection**: server VmRSS with every connection open (after a %s pause) minus VmRSS after the warm-up, divided by the open connections; it includes garbage not yet collected (Go) and heap growth (V8).\n", d.settle())
+	p("**Memory per connection**: server VmRSS with every connection open (after a %s pause) minus VmRSS after the warm-up, divided by the open connections; it includes garbage not yet collected (Go) and heap growth (V8). For the Go servers of the handshake table, memory is read a second time, after the server collected its garbage and returned the freed memory to the OS (`POST /debug/free` of `-pprof`, `debug.FreeOSMemory`), both after the warm-up and with every connection open: what the open connections keep, whatever the collector's phase when the first reading was taken; the connect phase's CPU is counted from after the first collection.\n", d.settle())
 	p("- **The machine during each run**: the aggregate `cpu` line of `/proc/stat` read at the start and the end of the connect phase gives the CPU steal (time the hypervisor gave the virtual CPUs to someone else), the busy time, and, after taking off the server's and the load generator's own CPU, what other processes used; `/proc/loadavg` gives the 1-minute load average at the start. Each table gives their range over its runs.\n")
 	p("- Token presentation differs by server, as each package reads it: ")
 	var tp []string
@@ -406,10 +406,14 @@ func added(s, base *Stats) string {
 }
 
 func (d *driver) statsTable(p func(string, ...any), stats []*Stats) {
-	p("| server | conn/s | p50 ms | p99 ms | CPU µs/conn | CPU range | KB/conn | failures |\n")
-	p("|---|---:|---:|---:|---:|---:|---:|---|\n")
+	p("| server | conn/s | p50 ms | p99 ms | CPU µs/conn | CPU range | KB/conn | KB/conn after a collection (range) | failures |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, s := range stats {
-		p("| **%s**: %s | %s | %s | %s | %s | %s–%s | %s | %s |\n", s.Key, s.Label, f0(s.Rate), f1(s.P50), f1(s.P99), f0(s.CPU), f0(s.CPULo), f0(s.CPUHi), f1(s.KB), failText(s.Failures, s.Errors))
+		collected := ""
+		if !math.IsNaN(s.KBCollected) {
+			collected = fmt.Sprintf("%s (%s–%s)", f1(s.KBCollected), f1(s.KBCollectedLo), f1(s.KBCollectedHi))
+		}
+		p("| **%s**: %s | %s | %s | %s | %s | %s–%s | %s | %s | %s |\n", s.Key, s.Label, f0(s.Rate), f1(s.P50), f1(s.P99), f0(s.CPU), f0(s.CPULo), f0(s.CPUHi), f1(s.KB), collected, failText(s.Failures, s.Errors))
 	}
 	p("\n")
 	for _, s := range stats {

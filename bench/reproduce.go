@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -151,6 +152,11 @@ func (d *driver) reproductionSection(p func(string, ...any), prev, now *Results)
 			verdict = "reproduces"
 		}
 		p("| %s | %s | %s | %s |\n", t.What, pt.span(), t.span(), verdict)
+	}
+	for _, pt := range prev.Targets {
+		if !slices.ContainsFunc(now.Targets, func(t TargetResult) bool { return t.What == pt.What }) {
+			p("| %s | %s | not judged in this run | |\n", pt.What, pt.span())
+		}
 	}
 	p("\n%d of %d targets reproduce.\n\n", ok, n)
 }

@@ -10,20 +10,22 @@ import (
 
 // TestReproduction checks the record's round trip and the comparison: a
 // target reproduces when this run's median lies within the previous run's
-// range, and two runs on one day are said to be on the same day.
+// range, two runs on one day are said to be on the same day, and a target
+// the previous run judged and this one did not is listed.
 func TestReproduction(t *testing.T) {
 	day := time.Date(2026, 11, 30, 6, 19, 0, 0, time.UTC)
 	ratio := func(med, lo, hi float64) TargetResult {
 		return TargetResult{What: "ratio", Goal: "≤ 0.4×", Format: "%.2f×", Scale: 1, Med: med, Lo: lo, Hi: hi, Rounds: 5}
 	}
 	share := TargetResult{What: "layer", Goal: "≤ 5 %", Format: "%+.0f %%", Scale: 100, Med: 0.20, Lo: 0.07, Hi: 0.22, Rounds: 5}
-	prev := &Results{Started: day, Commit: "abc1234", Load: "1.50", Targets: []TargetResult{ratio(0.42, 0.35, 0.54), share}}
+	gone := TargetResult{What: "gone", Goal: "≤ 2 KB", Format: "%+.1f KB", Scale: 1, Med: 5, Lo: 4, Hi: 6, Rounds: 5}
+	prev := &Results{Started: day, Commit: "abc1234", Load: "1.50", Targets: []TargetResult{ratio(0.42, 0.35, 0.54), share, gone}}
 	path := filepath.Join(t.TempDir(), "results.json")
 	if err := writeResults(path, prev); err != nil {
 		t.Fatal(err)
 	}
 	got, err := readResults(path)
-	if err != nil || got == nil || len(got.Targets) != 2 || got.Targets[1] != share || !got.Started.Equal(day) {
+	if err != nil || got == nil || len(got.Targets) != 3 || got.Targets[1] != share || !got.Started.Equal(day) {
 		t.Fatalf("read back %+v, %v", got, err)
 	}
 	if r, err := readResults(filepath.Join(t.TempDir(), "none.json")); r != nil || err != nil {
@@ -41,6 +43,7 @@ func TestReproduction(t *testing.T) {
 		"| ratio | 0.42× (0.35× to 0.54×, 5 rounds) | 0.50× (0.40× to 0.60×, 5 rounds) | reproduces |",
 		"| layer | +20 % (+7 % to +22 %, 5 rounds) | +25 % (+7 % to +22 %, 5 rounds) | **outside** the previous range |",
 		"| new | not in the previous run |",
+		"| gone | +5.0 KB (+4.0 KB to +6.0 KB, 5 rounds) | not judged in this run | |",
 		"1 of 2 targets reproduce.",
 		"a rerun on the same day",
 		"`bench/results.json`",

@@ -38,6 +38,12 @@ func cpuAdded(x, y *run) float64 { return (cpuOf(x) - cpuOf(y)) / cpuOf(y) }
 func cpuDiff(x, y *run) float64  { return cpuOf(x) - cpuOf(y) }
 func kbDiff(x, y *run) float64   { return kbOf(x) - kbOf(y) }
 
+// kbCollectedDiff compares two runs' memory per open connection read after
+// a collection (NaN when either was not read so).
+func kbCollectedDiff(x, y *run) float64 {
+	return (x.MemPerConnCollected() - y.MemPerConnCollected()) / 1024
+}
+
 // rounds is how the interleaved rounds did against a target.
 type rounds struct {
 	vals        []float64
@@ -261,17 +267,22 @@ func (d *driver) targets() []target {
 		out = append(out, t)
 	}
 	{
-		t := target{what: "Memory our layer adds per socket, server RSS over go-bare", goal: "≤ 2 KB"}
+		// RSS as found depends on where each server's collector stood when
+		// it was read; after a collection it is what the open sockets keep.
+		t := target{what: "Memory our layer adds per socket, server RSS over go-bare after a collection", goal: "≤ 2 KB"}
 		if lib != nil && bare != nil {
-			t.judged(judgeRounds(pairRounds(lib, bare, kbDiff), func(v float64) bool { return v <= 2 }))
+			t.judged(judgeRounds(pairRounds(lib, bare, kbCollectedDiff), func(v float64) bool { return v <= 2 }))
 		}
 		if t.known {
-			t.measured = fmt.Sprintf("per round: %s per open connection; medians %s against %s KB (RSS includes garbage not yet collected)", t.rounds.span("%+.1f KB"), f1(lib.KB), f1(bare.KB))
+			t.measured = fmt.Sprintf("per round: %s per open connection; medians %s against %s KB, read after each server collected its garbage and returned it to the OS (`POST /debug/free`)", t.rounds.span("%+.1f KB"), f1(lib.KBCollected), f1(bare.KBCollected))
+			if found := judgeRounds(pairRounds(lib, bare, kbDiff), func(float64) bool { return true }); found != nil {
+				t.measured += fmt.Sprintf("; as found, %s after the connect phase, with the garbage not yet collected: %s (medians %s against %s KB; not judged: it moves with the moment of each server's last collection)", durText(d.settle()), found.span("%+.1f KB"), f1(lib.KB), f1(bare.KB))
+			}
 			if !t.met {
 				if t.rounds.med <= 2 {
 					t.why = noise
 				} else {
-					t.why = "RSS holds what the collector has not yet returned: the heap figure of the row above is the layer's own memory."
+					t.why = "The binding keeps more than 2 KB per open socket."
 				}
 			}
 		}

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -160,6 +161,14 @@ type Config struct {
 	// once the hold is over, before any socket is closed: the moments the
 	// server's own metrics are worth reading.
 	Probe func(Stage)
+	// Collect, when set, makes the server collect its garbage and return
+	// the freed memory to the OS (the Go servers' /debug/free). It is
+	// called after the base memory reading, before the StageBase probe,
+	// and after the StageOpen probe, each time followed by another
+	// reading: Result.RSSBaseCollected and RSSOpenCollected, memory
+	// without the garbage not yet collected. Neither collection falls
+	// within the connect phase's CPU or between the two probes.
+	Collect func(context.Context) error
 	// ServerPID is the server's process id for CPU and memory readings
 	// (0: none).
 	ServerPID int
@@ -371,6 +380,9 @@ type Result struct {
 	// every connection of the connect phase open, RSSPeak the highest
 	// reading taken.
 	RSSBase, RSSOpen, RSSPeak int64
+	// RSSBaseCollected and RSSOpenCollected are the same readings taken
+	// after Config.Collect (0 without it).
+	RSSBaseCollected, RSSOpenCollected int64
 	// CloseCPU is the server CPU time spent closing every socket (measured
 	// over Config.CloseWait).
 	CloseCPU time.Duration
@@ -382,6 +394,16 @@ func (r *Result) MemPerConn() float64 {
 		return 0
 	}
 	return float64(r.RSSOpen-r.RSSBase) / float64(r.Connect.Connected)
+}
+
+// MemPerConnCollected is (RSSOpenCollected - RSSBaseCollected) /
+// Connect.Connected in bytes: what each open connection keeps once the
+// server has collected its garbage (NaN without Config.Collect).
+func (r *Result) MemPerConnCollected() float64 {
+	if r.Connect.Connected == 0 || r.RSSOpenCollected == 0 || r.RSSBaseCollected == 0 {
+		return math.NaN()
+	}
+	return float64(r.RSSOpenCollected-r.RSSBaseCollected) / float64(r.Connect.Connected)
 }
 
 // Failures is the number of connections that failed in all phases.
@@ -556,12 +578,25 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		closeAll(conns)
 		sleep(ctx, 300*time.Millisecond)
 	}
-	r.probe(StageBase)
 	base, err := r.sample()
 	if err != nil {
 		return nil, err
 	}
 	res.RSSBase, res.RSSPeak = base.RSS, base.RSS
+	if r.cfg.Collect != nil {
+		if err := r.cfg.Collect(ctx); err != nil {
+			return nil, fmt.Errorf("loadgen: collect: %w", err)
+		}
+	}
+	// The probe and the collection are not the connect phase's: its CPU
+	// counts from the reading after them.
+	r.probe(StageBase)
+	if base, err = r.sample(); err != nil {
+		return nil, err
+	}
+	if r.cfg.Collect != nil {
+		res.RSSBaseCollected = base.RSS
+	}
 	mark := markMachine()
 	conns := r.burst(ctx, r.cfg.Conns, r.cfg.Concurrency, &res.Connect, 0)
 	defer func() { closeAll(conns) }()
@@ -579,6 +614,16 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	res.RSSOpen = open.RSS
 	res.RSSPeak = max(res.RSSPeak, open.RSS)
 	r.probe(StageOpen)
+	if r.cfg.Collect != nil {
+		if err := r.cfg.Collect(ctx); err != nil {
+			return nil, fmt.Errorf("loadgen: collect: %w", err)
+		}
+		c, err := r.sample()
+		if err != nil {
+			return nil, err
+		}
+		res.RSSOpenCollected = c.RSS
+	}
 
 	if r.cfg.Hold > 0 {
 		res.Soak = r.soak(ctx, conns)

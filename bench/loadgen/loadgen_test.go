@@ -3,10 +3,14 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -176,10 +180,45 @@ func TestRun(t *testing.T) {
 			if !res.Measured || res.RSSBase <= 0 || res.RSSOpen <= 0 {
 				t.Errorf("no process readings: %+v", res)
 			}
+			if v := res.MemPerConnCollected(); !math.IsNaN(v) {
+				t.Errorf("memory after a collection without Config.Collect: %v", v)
+			}
 			if m := p.Machine; m == nil || m.Total < 0 || m.Busy < 0 || m.Busy > m.Total || m.Steal < 0 || m.Load1 < 0 || p.Start.IsZero() {
 				t.Errorf("machine load over the phase: %+v, start %v", m, p.Start)
 			}
 		})
+	}
+}
+
+// TestCollect checks when Config.Collect runs: after the base memory
+// reading, before the StageBase probe, and after the StageOpen probe, each
+// time followed by a reading; and that its error ends the run.
+func TestCollect(t *testing.T) {
+	url := testServer(t)
+	var calls []string
+	cfg := Config{URL: url, Mode: ModeAuth, Token: good, Conns: 20, Concurrency: 5, ServerPID: os.Getpid(),
+		Settle: 10 * time.Millisecond, Warmup: -1, CloseWait: 10 * time.Millisecond,
+		Probe: func(s Stage) { calls = append(calls, fmt.Sprint("probe ", s)) },
+		Collect: func(context.Context) error {
+			calls = append(calls, "collect")
+			debug.FreeOSMemory() // the server is this process
+			return nil
+		},
+	}
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"collect", fmt.Sprint("probe ", StageBase), fmt.Sprint("probe ", StageOpen), "collect"}
+	if !slices.Equal(calls, want) {
+		t.Errorf("calls %q, want %q", calls, want)
+	}
+	if res.Connect.Connected != 20 || res.RSSBaseCollected <= 0 || res.RSSOpenCollected <= 0 || math.IsNaN(res.MemPerConnCollected()) {
+		t.Errorf("readings after a collection: %+v", res)
+	}
+	cfg.Collect = func(context.Context) error { return errors.New("no /debug/free") }
+	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "no /debug/free") {
+		t.Errorf("a failed collection: %v", err)
 	}
 }
 

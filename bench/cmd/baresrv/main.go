@@ -22,6 +22,8 @@
 //	-serve-client                   serve the client bundle
 //	-cleanup-ns                     remove empty child namespaces
 //	-connect-timeout D              time allowed for the first namespace CONNECT (default 45s)
+//	-pprof                          net/http/pprof under /debug/pprof/, and POST /debug/free:
+//	                                collect the garbage and return the freed memory to the OS
 //
 // Event "echo" (payload m) makes the server emit "echo-response" m.
 // POST /login returns {"token": "<jwt>"} signed like the fixture's
@@ -39,8 +41,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -72,6 +76,7 @@ type config struct {
 	cleanupNS       bool
 	connectTimeout  time.Duration
 	cpuProfile      string
+	pprof           bool
 }
 
 func main() {
@@ -90,6 +95,7 @@ func main() {
 	flag.BoolVar(&c.cleanupNS, "cleanup-ns", false, "remove child namespaces that have no sockets")
 	flag.DurationVar(&c.connectTimeout, "connect-timeout", socket.DefaultConnectTimeout, "time a client has to connect to a namespace")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/, and POST /debug/free (collect the garbage, return the freed memory to the OS), as the fixture does")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "baresrv:", err)
@@ -167,6 +173,14 @@ func run(c config) error {
 	mux.Handle("/socket.io/", sio.ServeHandler(opts))
 	mux.HandleFunc("POST /login", login)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if c.pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("POST /debug/free", func(w http.ResponseWriter, _ *http.Request) {
+			debug.FreeOSMemory()
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}
 
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
