@@ -576,7 +576,9 @@ func scalePeers(hs []peer) []peer {
 // phase and with every connection open.
 type run struct {
 	*loadgen.Result
-	base, open map[string]float64
+	// base, open and collected are the server's /metrics at
+	// loadgen.StageBase, StageOpen (or StageHeld) and StageCollected.
+	base, open, collected map[string]float64
 	// stderr is the server's standard error and started when it was
 	// started (peer.trace only).
 	stderr  string
@@ -590,6 +592,16 @@ func (r *run) perConn(name string) float64 {
 		return math.NaN()
 	}
 	return (metricOr(r.open, name) - metricOr(r.base, name)) / float64(r.Connect.Connected)
+}
+
+// perConnCollected is perConn read after the collection with every
+// connection open (loadgen.StageCollected; the base was read after one
+// too), or NaN when not read.
+func (r *run) perConnCollected(name string) float64 {
+	if r.base == nil || r.collected == nil || r.Connect.Connected == 0 {
+		return math.NaN()
+	}
+	return (metricOr(r.collected, name) - metricOr(r.base, name)) / float64(r.Connect.Connected)
 }
 
 // once starts p, fetches a token from it, runs cfg against it and stops it.
@@ -634,9 +646,12 @@ func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*run, er
 				d.logf("%s: %v", p.key, err)
 				return
 			}
-			if s == loadgen.StageBase {
+			switch s {
+			case loadgen.StageBase:
 				out.base = m
-			} else {
+			case loadgen.StageCollected:
+				out.collected = m
+			default:
 				out.open = m
 			}
 		}

@@ -22,6 +22,7 @@ const (
 	mAllocBytes = "go_memstats_alloc_bytes_total"
 	mHeapAlloc  = "go_memstats_heap_alloc_bytes"
 	mHeapInuse  = "go_memstats_heap_inuse_bytes"
+	mStackInuse = "go_memstats_stack_inuse_bytes"
 	mRSS        = "process_resident_memory_bytes"
 	mGOMAXPROCS = "go_sched_gomaxprocs_threads"
 	mGCCycles   = "go_gc_duration_seconds_count"

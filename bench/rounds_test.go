@@ -116,6 +116,22 @@ func TestTargetsPerRound(t *testing.T) {
 	if !mem.met || mem.rounds.n != 3 || !strings.Contains(mem.measured, "as found") {
 		t.Errorf("memory (equal RSS): %+v", mem)
 	}
+	// The parts read from /metrics after the collection: per socket, the
+	// binding's server holds 1.5 KB more live heap, 2.0 KB more heap spans
+	// and 0.3 KB more stack than the bare one.
+	for i, s := range []*Stats{d.rep.Handshake[0], d.rep.Handshake[2]} {
+		for _, r := range s.rounds {
+			n := float64(r.Connect.Connected) * 1024 * float64(i)
+			r.base = map[string]float64{mHeapAlloc: 1e6, mHeapInuse: 2e6, mStackInuse: 1e5}
+			r.collected = map[string]float64{mHeapAlloc: 1e6 + 1.5*n, mHeapInuse: 2e6 + 2.0*n, mStackInuse: 1e5 + 0.3*n}
+		}
+	}
+	for _, tg := range d.targets() {
+		got[tg.what] = tg
+	}
+	if mem := got["Memory our layer adds per socket, server RSS over go-bare after a collection"]; !strings.Contains(mem.measured, "live heap +1.5 KB, heap spans in use beyond the live objects +0.5 KB, goroutine stacks +0.3 KB") {
+		t.Errorf("memory parts: %s", mem.measured)
+	}
 	// After a collection the binding's server keeps 3 KB more per socket
 	// in rounds 1 and 2: missed there, whatever RSS read as found.
 	for _, r := range d.rep.Handshake[2].rounds[:2] {

@@ -38,6 +38,24 @@ func cpuAdded(x, y *run) float64 { return (cpuOf(x) - cpuOf(y)) / cpuOf(y) }
 func cpuDiff(x, y *run) float64  { return cpuOf(x) - cpuOf(y) }
 func kbDiff(x, y *run) float64   { return kbOf(x) - kbOf(y) }
 
+// memoryParts splits the memory lib keeps per open socket over bare, read
+// after a collection, into the live heap, the in-use heap spans beyond the
+// live objects (the allocator's size classes and partly filled spans) and
+// the goroutines' stacks, as medians of the per-round differences in KB;
+// "" when the servers' metrics were not read.
+func memoryParts(lib, bare *Stats) string {
+	part := func(f func(r *run) float64) float64 {
+		return median(pairRounds(lib, bare, func(x, y *run) float64 { return (f(x) - f(y)) / 1024 }))
+	}
+	live := part(func(r *run) float64 { return r.perConnCollected(mHeapAlloc) })
+	spans := part(func(r *run) float64 { return r.perConnCollected(mHeapInuse) - r.perConnCollected(mHeapAlloc) })
+	stacks := part(func(r *run) float64 { return r.perConnCollected(mStackInuse) })
+	if math.IsNaN(live) || math.IsNaN(spans) || math.IsNaN(stacks) {
+		return ""
+	}
+	return fmt.Sprintf("live heap %+.1f KB, heap spans in use beyond the live objects %+.1f KB, goroutine stacks %+.1f KB", live, spans, stacks)
+}
+
 // kbCollectedDiff compares two runs' memory per open connection read after
 // a collection (NaN when either was not read so).
 func kbCollectedDiff(x, y *run) float64 {
@@ -275,6 +293,9 @@ func (d *driver) targets() []target {
 		}
 		if t.known {
 			t.measured = fmt.Sprintf("per round: %s per open connection; medians %s against %s KB, read after each server collected its garbage and returned it to the OS (`POST /debug/free`)", t.rounds.span("%+.1f KB"), f1(lib.KBCollected), f1(bare.KBCollected))
+			if parts := memoryParts(lib, bare); parts != "" {
+				t.measured += "; of it, per round (medians, from each server's `/metrics` after the collection): " + parts
+			}
 			if found := judgeRounds(pairRounds(lib, bare, kbDiff), func(float64) bool { return true }); found != nil {
 				t.measured += fmt.Sprintf("; as found, %s after the connect phase, with the garbage not yet collected: %s (medians %s against %s KB; not judged: it moves with the moment of each server's last collection)", durText(d.settle()), found.span("%+.1f KB"), f1(lib.KB), f1(bare.KB))
 			}
@@ -282,7 +303,7 @@ func (d *driver) targets() []target {
 				if t.rounds.med <= 2 {
 					t.why = noise
 				} else {
-					t.why = "The binding keeps more than 2 KB per open socket."
+					t.why = "The binding keeps more than 2 KB per open socket: its live heap, with what the allocator and the goroutines' stacks hold for it (the parts in the measured column)."
 				}
 			}
 		}

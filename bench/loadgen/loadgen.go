@@ -157,9 +157,10 @@ type Config struct {
 	CloseWait time.Duration
 	// Probe, when set, is called with StageBase after the warm-up, just
 	// before the connect phase, and with StageOpen once every connection
-	// of the connect phase is open (after Settle), and with StageHeld
-	// once the hold is over, before any socket is closed: the moments the
-	// server's own metrics are worth reading.
+	// of the connect phase is open (after Settle), with StageCollected
+	// after Collect, and with StageHeld once the hold is over, before any
+	// socket is closed: the moments the server's own metrics are worth
+	// reading.
 	Probe func(Stage)
 	// Collect, when set, makes the server collect its garbage and return
 	// the freed memory to the OS (the Go servers' /debug/free). It is
@@ -242,6 +243,9 @@ const (
 	StageBase Stage = iota // after the warm-up, before the connect phase
 	StageOpen              // every connection of the connect phase open
 	StageHeld              // the hold over (Config.Hold), before any close
+	// StageCollected: every connection open, after Config.Collect (only
+	// with it), before the hold.
+	StageCollected
 )
 
 // Phase is what one burst of connections measured.
@@ -623,6 +627,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 		res.RSSOpenCollected = c.RSS
+		r.probe(StageCollected)
 	}
 
 	if r.cfg.Hold > 0 {

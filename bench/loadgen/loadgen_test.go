@@ -192,7 +192,8 @@ func TestRun(t *testing.T) {
 
 // TestCollect checks when Config.Collect runs: after the base memory
 // reading, before the StageBase probe, and after the StageOpen probe, each
-// time followed by a reading; and that its error ends the run.
+// time followed by a reading (and the second by the StageCollected probe);
+// and that its error ends the run.
 func TestCollect(t *testing.T) {
 	url := testServer(t)
 	var calls []string
@@ -209,7 +210,7 @@ func TestCollect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"collect", fmt.Sprint("probe ", StageBase), fmt.Sprint("probe ", StageOpen), "collect"}
+	want := []string{"collect", fmt.Sprint("probe ", StageBase), fmt.Sprint("probe ", StageOpen), "collect", fmt.Sprint("probe ", StageCollected)}
 	if !slices.Equal(calls, want) {
 		t.Errorf("calls %q, want %q", calls, want)
 	}
