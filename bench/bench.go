@@ -576,9 +576,10 @@ func scalePeers(hs []peer) []peer {
 // phase and with every connection open.
 type run struct {
 	*loadgen.Result
-	// base, open and collected are the server's /metrics at
-	// loadgen.StageBase, StageOpen (or StageHeld) and StageCollected.
-	base, open, collected map[string]float64
+	// base, open, baseCollected and collected are the server's /metrics
+	// at loadgen.StageBase, StageOpen (or StageHeld), StageBaseCollected
+	// and StageCollected.
+	base, open, baseCollected, collected map[string]float64
 	// stderr is the server's standard error and started when it was
 	// started (peer.trace only).
 	stderr  string
@@ -594,14 +595,13 @@ func (r *run) perConn(name string) float64 {
 	return (metricOr(r.open, name) - metricOr(r.base, name)) / float64(r.Connect.Connected)
 }
 
-// perConnCollected is perConn read after the collection with every
-// connection open (loadgen.StageCollected; the base was read after one
-// too), or NaN when not read.
+// perConnCollected is perConn read after the collections, before the
+// warm-up and with every connection open, or NaN when not read.
 func (r *run) perConnCollected(name string) float64 {
-	if r.base == nil || r.collected == nil || r.Connect.Connected == 0 {
+	if r.baseCollected == nil || r.collected == nil || r.Connect.Connected == 0 {
 		return math.NaN()
 	}
-	return (metricOr(r.collected, name) - metricOr(r.base, name)) / float64(r.Connect.Connected)
+	return (metricOr(r.collected, name) - metricOr(r.baseCollected, name)) / float64(r.Connect.Connected)
 }
 
 // once starts p, fetches a token from it, runs cfg against it and stops it.
@@ -649,6 +649,8 @@ func (d *driver) once(ctx context.Context, p peer, cfg loadgen.Config) (*run, er
 			switch s {
 			case loadgen.StageBase:
 				out.base = m
+			case loadgen.StageBaseCollected:
+				out.baseCollected = m
 			case loadgen.StageCollected:
 				out.collected = m
 			default:

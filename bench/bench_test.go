@@ -77,7 +77,7 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	for _, s := range rep.Handshake {
-		if !s.Node && (!(s.KBCollected > 0) || len(s.runs) == 0 || s.runs[0].collected == nil) {
+		if !s.Node && (!(s.KBCollected > 0) || len(s.runs) == 0 || s.runs[0].collected == nil || s.runs[0].baseCollected == nil) {
 			t.Errorf("%s: memory after a collection not read: %v KB/conn", s.Key, s.KBCollected)
 		}
 	}

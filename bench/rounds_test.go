@@ -122,7 +122,7 @@ func TestTargetsPerRound(t *testing.T) {
 	for i, s := range []*Stats{d.rep.Handshake[0], d.rep.Handshake[2]} {
 		for _, r := range s.rounds {
 			n := float64(r.Connect.Connected) * 1024 * float64(i)
-			r.base = map[string]float64{mHeapAlloc: 1e6, mHeapInuse: 2e6, mStackInuse: 1e5}
+			r.baseCollected = map[string]float64{mHeapAlloc: 1e6, mHeapInuse: 2e6, mStackInuse: 1e5}
 			r.collected = map[string]float64{mHeapAlloc: 1e6 + 1.5*n, mHeapInuse: 2e6 + 2.0*n, mStackInuse: 1e5 + 0.3*n}
 		}
 	}

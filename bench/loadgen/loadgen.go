@@ -157,18 +157,19 @@ type Config struct {
 	CloseWait time.Duration
 	// Probe, when set, is called with StageBase after the warm-up, just
 	// before the connect phase, and with StageOpen once every connection
-	// of the connect phase is open (after Settle), with StageCollected
-	// after Collect, and with StageHeld once the hold is over, before any
+	// of the connect phase is open (after Settle), with StageBaseCollected
+	// and StageCollected after Collect, and with StageHeld once the hold is over, before any
 	// socket is closed: the moments the server's own metrics are worth
 	// reading.
 	Probe func(Stage)
 	// Collect, when set, makes the server collect its garbage and return
 	// the freed memory to the OS (the Go servers' /debug/free). It is
-	// called after the base memory reading, before the StageBase probe,
-	// and after the StageOpen probe, each time followed by another
-	// reading: Result.RSSBaseCollected and RSSOpenCollected, memory
-	// without the garbage not yet collected. Neither collection falls
-	// within the connect phase's CPU or between the two probes.
+	// called before the warm-up and after the StageOpen probe, each time
+	// followed by a reading and a probe (StageBaseCollected,
+	// StageCollected): Result.RSSBaseCollected and RSSOpenCollected,
+	// memory without the garbage not yet collected. Neither collection
+	// falls within the connect phase or between the StageBase and
+	// StageOpen probes.
 	Collect func(context.Context) error
 	// ServerPID is the server's process id for CPU and memory readings
 	// (0: none).
@@ -246,6 +247,9 @@ const (
 	// StageCollected: every connection open, after Config.Collect (only
 	// with it), before the hold.
 	StageCollected
+	// StageBaseCollected: before the warm-up, after Config.Collect (only
+	// with it).
+	StageBaseCollected
 )
 
 // Phase is what one burst of connections measured.
@@ -575,6 +579,19 @@ func (r *runner) sample() (ProcSample, error) {
 
 func (r *runner) run(ctx context.Context) (*Result, error) {
 	res := &Result{Measured: r.cfg.ServerPID != 0}
+	if r.cfg.Collect != nil {
+		// Before the warm-up, so that the connect phase starts on the
+		// heap the warm-up left, as it does without a collection.
+		if err := r.cfg.Collect(ctx); err != nil {
+			return nil, fmt.Errorf("loadgen: collect: %w", err)
+		}
+		c, err := r.sample()
+		if err != nil {
+			return nil, err
+		}
+		res.RSSBaseCollected = c.RSS
+		r.probe(StageBaseCollected)
+	}
 	if r.cfg.Warmup > 0 {
 		var w Phase
 		// Warm-up connections take the tokens after the measured ones.
@@ -582,25 +599,12 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		closeAll(conns)
 		sleep(ctx, 300*time.Millisecond)
 	}
+	r.probe(StageBase)
 	base, err := r.sample()
 	if err != nil {
 		return nil, err
 	}
 	res.RSSBase, res.RSSPeak = base.RSS, base.RSS
-	if r.cfg.Collect != nil {
-		if err := r.cfg.Collect(ctx); err != nil {
-			return nil, fmt.Errorf("loadgen: collect: %w", err)
-		}
-	}
-	// The probe and the collection are not the connect phase's: its CPU
-	// counts from the reading after them.
-	r.probe(StageBase)
-	if base, err = r.sample(); err != nil {
-		return nil, err
-	}
-	if r.cfg.Collect != nil {
-		res.RSSBaseCollected = base.RSS
-	}
 	mark := markMachine()
 	conns := r.burst(ctx, r.cfg.Conns, r.cfg.Concurrency, &res.Connect, 0)
 	defer func() { closeAll(conns) }()

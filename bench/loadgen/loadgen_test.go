@@ -8,10 +8,13 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -190,18 +193,28 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// TestCollect checks when Config.Collect runs: after the base memory
-// reading, before the StageBase probe, and after the StageOpen probe, each
-// time followed by a reading (and the second by the StageCollected probe);
+// TestCollect checks when Config.Collect runs: before the warm-up and
+// after the StageOpen probe, each time followed by a reading and its probe;
 // and that its error ends the run.
 func TestCollect(t *testing.T) {
-	url := testServer(t)
+	// Dials are counted on their way to the server, so that each
+	// collection says how many connections came before it.
+	target, err := url.Parse(testServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dials atomic.Int64
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dials.Add(1)
+		proxy.ServeHTTP(w, r)
+	}), func() {})
 	var calls []string
-	cfg := Config{URL: url, Mode: ModeAuth, Token: good, Conns: 20, Concurrency: 5, ServerPID: os.Getpid(),
-		Settle: 10 * time.Millisecond, Warmup: -1, CloseWait: 10 * time.Millisecond,
+	cfg := Config{URL: front, Mode: ModeAuth, Token: good, Conns: 20, Concurrency: 5, ServerPID: os.Getpid(),
+		Settle: 10 * time.Millisecond, Warmup: 5, CloseWait: 10 * time.Millisecond,
 		Probe: func(s Stage) { calls = append(calls, fmt.Sprint("probe ", s)) },
 		Collect: func(context.Context) error {
-			calls = append(calls, "collect")
+			calls = append(calls, fmt.Sprint("collect after ", dials.Load()))
 			debug.FreeOSMemory() // the server is this process
 			return nil
 		},
@@ -210,7 +223,7 @@ func TestCollect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"collect", fmt.Sprint("probe ", StageBase), fmt.Sprint("probe ", StageOpen), "collect", fmt.Sprint("probe ", StageCollected)}
+	want := []string{"collect after 0", fmt.Sprint("probe ", StageBaseCollected), fmt.Sprint("probe ", StageBase), fmt.Sprint("probe ", StageOpen), "collect after 25", fmt.Sprint("probe ", StageCollected)}
 	if !slices.Equal(calls, want) {
 		t.Errorf("calls %q, want %q", calls, want)
 	}
