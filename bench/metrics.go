@@ -132,41 +132,32 @@ func metricOr(m map[string]float64, name string) float64 {
 // and return the freed memory to the OS (POST /debug/free), and returns
 // once it has.
 func freeMemory(ctx context.Context, base string) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/debug/free", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("bench: free memory: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("bench: free memory: status %s (is the server running with -pprof?)", resp.Status)
-	}
-	return nil
+	return debugCall(ctx, http.MethodPost, base+"/debug/free", http.StatusNoContent, "free memory")
 }
 
 // forceGC asks a server started with -pprof to collect garbage (the heap
 // profile's gc=1) and discards the profile.
 func forceGC(ctx context.Context, base string) error {
+	return debugCall(ctx, http.MethodGet, base+"/debug/pprof/heap?gc=1", http.StatusOK, "forced GC")
+}
+
+// debugCall makes a request to one of the -pprof endpoints, within 30 s,
+// discards the answer and wants status want; what names it in errors.
+func debugCall(ctx context.Context, method, url string, want int, what string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/debug/pprof/heap?gc=1", nil)
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("bench: forced GC: %w", err)
+		return fmt.Errorf("bench: %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("bench: forced GC: status %s (is the server running with -pprof?)", resp.Status)
+	if resp.StatusCode != want {
+		return fmt.Errorf("bench: %s: status %s (is the server running with -pprof?)", what, resp.Status)
 	}
 	return nil
 }

@@ -577,20 +577,28 @@ func (r *runner) sample() (ProcSample, error) {
 	return ReadProc(r.cfg.ServerPID)
 }
 
+// collect calls Config.Collect, reads the server's RSS, then probes stage.
+func (r *runner) collect(ctx context.Context, stage Stage) (int64, error) {
+	if err := r.cfg.Collect(ctx); err != nil {
+		return 0, fmt.Errorf("loadgen: collect: %w", err)
+	}
+	c, err := r.sample()
+	if err != nil {
+		return 0, err
+	}
+	r.probe(stage)
+	return c.RSS, nil
+}
+
 func (r *runner) run(ctx context.Context) (*Result, error) {
 	res := &Result{Measured: r.cfg.ServerPID != 0}
 	if r.cfg.Collect != nil {
 		// Before the warm-up, so that the connect phase starts on the
 		// heap the warm-up left, as it does without a collection.
-		if err := r.cfg.Collect(ctx); err != nil {
-			return nil, fmt.Errorf("loadgen: collect: %w", err)
-		}
-		c, err := r.sample()
-		if err != nil {
+		var err error
+		if res.RSSBaseCollected, err = r.collect(ctx, StageBaseCollected); err != nil {
 			return nil, err
 		}
-		res.RSSBaseCollected = c.RSS
-		r.probe(StageBaseCollected)
 	}
 	if r.cfg.Warmup > 0 {
 		var w Phase
@@ -623,15 +631,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	res.RSSPeak = max(res.RSSPeak, open.RSS)
 	r.probe(StageOpen)
 	if r.cfg.Collect != nil {
-		if err := r.cfg.Collect(ctx); err != nil {
-			return nil, fmt.Errorf("loadgen: collect: %w", err)
-		}
-		c, err := r.sample()
-		if err != nil {
+		if res.RSSOpenCollected, err = r.collect(ctx, StageCollected); err != nil {
 			return nil, err
 		}
-		res.RSSOpenCollected = c.RSS
-		r.probe(StageCollected)
 	}
 
 	if r.cfg.Hold > 0 {
