@@ -66,8 +66,18 @@ func Fingerprint(token string) string {
 	if token == "" {
 		return ""
 	}
+	sum := fingerprintSum(token)
+	return hex.EncodeToString(sum[:])
+}
+
+// fingerprintLen is the bytes of a token's SHA-256 that Fingerprint shows.
+const fingerprintLen = 8
+
+// fingerprintSum is the part of token's SHA-256 that Fingerprint shows.
+func fingerprintSum(token string) (fp [fingerprintLen]byte) {
 	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:8])
+	copy(fp[:], sum[:])
+	return fp
 }
 
 // failureKind is the kind of a rejection or cut answered with code and

@@ -6,18 +6,27 @@ import (
 	"github.com/siojwt/siojwt/core"
 )
 
+// expiresLocked is when the socket will be cut unless it refreshes, and
+// false when its token has no "exp" or expiry is not enforced. It is
+// derived from the token each time rather than kept: one time.Time less
+// for the life of every socket.
+func (ss *session) expiresLocked() (time.Time, bool) {
+	if ss.res == nil || !ss.a.expiry {
+		return time.Time{}, false
+	}
+	return ss.ns.verifier.ExpiresAt(ss.res.Claims)
+}
+
 // scheduleLocked sets the one expiry timer of the socket.
 func (ss *session) scheduleLocked() {
 	a := ss.a
-	ss.expires = time.Time{}
-	exp, ok := ss.ns.verifier.ExpiresAt(ss.res.Claims)
-	if !a.expiry || !ok {
+	exp, ok := ss.expiresLocked()
+	if !ok {
 		if ss.timer != nil {
 			ss.timer.Stop()
 		}
 		return
 	}
-	ss.expires = exp
 	ss.warned = false
 	d := exp.Sub(a.clock.Now())
 	if a.warnBefore > 0 {
@@ -37,18 +46,18 @@ func (ss *session) scheduleLocked() {
 func (ss *session) onTimer() {
 	a := ss.a
 	ss.mu.Lock()
-	if !ss.liveLocked() || ss.res == nil || ss.expires.IsZero() {
+	exp, ok := ss.expiresLocked()
+	if !ss.liveLocked() || !ok {
 		ss.mu.Unlock()
 		return
 	}
-	left := ss.expires.Sub(a.clock.Now())
+	left := exp.Sub(a.clock.Now())
 	if left > 0 {
 		// The warning point (or a timer that fired early): warn once per
 		// token, rearm for the expiry.
 		ss.timer.Reset(left)
 		warn := a.warnBefore > 0 && !ss.warned
 		ss.warned = true
-		exp := ss.expires
 		ss.mu.Unlock()
 		if warn {
 			_ = ss.s.Emit(a.warnEvent, map[string]any{"exp": exp.Unix(), "expiresIn": left.Milliseconds()})

@@ -259,7 +259,7 @@ func (a *Auth) foreignHandlers(nsp socket.Namespace) bool {
 
 // handshake is the handshake-mode middleware's body: nil admits.
 func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedError) {
-	ss := &session{a: a, s: s, ns: c, mode: ModeHandshake}
+	ss := &session{a: a, s: s, ns: c}
 	start := a.clock.Now()
 	var res *core.Result
 	err := safely(func() error {
@@ -284,11 +284,6 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 		return xe
 	}
 	ss.res, ss.at = res, a.clock.Now()
-	if exp, ok := c.verifier.ExpiresAt(res.Claims); ok && a.expiry {
-		// Known to "connection" handlers that run before the binding's
-		// (which arms the timer).
-		ss.expires = exp
-	}
 	a.sessions.Store(s, ss)
 	a.emit(ss.event(EventAuthenticated, "", res, a.clock.Now().Sub(start), nil))
 	a.iso.early.hold(s, ss) // see earlyPackets
@@ -302,7 +297,7 @@ func (a *Auth) admitPending(s *socket.Socket, c *nsConfig) *socket.ExtendedError
 	if e := a.checkIsolated(s.Nsp()); e != nil {
 		return extended(e)
 	}
-	ss := &session{a: a, s: s, ns: c, mode: ModePostConnect, remote: a.addrOf(s)}
+	ss := &session{a: a, s: s, ns: c, remote: a.addrOf(s)}
 	if e := a.countPending(ss.remote); e != nil {
 		a.emit(ss.event(EventRejected, e.Code, nil, 0, nil))
 		return extended(e)
@@ -337,15 +332,15 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 	if v, ok := a.sessions.Load(s); ok {
 		ss = v.(*session)
 	} else {
-		ss = &session{a: a, s: s, ns: c, mode: c.mode, remote: a.addrOf(s)}
+		ss = &session{a: a, s: s, ns: c, remote: a.addrOf(s)}
 		a.sessions.Store(s, ss)
 	}
 	ss.mu.Lock()
 	ss.joined = true
 	if ss.state != stateClosed {
 		// Counted for disconnect until cleanup (see conns).
-		ss.conn = s.Conn().Id()
-		a.conns.add(ss.conn)
+		ss.counted = true
+		a.conns.add(s.Conn().Id())
 	}
 	if ss.res != nil {
 		ss.advanceLocked(stateAuthenticated)

@@ -2,6 +2,7 @@ package siojwt
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -55,28 +56,26 @@ const (
 
 // session is the binding's per-socket state.
 type session struct {
-	a    *Auth
-	s    *socket.Socket
-	ns   *nsConfig
-	mode Mode
+	a  *Auth
+	s  *socket.Socket
+	ns *nsConfig // the namespace's settings; its mode is the session's
 	// remote is the client's address (the handshake's, or the one a
 	// trusted proxy forwarded).
 	remote string
 
 	mu       sync.Mutex
 	state    state
+	warned   bool         // the expiry warning for the current token was sent
+	joined   bool         // "connection" was seen
+	counted  bool         // the socket's connection is counted (conns) until cleanup
 	res      *core.Result // the accepted token; nil until one is
 	at       time.Time    // when res was accepted
-	expires  time.Time
-	warned   bool         // the expiry warning for the current token was sent
 	timer    clock.Timer  // expiry (and its warning): one per socket
 	timeout  clock.Timer  // authenticate timeout or connect grace
 	pendAddr string       // counted against the pending cap, until released
-	joined   bool         // "connection" was seen
-	conn     string       // the connection ID this socket is counted on (conns) until cleanup; "" when not counted
 	early    *core.Error  // a cut made before "connection", for connected to finish
 	fpOf     *core.Result // the token fp is the fingerprint of (fingerprint)
-	fp       string
+	fp       [fingerprintLen]byte
 
 	// Authorization (authorization.go).
 	grants  atomic.Pointer[authz.Grants] // the current token's; nil until one is accepted
@@ -113,7 +112,8 @@ func (a *Auth) Session(s *socket.Socket) (Session, bool) {
 		// while it waits for its disconnect.
 		return Session{}, false
 	}
-	return Session{Token: ss.res.Token, Claims: ss.res.Claims, Mode: ss.mode, AuthenticatedAt: ss.at, ExpiresAt: ss.expires}, true
+	exp, _ := ss.expiresLocked()
+	return Session{Token: ss.res.Token, Claims: ss.res.Claims, Mode: ss.ns.mode, AuthenticatedAt: ss.at, ExpiresAt: exp}, true
 }
 
 // Claims returns the socket's verified claims, or nil when it is not
@@ -142,7 +142,7 @@ func (ss *session) event(kind EventKind, code string, res *core.Result, d time.D
 	if !ss.a.observed() {
 		return Event{Kind: kind, Code: code, Err: err} // nothing reads the rest (report)
 	}
-	e := Event{Kind: kind, Mode: ss.mode, Namespace: ss.s.Nsp().Name(), SocketID: string(ss.s.Id()),
+	e := Event{Kind: kind, Mode: ss.ns.mode, Namespace: ss.s.Nsp().Name(), SocketID: string(ss.s.Id()),
 		Code: code, Failure: failureKind(code, err), Duration: d, Err: err}
 	e.RemoteAddr = ss.remote
 	if res != nil {
@@ -152,16 +152,20 @@ func (ss *session) event(kind EventKind, code string, res *core.Result, d time.D
 	return e
 }
 
-// fingerprint is Fingerprint(res.Token), computed once per token: a
-// socket's authentication and its close name the same token. The caller
-// holds no lock.
+// fingerprint is Fingerprint(res.Token), hashed once per token: a
+// socket's authentication and its close name the same token. The session
+// keeps the hash's bytes, not the text: 8 bytes instead of a string
+// header, for the life of every socket. The caller holds no lock.
 func (ss *session) fingerprint(res *core.Result) string {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.fpOf != res {
-		ss.fpOf, ss.fp = res, Fingerprint(res.Token)
+	if res.Token == "" {
+		return ""
 	}
-	return ss.fp
+	if ss.fpOf != res {
+		ss.fpOf, ss.fp = res, fingerprintSum(res.Token)
+	}
+	return hex.EncodeToString(ss.fp[:])
 }
 
 // handshake returns the socket's handshake as core reads it. It is built
@@ -336,7 +340,7 @@ func (ss *session) accept(res *core.Result, refresh bool) bool {
 	if pend != "" {
 		a.releasePendingOf(ss, pend)
 	}
-	if ss.mode == ModePostConnect || refresh {
+	if ss.ns.mode == ModePostConnect || refresh {
 		ss.s.Leave(PendingRoom)
 		_ = ss.s.Emit("authenticated")
 	}
@@ -446,12 +450,12 @@ func (ss *session) cleanup(reason string) {
 	cutting := ss.state == stateCutting
 	ss.state = stateClosed
 	ss.stopTimersLocked()
-	res, pend, conn := ss.res, ss.pendAddr, ss.conn
-	ss.pendAddr, ss.conn = "", ""
+	res, pend, counted := ss.res, ss.pendAddr, ss.counted
+	ss.pendAddr, ss.counted = "", false
 	ss.mu.Unlock()
 	a := ss.a
-	if conn != "" {
-		a.conns.remove(conn)
+	if counted {
+		a.conns.remove(ss.s.Conn().Id())
 	}
 	a.sessions.Delete(ss.s)
 	if pend != "" {
