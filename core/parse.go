@@ -37,8 +37,10 @@ func (v *Verifier) parse(ctx context.Context, s string, hs *Handshake, claims *C
 	p, sig, _ := strings.Cut(rest, ".")
 	sigEmpty := sig == ""
 
-	// One buffer for the three decoded segments.
-	buf := make([]byte, strict.DecodedLen(len(h))+strict.DecodedLen(len(p))+strict.DecodedLen(len(sig)))
+	// The claims keep the decoded payload for the life of the socket, so
+	// it has a buffer of its own, of its exact size; the header and the
+	// signature, which nothing keeps, share another.
+	buf := make([]byte, strict.DecodedLen(len(h))+strict.DecodedLen(len(sig)))
 	decode := func(seg string) ([]byte, error) {
 		out, err := strictDecode(buf, seg)
 		buf = buf[len(out):]
@@ -72,7 +74,7 @@ func (v *Verifier) parse(ctx context.Context, s string, hs *Handshake, claims *C
 		}
 	}
 
-	pb, err := decode(p)
+	pb, err := strictDecode(make([]byte, strict.DecodedLen(len(p))), p)
 	if err != nil {
 		return parsed{}, invalid(ErrTokenMalformed, "invalid token", err)
 	}
