@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -43,9 +43,15 @@ type Claims struct {
 	farIat                 bool
 	badAud                 bool
 
-	once sync.Once
-	m    map[string]any
-	mErr error
+	// m is the whole payload as a map, decoded on the first Map call: a
+	// pointer until then, for claims that live as long as their socket.
+	m atomic.Pointer[claimsMap]
+}
+
+// claimsMap is what Map decoded.
+type claimsMap struct {
+	m   map[string]any
+	err error
 }
 
 // registered is the shape decoded from every payload: only the registered
@@ -186,10 +192,15 @@ func (c *Claims) Get(name string) (any, bool) {
 // Map returns all claims as a map. It is decoded on first use and shared:
 // do not modify it.
 func (c *Claims) Map() (map[string]any, error) {
-	c.once.Do(func() {
-		c.mErr = json.Unmarshal(c.raw, &c.m)
-	})
-	return c.m, c.mErr
+	d := c.m.Load()
+	if d == nil {
+		d = new(claimsMap)
+		d.err = json.Unmarshal(c.raw, &d.m)
+		if !c.m.CompareAndSwap(nil, d) {
+			d = c.m.Load() // decoded at the same time: every caller gets the first map
+		}
+	}
+	return d.m, d.err
 }
 
 // Raw returns the payload JSON. Do not modify it.

@@ -13,8 +13,10 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"reflect"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -510,4 +512,32 @@ func liveHeap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// TestClaimsMapShared checks that Map decodes the payload into one map that
+// every caller shares, callers at the same moment included (run it with
+// -race).
+func TestClaimsMapShared(t *testing.T) {
+	res, err := mustNew(t, core.WithSecretString(secret)).Verify(context.Background(), hs(t, jwt.MapClaims{"sub": "bob", "role": "admin"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	maps := make([]map[string]any, n)
+	var wg sync.WaitGroup
+	for i := range maps {
+		wg.Go(func() { maps[i], _ = res.Claims.Map() })
+	}
+	wg.Wait()
+	for i, m := range maps {
+		if m["role"] != "admin" {
+			t.Fatalf("caller %d: %v", i, m)
+		}
+		if reflect.ValueOf(m).UnsafePointer() != reflect.ValueOf(maps[0]).UnsafePointer() {
+			t.Fatalf("caller %d got a map of its own", i)
+		}
+	}
+	if again, _ := res.Claims.Map(); reflect.ValueOf(again).UnsafePointer() != reflect.ValueOf(maps[0]).UnsafePointer() {
+		t.Fatal("a later call decoded again")
+	}
 }
