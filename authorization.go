@@ -304,19 +304,6 @@ func (ss *session) rememberRooms(reason string) {
 	a.clock.AfterFunc(recoveryWindow(a.server), func() { a.recentRooms.CompareAndDelete(key, rooms) })
 }
 
-// guardEvents installs the socket's event check when the namespace's
-// policy has event rules.
-func (ss *session) guardEvents() {
-	if !ss.ns.policy.ChecksEvents() {
-		return
-	}
-	ss.s.Use(func(args []any, next func(error)) {
-		if ss.allowEvent(args) {
-			next(nil)
-		}
-	})
-}
-
 // allowEvent checks an incoming event against the policy. A refused event
 // reaches no handler: when the client asked for an acknowledgement, it is
 // acknowledged with the refusal object; otherwise ForbiddenEvent tells the

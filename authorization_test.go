@@ -2,6 +2,7 @@ package siojwt
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -403,5 +404,49 @@ func TestGrantsWithoutPolicy(t *testing.T) {
 	}
 	if s.Rooms().Has("r:1") {
 		t.Fatal("still in r:1, which the new token does not grant")
+	}
+}
+
+// TestGuardAtAdmission checks that the binding's event check is in place as
+// soon as it admits a socket, before the server library registers it: an
+// event middleware the application adds on the socket in a later namespace
+// middleware runs after it, and never sees a refused event. With the check
+// installed on "connection" instead, a client's event read between the
+// registration and the binding's "connection" handler passed unchecked.
+func TestGuardAtAdmission(t *testing.T) {
+	p := mustPolicy(t, authz.Rules{Events: map[string]authz.Rule{"ok": authz.Allow()}, DenyUnlistedEvents: true})
+	var mu sync.Mutex
+	var seen []string
+	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets(), NamespaceAuthorization(p)); err != nil {
+			t.Fatal(err)
+		}
+		ts.io.Sockets().Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
+			s.Use(func(args []any, next func(error)) {
+				mu.Lock()
+				seen = append(seen, args[0].(string))
+				mu.Unlock()
+				next(nil)
+			})
+			next(nil)
+		})
+		_ = ts.io.Sockets().On("connection", func(args ...any) {
+			_ = args[0].(*socket.Socket).On("ok", func(args ...any) { args[len(args)-1].(socket.Ack)(nil, nil) })
+		})
+	})
+	c := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, time.Now(), time.Hour, nil)}, "forbidden")
+	_ = c.s.Emit("secret", 1)
+	c.wait(t, "forbidden", 5*time.Second)
+	acked := make(chan struct{})
+	_ = c.s.Emit("ok", func([]any, error) { close(acked) })
+	select {
+	case <-acked:
+	case <-time.After(5 * time.Second):
+		t.Fatal(`"ok" not acknowledged`)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(seen, []string{"ok"}) {
+		t.Fatalf("the application's socket middleware saw %v, want [ok]", seen)
 	}
 }

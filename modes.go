@@ -257,6 +257,14 @@ func (a *Auth) foreignHandlers(nsp socket.Namespace) bool {
 	return n > 0
 }
 
+// skippedMiddlewares reports whether s connected without going through the
+// namespace's middlewares: a socket restored by connection-state recovery
+// with SkipMiddlewares (the server library runs them otherwise).
+func (a *Auth) skippedMiddlewares(s *socket.Socket) bool {
+	r := a.server.Opts().ConnectionStateRecovery()
+	return s.Recovered() && r != nil && r.SkipMiddlewares()
+}
+
 // handshake is the handshake-mode middleware's body: nil admits.
 func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedError) {
 	ss := &session{a: a, s: s, ns: c}
@@ -285,6 +293,7 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 	}
 	ss.res, ss.at = res, a.clock.Now()
 	a.sessions.Store(s, ss)
+	a.guard(s)
 	a.emit(ss.event(EventAuthenticated, "", res, a.clock.Now().Sub(start), nil))
 	a.iso.early.hold(s, ss) // see earlyPackets
 	return nil
@@ -304,24 +313,57 @@ func (a *Auth) admitPending(s *socket.Socket, c *nsConfig) *socket.ExtendedError
 	}
 	a.sessions.Store(s, ss)
 	a.holdPending(ss, ss.remote)
-	// Registered before the socket connects, so that no event slips
-	// through.
-	a.dropPendingEvents(s)
+	a.guard(s)
 	// Pending from before it is connected: no broadcast can reach it.
 	s.Join(PendingRoom)
 	a.iso.early.hold(s, ss) // see earlyPackets
 	return nil
 }
 
-// dropPendingEvents makes the events of a socket that is not
-// authenticated (not yet, or no longer: being cut) reach no handler: they
-// are dropped, without an error. "authenticate" always passes.
-func (a *Auth) dropPendingEvents(s *socket.Socket) {
+// guard installs the socket's one event middleware. The binding's
+// middleware installs it as it admits the socket, before the server
+// library registers it, so that no event is read before it is in place;
+// connected installs it for a restored socket that skipped the middlewares.
+// For each event it reads the socket's current session:
+//   - "authenticate" goes to the session's onAuthenticate, on the socket's
+//     task queue where listeners run, and then on to the application's own
+//     listeners, if any: one middleware per socket rather than a listener
+//     of its own (each event name a socket listens to costs it about 120
+//     bytes in the server library's emitter, for the socket's life);
+//   - every other event of a socket that is not authenticated (not yet, or
+//     no longer: being cut) reaches no handler: it is dropped, without an
+//     error;
+//   - the rest is checked against the namespace's policy (allowEvent).
+func (a *Auth) guard(s *socket.Socket) {
 	s.Use(func(args []any, next func(error)) {
-		if ev, _ := firstString(args); ev == AuthenticateEvent || a.Authenticated(s) {
+		if a.admitEvent(s, args) {
 			next(nil)
 		}
 	})
+}
+
+// admitEvent is guard's middleware: it reports whether the event goes on
+// to the application's handlers.
+func (a *Auth) admitEvent(s *socket.Socket, args []any) bool {
+	if ev, _ := firstString(args); ev == AuthenticateEvent {
+		s.Enqueue(func() {
+			// After "connection" (which runs on the same queue), as a
+			// listener would be called: only while the socket is connected.
+			if v, ok := a.sessions.Load(s); ok && s.Connected() {
+				v.(*session).onAuthenticate(args[1:])
+			}
+		})
+		return true
+	}
+	v, ok := a.sessions.Load(s)
+	if !ok {
+		return false
+	}
+	ss := v.(*session)
+	ss.mu.Lock()
+	authenticated := ss.res != nil && ss.liveLocked()
+	ss.mu.Unlock()
+	return authenticated && (!ss.ns.policy.ChecksEvents() || ss.allowEvent(args))
 }
 
 // connected runs on the namespace's "connection" event, before the
@@ -334,6 +376,9 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 	} else {
 		ss = &session{a: a, s: s, ns: c, remote: a.addrOf(s)}
 		a.sessions.Store(s, ss)
+		if a.skippedMiddlewares(s) {
+			a.guard(s)
+		}
 	}
 	ss.mu.Lock()
 	ss.joined = true
@@ -363,23 +408,12 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 		ss.cleanup("server namespace disconnect")
 		return
 	}
-	if c.mode == ModeHandshake {
-		// Authenticated from the start: this drops the events of a socket
-		// whose cut has started, while it waits for its disconnect.
-		a.dropPendingEvents(s)
-	}
 	if early != nil {
 		// Cut (revoked) between its middleware and now; reported then.
 		a.unauthorized(s, early, c.unauthorizedWait)
 		return
 	}
-	_ = s.On(AuthenticateEvent, func(args ...any) { ss.onAuthenticate(args) })
-	ss.guardEvents()
 	if s.Recovered() {
-		if c.mode == ModePostConnect {
-			// A recovered socket skipped the middleware that registers this.
-			a.dropPendingEvents(s)
-		}
 		a.recovered(ss)
 		return
 	}
