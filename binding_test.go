@@ -71,7 +71,7 @@ func TestIsolation(t *testing.T) {
 }
 
 // TestExpiryAndRefreshFakeClock drives the expiry timer with a fake clock:
-// warning, refresh (one timer however often), then the cut.
+// warning, refresh (one deadline however often), then the cut.
 func TestExpiryAndRefreshFakeClock(t *testing.T) {
 	start := time.Now()
 	clk := clock.NewFake(start)
@@ -87,13 +87,8 @@ func TestExpiryAndRefreshFakeClock(t *testing.T) {
 		if ss == nil {
 			return false
 		}
-		ss.mu.Lock()
-		defer ss.mu.Unlock()
-		return ss.timer != nil
+		return ts.auth.scheduled(ss)
 	})
-	ss.mu.Lock()
-	timer := ss.timer
-	ss.mu.Unlock()
 
 	clk.Advance(50 * time.Second)
 	w := c.wait(t, "token_expiring", 5*time.Second)
@@ -104,11 +99,11 @@ func TestExpiryAndRefreshFakeClock(t *testing.T) {
 		_ = c.s.Emit("authenticate", map[string]any{"token": token(t, clk.Now(), 2*time.Minute, nil)})
 		c.wait(t, "authenticated", 5*time.Second)
 	}
-	ss.mu.Lock()
-	same := ss.timer == timer
-	ss.mu.Unlock()
-	if !same {
-		t.Fatal("a refresh replaced the socket's timer instead of rescheduling it")
+	ts.auth.expiries.mu.Lock()
+	deadlines := len(ts.auth.expiries.heap)
+	ts.auth.expiries.mu.Unlock()
+	if deadlines != 1 || !ts.auth.scheduled(ss) {
+		t.Fatalf("%d deadlines after the refreshes, want the socket's one", deadlines)
 	}
 	clk.Advance(30 * time.Second) // past the first token's exp
 	time.Sleep(100 * time.Millisecond)
@@ -153,14 +148,18 @@ func TestExpiryCut(t *testing.T) {
 	})
 }
 
-// TestTimers10k schedules the expiry timers of 10 000 authenticated sessions
-// and shows that they start no goroutine; it logs the memory per session.
+// TestTimers10k schedules the expiry of 10 000 authenticated sessions and
+// shows that they start no goroutine and arm one timer in all; it logs the
+// memory per session (the session and its place among the deadlines), and
+// fails above 256 bytes: a runtime timer of its own cost a session about
+// 160 bytes more.
 func TestTimers10k(t *testing.T) {
 	v, err := core.New(core.WithSecretString(testSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &Auth{verifier: v, clock: clock.Real{}, expiry: true}
+	clk := clock.NewFake(time.Now())
+	a := &Auth{verifier: v, clock: clk, expiry: true}
 	ns := &nsConfig{verifier: v}
 	tok := token(t, time.Now(), time.Hour, nil)
 	res, err := v.Verify(t.Context(), tok, nil)
@@ -187,14 +186,20 @@ func TestTimers10k(t *testing.T) {
 		t.Fatalf("goroutines grew from %d to %d for %d timers", g0, g, n)
 	}
 	per := float64(after.HeapAlloc-before.HeapAlloc) / n
-	t.Logf("%d sessions with live expiry timers: %.0f bytes each, goroutines %d -> %d", n, per, g0, runtime.NumGoroutine())
-	if per > 2048 {
-		t.Fatalf("%.0f bytes per session, want at most 2048", per)
+	t.Logf("%d sessions with a deadline: %.0f bytes each, goroutines %d -> %d", n, per, g0, runtime.NumGoroutine())
+	if per > 256 {
+		t.Fatalf("%.0f bytes per session, want at most 256", per)
 	}
 	for _, ss := range sessions {
-		if !ss.timer.Stop() {
-			t.Fatal("a timer had fired or was never armed")
+		if !a.scheduled(ss) {
+			t.Fatal("a deadline had fired or was never set")
 		}
+		ss.mu.Lock()
+		ss.stopTimersLocked()
+		ss.mu.Unlock()
+	}
+	if len(a.expiries.heap) != 0 || clk.Pending() != 1 {
+		t.Fatalf("%d deadlines left, %d timers: want none left, one timer", len(a.expiries.heap), clk.Pending())
 	}
 }
 
@@ -252,5 +257,61 @@ func TestEventFingerprints(t *testing.T) {
 	defer mu.Unlock()
 	if !slices.Equal(events[:len(want)], want) {
 		t.Fatalf("events %v, want %v", events, want)
+	}
+}
+
+// TestExpiriesInOrder drives the Auth's one expiry timer through several
+// sockets on a fake clock: each is cut at its own token's expiry and no
+// earlier, a socket that leaves gives up its deadline, a refresh moves one,
+// and two deadlines at the same moment are both cut. One timer serves all.
+func TestExpiriesInOrder(t *testing.T) {
+	start := time.Now().Truncate(time.Second)
+	clk := clock.NewFake(start)
+	ts := newTestServer(t, clk, nil, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	dial := func(life time.Duration) *testClient {
+		return dialConnected(t, ts.url, "/", map[string]any{"token": token(t, start, life, nil)})
+	}
+	gone, a, b, c, d, e := dial(5*time.Second), dial(10*time.Second), dial(20*time.Second), dial(30*time.Second), dial(40*time.Second), dial(40*time.Second)
+	eventually(t, 5*time.Second, "six deadlines", func() bool {
+		ts.auth.expiries.mu.Lock()
+		defer ts.auth.expiries.mu.Unlock()
+		return len(ts.auth.expiries.heap) == 6
+	})
+	gone.s.Disconnect()
+	eventually(t, 5*time.Second, "the deadline of the socket that left dropped", func() bool {
+		ts.auth.expiries.mu.Lock()
+		defer ts.auth.expiries.mu.Unlock()
+		return len(ts.auth.expiries.heap) == 5
+	})
+	cutOnly := func(at time.Duration, cut *testClient, kept ...*testClient) {
+		t.Helper()
+		clk.Advance(start.Add(at).Sub(clk.Now()))
+		if cut != nil {
+			cut.wait(t, "unauthorized", 5*time.Second)
+		}
+		time.Sleep(50 * time.Millisecond) // a wrong cut would be on its way
+		for _, k := range kept {
+			if n := k.count("unauthorized"); n != 0 {
+				t.Fatalf("at %v: a socket whose token expires later was cut", at)
+			}
+		}
+	}
+	cutOnly(9*time.Second, nil, a, b, c, d, e)
+	cutOnly(10*time.Second, a, b, c, d, e)
+	_ = b.s.Emit(AuthenticateEvent, map[string]any{"token": token(t, start, time.Minute, nil)})
+	b.wait(t, "authenticated", 5*time.Second)
+	cutOnly(30*time.Second, c, b, d, e)
+	cutOnly(40*time.Second, d, b)
+	e.wait(t, "unauthorized", 5*time.Second)
+	cutOnly(time.Minute, b)
+	ts.auth.expiries.mu.Lock()
+	left := len(ts.auth.expiries.heap)
+	ts.auth.expiries.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d deadlines left", left)
 	}
 }

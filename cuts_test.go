@@ -170,9 +170,7 @@ func TestCutsLoggedAsCuts(t *testing.T) {
 			if ss == nil {
 				return false
 			}
-			ss.mu.Lock()
-			defer ss.mu.Unlock()
-			return ss.timer != nil
+			return ts.auth.scheduled(ss)
 		})
 		clk.Advance(time.Minute) // to the expiry, not past the unauthorized wait
 		c.wait(t, "unauthorized", 5*time.Second)

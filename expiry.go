@@ -1,10 +1,131 @@
 package siojwt
 
 import (
+	"container/heap"
+	"sync"
 	"time"
 
 	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/internal/clock"
 )
+
+// expiries is the Auth's one timer for the expiry (and its warning) of
+// every socket: the sessions with a deadline, in a min-heap by deadline,
+// and one clock timer armed at the earliest. A runtime timer per socket
+// cost about 160 bytes for the life of every socket; a place in the heap
+// costs a pointer, and the session its deadline and index (12 bytes).
+//
+// A session's due and qi belong to the queue: they are read and written
+// under its lock only. Lock order: a session's mu, then the queue's.
+type expiries struct {
+	mu    sync.Mutex
+	heap  dueHeap
+	timer clock.Timer // nil until the first deadline
+	at    int64       // when timer fires, Unix nanoseconds; 0 when it is stopped
+}
+
+// dueHeap orders sessions by due (container/heap).
+type dueHeap []*session
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].due < h[j].due }
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].qi, h[j].qi = int32(i)+1, int32(j)+1
+}
+func (h *dueHeap) Push(x any) {
+	ss := x.(*session)
+	*h = append(*h, ss)
+	ss.qi = int32(len(*h))
+}
+func (h *dueHeap) Pop() any {
+	old := *h
+	ss := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	ss.qi = 0
+	return ss
+}
+
+// schedule sets the session's one deadline to at, in place of any earlier
+// one.
+func (a *Auth) schedule(ss *session, at time.Time) {
+	q := &a.expiries
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ss.due = at.UnixNano()
+	if ss.qi == 0 {
+		heap.Push(&q.heap, ss)
+	} else {
+		heap.Fix(&q.heap, int(ss.qi)-1)
+	}
+	a.armLocked()
+}
+
+// unschedule drops the session's deadline, if it has one.
+func (a *Auth) unschedule(ss *session) {
+	q := &a.expiries
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if ss.qi > 0 {
+		heap.Remove(&q.heap, int(ss.qi)-1)
+	}
+	// The timer stays armed: when it fires with nothing due, it rearms for
+	// the earliest deadline left, if any.
+}
+
+// scheduled reports whether the session has a deadline.
+func (a *Auth) scheduled(ss *session) bool {
+	a.expiries.mu.Lock()
+	defer a.expiries.mu.Unlock()
+	return ss.qi > 0
+}
+
+// armLocked arms the timer for the earliest deadline when it is not armed
+// for it or earlier.
+func (a *Auth) armLocked() {
+	q := &a.expiries
+	if len(q.heap) == 0 {
+		return
+	}
+	next := q.heap[0].due
+	if q.at != 0 && q.at <= next {
+		return
+	}
+	q.at = next
+	d := time.Duration(next - a.clock.Now().UnixNano())
+	if q.timer == nil {
+		q.timer = a.clock.AfterFunc(d, a.fireExpiries)
+	} else {
+		q.timer.Reset(d)
+	}
+}
+
+// fireExpiries runs on the timer: it takes every session that is due off
+// the heap, rearms for the next deadline, and runs each session's onTimer,
+// each on a goroutine of its own as a timer of its own would (a slow hook
+// on one cut does not hold back the others): the first on the timer's
+// goroutine, the others on new ones.
+func (a *Auth) fireExpiries() {
+	q := &a.expiries
+	q.mu.Lock()
+	now := a.clock.Now().UnixNano()
+	var due []*session
+	for len(q.heap) > 0 && q.heap[0].due <= now {
+		due = append(due, heap.Pop(&q.heap).(*session))
+	}
+	q.at = 0
+	a.armLocked()
+	q.mu.Unlock()
+	for i, ss := range due {
+		if i > 0 {
+			go ss.onTimer()
+		}
+	}
+	if len(due) > 0 {
+		due[0].onTimer()
+	}
+}
 
 // expiresLocked is when the socket will be cut unless it refreshes, and
 // false when its token has no "exp" or expiry is not enforced. It is
@@ -17,32 +138,27 @@ func (ss *session) expiresLocked() (time.Time, bool) {
 	return ss.ns.verifier.ExpiresAt(ss.res.Claims)
 }
 
-// scheduleLocked sets the one expiry timer of the socket.
+// scheduleLocked sets the socket's deadline for its current token: the
+// warning point, or the expiry itself.
 func (ss *session) scheduleLocked() {
 	a := ss.a
 	exp, ok := ss.expiresLocked()
 	if !ok {
-		if ss.timer != nil {
-			ss.timer.Stop()
-		}
+		a.unschedule(ss)
 		return
 	}
 	ss.warned = false
-	d := exp.Sub(a.clock.Now())
+	at := exp
 	if a.warnBefore > 0 {
 		// At the warning point, or at once for a token that is already
 		// inside the warning window.
-		d = max(d-a.warnBefore, 0)
+		at = exp.Add(-a.warnBefore)
 	}
-	if ss.timer == nil {
-		ss.timer = a.clock.AfterFunc(d, ss.onTimer)
-	} else {
-		ss.timer.Reset(d)
-	}
+	a.schedule(ss, at)
 }
 
-// onTimer runs when the expiry timer fires: it either warns and rearms for
-// the expiry itself, or cuts the socket.
+// onTimer runs when the socket's deadline comes: it either warns and
+// reschedules for the expiry itself, or cuts the socket.
 func (ss *session) onTimer() {
 	a := ss.a
 	ss.mu.Lock()
@@ -53,9 +169,16 @@ func (ss *session) onTimer() {
 	}
 	left := exp.Sub(a.clock.Now())
 	if left > 0 {
-		// The warning point (or a timer that fired early): warn once per
-		// token, rearm for the expiry.
-		ss.timer.Reset(left)
+		if a.warnBefore > 0 && left > a.warnBefore {
+			// Before the warning point: a refresh moved the deadline after
+			// this one came due.
+			a.schedule(ss, exp.Add(-a.warnBefore))
+			ss.mu.Unlock()
+			return
+		}
+		// The warning point: warn once per token, reschedule for the
+		// expiry.
+		a.schedule(ss, exp)
 		warn := a.warnBefore > 0 && !ss.warned
 		ss.warned = true
 		ss.mu.Unlock()

@@ -68,9 +68,10 @@ type session struct {
 	warned   bool         // the expiry warning for the current token was sent
 	joined   bool         // "connection" was seen
 	counted  bool         // the socket's connection is counted (conns) until cleanup
+	qi       int32        // the session's place in the Auth's expiries, plus one; 0: no deadline (the queue's lock)
+	due      int64        // the deadline there, Unix nanoseconds: its warning, or its expiry (the queue's lock)
 	res      *core.Result // the accepted token; nil until one is
 	at       time.Time    // when res was accepted
-	timer    clock.Timer  // expiry (and its warning): one per socket
 	timeout  clock.Timer  // authenticate timeout or connect grace
 	pendAddr string       // counted against the pending cap, until released
 	early    *core.Error  // a cut made before "connection", for connected to finish
@@ -369,9 +370,7 @@ func (ss *session) cutWith(ev Event, e *core.Error) {
 	ss.state = stateCutting
 	if early {
 		ss.early = e
-		if ss.timer != nil {
-			ss.timer.Stop()
-		}
+		ss.a.unschedule(ss)
 	} else {
 		ss.stopTimersLocked()
 	}
@@ -384,9 +383,7 @@ func (ss *session) cutWith(ev Event, e *core.Error) {
 }
 
 func (ss *session) stopTimersLocked() {
-	if ss.timer != nil {
-		ss.timer.Stop()
-	}
+	ss.a.unschedule(ss)
 	if ss.timeout != nil {
 		ss.timeout.Stop()
 	}

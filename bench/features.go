@@ -37,7 +37,7 @@ func (d *driver) featurePeers() []peer {
 		args       []string
 	}{
 		{featOff, "fixture, HS256, every optional feature off: no revocation store, no metrics hook, no expiry timer, no failure limiter (`-no-revocation -no-metrics -no-expiry`)", featureOff},
-		{"go-siojwt+expiry", "+ expiry: a timer per socket that cuts it when its token expires (`siojwt` default)", without("-no-expiry")},
+		{"go-siojwt+expiry", "+ expiry: each socket's deadline in the one queue that cuts it when its token expires (`siojwt` default)", without("-no-expiry")},
 		{"go-siojwt+revocation", "+ revocation: the token checked against an in-memory revocation store (`WithRevocationStore(revoke.NewMemory())`)", without("-no-revocation")},
 		{"go-siojwt+metrics", "+ metrics: the Prometheus hook of package metrics (`WithHook(collector.Observe)`)", without("-no-metrics")},
 		{"go-siojwt+limiter", "+ failure limiter (`WithFailureLimit`, `-fail-limit 20`): it counts failed authentications only", append(slices.Clone(featureOff), "-fail-limit", "20")},

@@ -45,7 +45,7 @@ type Micro struct {
 	// BenchmarkHS256Parts).
 	HS256Parts map[string]float64
 	// SessionBytes is the binding's memory per authenticated session with
-	// its expiry timer, from the root package's TestTimers10k (0: not
+	// its expiry deadline, from the root package's TestTimers10k (0: not
 	// measured).
 	SessionBytes float64
 	// Errors lists benchmark commands that failed.
@@ -66,9 +66,9 @@ func (m *Micro) set(alg, impl string, ns float64) {
 // figure is kept.
 const microCount = 3
 
-// sessionBytes reads TestTimers10k's log line "N sessions with live
-// expiry timers: B bytes each".
-var sessionBytes = regexp.MustCompile(`sessions with live expiry timers: ([\d.]+) bytes each`)
+// sessionBytes reads TestTimers10k's log line "N sessions with a
+// deadline: B bytes each".
+var sessionBytes = regexp.MustCompile(`sessions with a deadline: ([\d.]+) bytes each`)
 
 var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op`)
 

@@ -264,6 +264,10 @@ func TestPartOf(t *testing.T) {
 	}{
 		{[]string{"time.AfterFunc", "github.com/siojwt/siojwt/internal/clock.Real.AfterFunc", "github.com/siojwt/siojwt.(*session).scheduleLocked", "github.com/siojwt/siojwt.(*Auth).connected"}, "expiry timer"},
 		{[]string{"time.AfterFunc", "github.com/siojwt/siojwt/internal/clock.Real.AfterFunc", "github.com/siojwt/siojwt.(*session).unbound"}, "session: admission, state, listeners, cleanup"},
+		{[]string{"container/heap.up", "github.com/siojwt/siojwt.(*Auth).schedule", "github.com/siojwt/siojwt.(*session).scheduleLocked"}, "expiry timer"},
+		{[]string{"sync.(*Mutex).Lock", "github.com/siojwt/siojwt.(*Auth).unschedule", "github.com/siojwt/siojwt.(*session).stopTimersLocked"}, "expiry timer"},
+		{[]string{"github.com/siojwt/siojwt.dueHeap.Less", "container/heap.down", "github.com/siojwt/siojwt.(*Auth).fireExpiries"}, "expiry timer"},
+		{[]string{"sync.(*Map).Load", "github.com/siojwt/siojwt.(*Auth).admitEvent", "github.com/siojwt/siojwt.(*Auth).guard.func1"}, "event guard (the socket middleware)"},
 		{[]string{"crypto/sha256.Sum256", "github.com/siojwt/siojwt.Fingerprint", "github.com/siojwt/siojwt.(*session).event"}, "events and the metrics hook: building the event, the token's fingerprint, Prometheus"},
 		{[]string{"sync.(*Mutex).Lock", "github.com/siojwt/siojwt.(*session).fingerprint", "github.com/siojwt/siojwt.(*session).event"}, "events and the metrics hook: building the event, the token's fingerprint, Prometheus"},
 		{[]string{"github.com/zishang520/socket.io/servers/engine/v3.(*socket).On", "github.com/siojwt/siojwt.(*earlyPackets).hold"}, "early-packet hold"},

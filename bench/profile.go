@@ -193,11 +193,11 @@ var parts = []struct {
 	{"handshake view: headers, query and client address for core", regexp.MustCompile(`\.\(\*Auth\)\.(handshakeAt|handshakeOf|addrOf)|^github\.com/siojwt/siojwt\.(trusted|toStrings|clientAddress)`)},
 	{"early-packet hold", regexp.MustCompile(`\.\(\*earlyPackets\)\.`)},
 	{"connection count", regexp.MustCompile(`\.\(\*conns\)\.`)},
-	{"expiry timer", regexp.MustCompile(`\.\(\*session\)\.(scheduleLocked|stopTimersLocked|onExpir|expire)`)},
+	{"expiry timer", regexp.MustCompile(`\.\(\*session\)\.(scheduleLocked|stopTimersLocked|onTimer|expiresLocked)|\.\(\*Auth\)\.(schedule|unschedule|scheduled|armLocked|fireExpiries)$|\.dueHeap\.|\.\(\*dueHeap\)\.`)},
 	{"revocation check", regexp.MustCompile(`checkRevoked|^github\.com/siojwt/siojwt/revoke\.`)},
 	{"events and the metrics hook: building the event, the token's fingerprint, Prometheus", regexp.MustCompile(`\.\(\*session\)\.(event|fingerprint)|^github\.com/siojwt/siojwt\.Fingerprint|\.\(\*Auth\)\.(emit|report|observed)|^github\.com/siojwt/siojwt/metrics\.`)},
 	{"adapter wrapper (broadcast isolation)", regexp.MustCompile(`\.\(\*isolat(ingAdapter|ion)\)\.`)},
-	{"event guards (socket middlewares)", regexp.MustCompile(`\.\(\*Auth\)\.dropPendingEvents|\.\(\*session\)\.guardEvents`)},
+	{"event guard (the socket middleware)", regexp.MustCompile(`\.\(\*Auth\)\.(guard|admitEvent)|\.\(\*session\)\.allowEvent`)},
 	{"session: admission, state, listeners, cleanup", regexp.MustCompile(`^github\.com/siojwt/siojwt\.`)},
 }
 

@@ -270,14 +270,14 @@ func (d *driver) targets() []target {
 			t.known, t.met = true, worst <= 2048
 			t.measured = fmt.Sprintf("%+.0f B of live heap per open socket with every feature on (`BenchmarkFeatures` `siojwt-all` against `bare`, medians of %d runs; %+.0f B between the highest and the lowest run)", allRow.Heap-bareRow.Heap, allRow.Runs, worst)
 			if r.Micro != nil && r.Micro.SessionBytes > 0 {
-				t.measured += fmt.Sprintf("; of it, the session with its expiry timer: %.0f B (root package `TestTimers10k`)", r.Micro.SessionBytes)
+				t.measured += fmt.Sprintf("; of it, the session with its expiry deadline: %.0f B (root package `TestTimers10k`)", r.Micro.SessionBytes)
 			}
 			if !t.met {
 				t.why = "the binding keeps more than 2 KB of heap per open socket."
 			}
 		case r.Micro != nil && r.Micro.SessionBytes > 0:
 			t.known, t.met = true, r.Micro.SessionBytes <= 2048
-			t.measured = fmt.Sprintf("%.0f B per authenticated session with its expiry timer (root package `TestTimers10k`, heap after GC; the whole layer's heap is measured by the features part, not run here)", r.Micro.SessionBytes)
+			t.measured = fmt.Sprintf("%.0f B per authenticated session with its expiry deadline (root package `TestTimers10k`, heap after GC; the whole layer's heap is measured by the features part, not run here)", r.Micro.SessionBytes)
 			if !t.met {
 				t.why = "the session and its timer take more than 2 KB of heap."
 			}
