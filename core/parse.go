@@ -112,10 +112,21 @@ func (v *Verifier) parse(ctx context.Context, s string, hs *Handshake, claims *C
 	if !v.algAllowed(alg, key) {
 		return parsed{}, invalid(ErrTokenSignatureInvalid, "invalid algorithm", nil)
 	}
-	if err := method.Verify(s[:len(h)+1+len(p)], sb, key); err != nil {
+	if err := v.verifySignature(method, alg, s[:len(h)+1+len(p)], sb, key); err != nil {
 		return parsed{}, invalid(ErrTokenSignatureInvalid, "invalid signature", err)
 	}
 	return parsed{claims: claims, header: header, key: key}, nil
+}
+
+// verifySignature checks sig over signing: an HMAC made with the static
+// secret through the verifier's pools, anything else through golang-jwt.
+func (v *Verifier) verifySignature(method jwt.SigningMethod, alg, signing string, sig []byte, key any) error {
+	if v.cfg.keyFunc == nil {
+		if handled, err := v.hmacs.verify(alg, signing, sig); handled {
+			return err
+		}
+	}
+	return method.Verify(signing, sig, key)
 }
 
 var errCrit = errors.New(`core: the header has a "crit" member, and no extension is implemented`)

@@ -16,6 +16,7 @@ import (
 type Verifier struct {
 	cfg   config
 	cache *verifiedCache // nil unless WithVerifiedCache
+	hmacs hmacPools      // nil unless the static key is an HMAC secret
 }
 
 // Result is a successful authentication: the raw token and its verified
@@ -61,7 +62,7 @@ func New(opts ...Option) (*Verifier, error) {
 			}
 		}
 	}
-	v := &Verifier{cfg: c}
+	v := &Verifier{cfg: c, hmacs: newHMACPools(c.key)}
 	if c.cacheSize > 0 {
 		v.cache = newVerifiedCache(c.cacheSize)
 	}

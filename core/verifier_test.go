@@ -541,3 +541,36 @@ func TestClaimsMapShared(t *testing.T) {
 		t.Fatal("a later call decoded again")
 	}
 }
+
+// TestHMACReused verifies HS256, HS384 and HS512 tokens with the static
+// secret many times over, from several goroutines (run it with -race): the
+// verifier reuses its keyed HMACs, and a reused one must still tell a good
+// signature from a bad one. A token signed with another secret and one
+// whose signature was cut are refused with ErrTokenSignatureInvalid.
+func TestHMACReused(t *testing.T) {
+	v := mustNew(t, core.WithSecretString(secret), core.WithAlgorithms("HS256", "HS384", "HS512"))
+	claims := jwt.MapClaims{"sub": "a", "exp": now.Add(time.Hour).Unix()}
+	type tok struct {
+		s    string
+		good bool
+	}
+	var toks []tok
+	for _, m := range []jwt.SigningMethod{jwt.SigningMethodHS256, jwt.SigningMethodHS384, jwt.SigningMethodHS512} {
+		good := sign(t, m, []byte(secret), claims)
+		toks = append(toks, tok{good, true}, tok{sign(t, m, []byte("another secret"), claims), false}, tok{good[:len(good)-4], false})
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				tk := toks[(g+i)%len(toks)]
+				_, err := v.Verify(context.Background(), tk.s, nil)
+				if tk.good != (err == nil) || (!tk.good && !errors.Is(err, core.ErrTokenSignatureInvalid)) {
+					t.Errorf("%s…: good %v, err %v", tk.s[:20], tk.good, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
