@@ -108,11 +108,11 @@ func NamespaceAuthorization(p *authz.Policy) NamespaceOption {
 // Grants returns the grants of the socket's current token, and false when
 // the socket is not (or not yet) authenticated by this Auth.
 func (a *Auth) Grants(s *socket.Socket) (authz.Grants, bool) {
-	v, ok := a.sessions.Load(s)
+	ss, ok := a.sessions.load(s)
 	if !ok {
 		return authz.Grants{}, false
 	}
-	g := v.(*session).currentGrants()
+	g := ss.currentGrants()
 	if g == nil {
 		return authz.Grants{}, false
 	}
@@ -369,11 +369,10 @@ func (ss *session) roomPolicy() *authz.Policy {
 // Join for every room a client asks for, and keep SocketsJoin for rooms
 // the server decides alone.
 func (a *Auth) Join(s *socket.Socket, room string) error {
-	v, ok := a.sessions.Load(s)
+	ss, ok := a.sessions.load(s)
 	if !ok {
 		return ErrNotAuthenticated
 	}
-	ss := v.(*session)
 	ss.mu.Lock()
 	live := ss.state == stateAuthenticated
 	ss.mu.Unlock()
@@ -417,8 +416,7 @@ func (ss *session) join(room string) *authz.Refusal {
 
 // Leave makes s leave room and forgets it was joined through Join.
 func (a *Auth) Leave(s *socket.Socket, room string) {
-	if v, ok := a.sessions.Load(s); ok {
-		ss := v.(*session)
+	if ss, ok := a.sessions.load(s); ok {
 		ss.roomsMu.Lock()
 		delete(ss.rooms, room)
 		ss.roomsMu.Unlock()

@@ -142,9 +142,7 @@ func TestExpiryCut(t *testing.T) {
 	clk.Advance(DefaultUnauthorizedWait)
 	c.waitReason(t, "io server disconnect")
 	eventually(t, 2*time.Second, "cleanup", func() bool {
-		n := 0
-		ts.auth.sessions.Range(func(any, any) bool { n++; return true })
-		return n == 0
+		return ts.auth.sessions.len() == 0
 	})
 }
 
@@ -206,12 +204,10 @@ func TestTimers10k(t *testing.T) {
 // sessionOf returns the session of the socket with the given ID, or nil.
 func sessionOf(a *Auth, id string) *session {
 	var found *session
-	a.sessions.Range(func(_, v any) bool {
-		if ss := v.(*session); string(ss.s.Id()) == id {
+	a.sessions.each(func(ss *session) {
+		if string(ss.s.Id()) == id {
 			found = ss
-			return false
 		}
-		return true
 	})
 	return found
 }

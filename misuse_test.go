@@ -296,9 +296,7 @@ func TestHandlerOrder(t *testing.T) {
 }
 
 func sessionCount(a *Auth) int {
-	n := 0
-	a.sessions.Range(func(any, any) bool { n++; return true })
-	return n
+	return a.sessions.len()
 }
 
 // TestCookieFallbackOnly checks that with core.WithCookie the token sent

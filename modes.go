@@ -292,7 +292,7 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 		return xe
 	}
 	ss.res, ss.at = res, a.clock.Now()
-	a.sessions.Store(s, ss)
+	a.sessions.store(s, ss)
 	a.guard(s)
 	a.emit(ss.event(EventAuthenticated, "", res, a.clock.Now().Sub(start), nil))
 	a.iso.early.hold(s, ss) // see earlyPackets
@@ -311,7 +311,7 @@ func (a *Auth) admitPending(s *socket.Socket, c *nsConfig) *socket.ExtendedError
 		a.emit(ss.event(EventRejected, e.Code, nil, 0, nil))
 		return extended(e)
 	}
-	a.sessions.Store(s, ss)
+	a.sessions.store(s, ss)
 	a.holdPending(ss, ss.remote)
 	a.guard(s)
 	// Pending from before it is connected: no broadcast can reach it.
@@ -349,17 +349,16 @@ func (a *Auth) admitEvent(s *socket.Socket, args []any) bool {
 		s.Enqueue(func() {
 			// After "connection" (which runs on the same queue), as a
 			// listener would be called: only while the socket is connected.
-			if v, ok := a.sessions.Load(s); ok && s.Connected() {
-				v.(*session).onAuthenticate(args[1:])
+			if ss, ok := a.sessions.load(s); ok && s.Connected() {
+				ss.onAuthenticate(args[1:])
 			}
 		})
 		return true
 	}
-	v, ok := a.sessions.Load(s)
+	ss, ok := a.sessions.load(s)
 	if !ok {
 		return false
 	}
-	ss := v.(*session)
 	ss.mu.Lock()
 	authenticated := ss.res != nil && ss.liveLocked()
 	ss.mu.Unlock()
@@ -370,12 +369,10 @@ func (a *Auth) admitEvent(s *socket.Socket, args []any) bool {
 // application's own handlers when Protect or ProtectPostConnect was called
 // first.
 func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
-	var ss *session
-	if v, ok := a.sessions.Load(s); ok {
-		ss = v.(*session)
-	} else {
+	ss, ok := a.sessions.load(s)
+	if !ok {
 		ss = &session{a: a, s: s, ns: c, remote: a.addrOf(s)}
-		a.sessions.Store(s, ss)
+		a.sessions.store(s, ss)
 		if a.skippedMiddlewares(s) {
 			a.guard(s)
 		}

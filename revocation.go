@@ -56,15 +56,13 @@ func (a *Auth) watchRevocations() {
 // onRevocation cuts this server's live sockets whose token the revocation
 // matches.
 func (a *Auth) onRevocation(r revoke.Revocation) {
-	a.sessions.Range(func(_, v any) bool {
-		ss := v.(*session)
+	a.sessions.each(func(ss *session) {
 		ss.mu.Lock()
 		res := ss.res
 		ss.mu.Unlock()
 		if res != nil && r.Matches(tokenOf(res.Claims)) {
 			ss.s.Enqueue(func() { ss.cut(EventRevoked, res, errRevoked(nil)) })
 		}
-		return true
 	})
 }
 

@@ -101,11 +101,10 @@ func (ss *session) liveLocked() bool { return ss.state < stateCutting }
 // a cut starts (expiry, revocation, a failed refresh), before the socket is
 // disconnected, it is false.
 func (a *Auth) Session(s *socket.Socket) (Session, bool) {
-	v, ok := a.sessions.Load(s)
+	ss, ok := a.sessions.load(s)
 	if !ok {
 		return Session{}, false
 	}
-	ss := v.(*session)
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.res == nil || !ss.liveLocked() {
@@ -454,7 +453,7 @@ func (ss *session) cleanup(reason string) {
 	if counted {
 		a.conns.remove(ss.s.Conn().Id())
 	}
-	a.sessions.Delete(ss.s)
+	a.sessions.delete(ss.s)
 	if pend != "" {
 		a.releasePendingOf(ss, pend)
 	}

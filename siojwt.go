@@ -88,10 +88,10 @@ type Auth struct {
 	protectedMu sync.Mutex
 	protected   map[socket.Namespace]Mode // namespaces protected so far, and their mode
 
-	expiries expiries // the sessions' deadlines (expiry.go)
-	conns    conns    // sockets per connection, across namespaces
-	sessions sync.Map // *socket.Socket -> *session
-	recent   sync.Map // namespace + "\x00" + socket ID -> *core.Result (for connection-state recovery)
+	expiries expiries   // the sessions' deadlines (expiry.go)
+	conns    conns      // sockets per connection, across namespaces
+	sessions sessionMap // by socket (sessionmap.go)
+	recent   sync.Map   // namespace + "\x00" + socket ID -> *core.Result (for connection-state recovery)
 
 	ctx    context.Context
 	cancel context.CancelFunc
