@@ -285,10 +285,10 @@ func (ss *session) authorizeRecovered(res *core.Result) bool {
 }
 
 // rememberRooms keeps the rooms joined through Join of a socket that went
-// away for a reason the server library may recover from, as long as it
-// would: the server restores the socket's rooms, and the binding must know
-// which to check again.
-func (ss *session) rememberRooms(reason string) {
+// away for a reason the server library may recover from (it persisted the
+// socket), as long as it would: the server restores the socket's rooms,
+// and the binding must know which to check again.
+func (ss *session) rememberRooms() {
 	a := ss.a
 	ss.roomsMu.Lock()
 	rooms := make([]string, 0, len(ss.rooms))
@@ -296,7 +296,7 @@ func (ss *session) rememberRooms(reason string) {
 		rooms = append(rooms, r)
 	}
 	ss.roomsMu.Unlock()
-	if len(rooms) == 0 || !recoverable(a.server, reason) {
+	if len(rooms) == 0 {
 		return
 	}
 	key := recoveryKey(ss.s)

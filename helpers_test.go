@@ -30,7 +30,12 @@ type testServer struct {
 // namespaces. clk, when not nil, drives both the binding and the verifier.
 func newTestServer(t *testing.T, clk *clock.Fake, opts []Option, setup func(*testServer)) *testServer {
 	t.Helper()
-	sopts := socket.DefaultServerOptions()
+	return newTestServerWith(t, socket.DefaultServerOptions(), clk, opts, setup)
+}
+
+// newTestServerWith is newTestServer with the server library's options.
+func newTestServerWith(t *testing.T, sopts *socket.ServerOptions, clk *clock.Fake, opts []Option, setup func(*testServer)) *testServer {
+	t.Helper()
 	io := socket.NewServer(nil, sopts)
 	vopts := []core.Option{core.WithSecretString(testSecret)}
 	if clk != nil {

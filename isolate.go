@@ -2,6 +2,7 @@ package siojwt
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/internal/logs"
@@ -30,16 +31,38 @@ type isolation struct {
 	// early holds the packets of connections whose socket is being
 	// registered (earlypacket.go).
 	early earlyPackets
+	// persisted holds the sockets whose session the server library has
+	// just persisted for connection-state recovery: from PersistSession to
+	// the DelAll that follows it as the socket closes.
+	persisted sync.Map // socket.SocketId -> struct{}
+	// leaving are told of every socket that leaves its namespace: each
+	// Auth of the server's socketLeft.
+	leaving atomic.Pointer[[]func(s *socket.Socket, recoverable bool)]
+	leaveMu sync.Mutex // serializes onLeave
+}
+
+// onLeave adds f to the functions told of every socket that leaves its
+// namespace.
+func (i *isolation) onLeave(f func(s *socket.Socket, recoverable bool)) {
+	i.leaveMu.Lock()
+	defer i.leaveMu.Unlock()
+	var fs []func(*socket.Socket, bool)
+	if p := i.leaving.Load(); p != nil {
+		fs = append(fs, *p...)
+	}
+	fs = append(fs, f)
+	i.leaving.Store(&fs)
 }
 
 // New implements socket.AdapterConstructor.
 func (i *isolation) New(nsp socket.Namespace) socket.Adapter {
-	return &isolatingAdapter{Adapter: i.inner.New(nsp), iso: i}
+	return &isolatingAdapter{Adapter: i.inner.New(nsp), iso: i, nsp: nsp}
 }
 
 type isolatingAdapter struct {
 	socket.Adapter
 	iso *isolation
+	nsp socket.Namespace
 }
 
 func (a *isolatingAdapter) exclude(opts *socket.BroadcastOptions) *socket.BroadcastOptions {
@@ -70,13 +93,40 @@ func (a *isolatingAdapter) BroadcastWithAck(p *parser.Packet, opts *socket.Broad
 }
 
 // DelAll makes a socket leave every room. The server library calls it for
-// every socket it drops, also one it drops before registering it (a later
-// middleware refused it, or its client went away meanwhile): the
-// early-packet hold then lets its connection's packets go at once, and
-// tells the socket's session.
+// every socket it drops, once per socket, on its way out:
+//   - one it drops before registering it (a later middleware refused it,
+//     or its client went away meanwhile): the early-packet hold then lets
+//     its connection's packets go at once, and tells the socket's session;
+//   - one that disconnects, before its "disconnect" event: each Auth's
+//     socketLeft is told, with whether the server library persisted the
+//     socket for connection-state recovery (PersistSession comes just
+//     before). A "disconnect" listener per socket would cost each socket
+//     about 120 bytes in the server library's emitter for its whole life;
+//     this costs nothing until the socket leaves.
 func (a *isolatingAdapter) DelAll(id socket.SocketId) {
 	a.Adapter.DelAll(id)
 	a.iso.early.forgetDropped(id)
+	_, recoverable := a.iso.persisted.LoadAndDelete(id)
+	fs := a.iso.leaving.Load()
+	if fs == nil {
+		return
+	}
+	// Still the namespace's until DelAll returns (the server library
+	// removes it next).
+	if s, ok := a.nsp.Sockets().Load(id); ok {
+		for _, f := range *fs {
+			f(s, recoverable)
+		}
+	}
+}
+
+// PersistSession records that the socket is persisted for
+// connection-state recovery (DelAll reads it), then persists it.
+func (a *isolatingAdapter) PersistSession(s *socket.SessionToPersist) {
+	if s != nil {
+		a.iso.persisted.Store(s.Sid, struct{}{})
+	}
+	a.Adapter.PersistSession(s)
 }
 
 // emitDirect emits to one socket even while it is pending.

@@ -236,7 +236,7 @@ func (a *Auth) connClosed(id string) {
 			a.releasePending(addr)
 		}
 		if admitted {
-			ss.cleanup("transport close")
+			ss.cleanup(false) // never connected: nothing to recover
 		}
 	}
 }

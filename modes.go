@@ -257,6 +257,26 @@ func (a *Auth) foreignHandlers(nsp socket.Namespace) bool {
 	return n > 0
 }
 
+// socketLeft is told by the isolating adapter that s is leaving its
+// namespace (DelAll): its session, if the socket has one of this Auth's,
+// is cleaned up, or marked for connected to clean up when the binding's
+// "connection" handler has not seen it yet.
+func (a *Auth) socketLeft(s *socket.Socket, recoverable bool) {
+	ss, ok := a.sessions.load(s)
+	if !ok {
+		return
+	}
+	ss.mu.Lock()
+	joined := ss.joined
+	if !joined {
+		ss.left = true
+	}
+	ss.mu.Unlock()
+	if joined {
+		ss.cleanup(recoverable)
+	}
+}
+
 // skippedMiddlewares reports whether s connected without going through the
 // namespace's middlewares: a socket restored by connection-state recovery
 // with SkipMiddlewares (the server library runs them otherwise).
@@ -379,9 +399,9 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 	}
 	ss.mu.Lock()
 	ss.joined = true
+	left := ss.left
 	if ss.state != stateClosed {
 		// Counted for disconnect until cleanup (see conns).
-		ss.counted = true
 		a.conns.add(s.Conn().Id())
 	}
 	if ss.res != nil {
@@ -395,14 +415,11 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 	}
 	early := ss.early
 	ss.mu.Unlock()
-	_ = s.On("disconnect", func(args ...any) {
-		reason, _ := firstString(args)
-		ss.cleanup(reason)
-	})
-	if !s.Connected() {
-		// An application handler that runs before this one disconnected
-		// it: its "disconnect" came before the handler above.
-		ss.cleanup("server namespace disconnect")
+	if left || !s.Connected() {
+		// It left before it was joined (socketLeft passed it over): an
+		// application handler that runs before this one disconnected it,
+		// or its client went away meanwhile.
+		ss.cleanup(false)
 		return
 	}
 	if early != nil {

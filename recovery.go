@@ -14,19 +14,12 @@ func recoveryKey(s *socket.Socket) string {
 }
 
 // rememberForRecovery keeps the authentication of a socket that went away
-// for a reason the server library may recover from, for as long as it
-// would.
-func (a *Auth) rememberForRecovery(s *socket.Socket, reason string, res *core.Result) {
-	if !recoverable(a.server, reason) {
-		return
-	}
+// for a reason the server library may recover from (it persisted the
+// socket), for as long as it would.
+func (a *Auth) rememberForRecovery(s *socket.Socket, res *core.Result) {
 	key := recoveryKey(s)
 	a.recent.Store(key, res)
 	a.clock.AfterFunc(recoveryWindow(a.server), func() { a.recent.CompareAndDelete(key, res) })
-}
-
-func recoverable(srv *socket.Server, reason string) bool {
-	return srv.Opts().ConnectionStateRecovery() != nil && socket.RECOVERABLE_DISCONNECT_REASONS.Has(reason)
 }
 
 func recoveryWindow(srv *socket.Server) time.Duration {

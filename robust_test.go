@@ -121,13 +121,59 @@ func TestCleanupOnce(t *testing.T) {
 		return ss != nil
 	})
 	id := string(ss.s.Id())
-	ss.cleanup("transport close")
-	ss.cleanup("client namespace disconnect")
+	ss.cleanup(true)
+	ss.cleanup(false)
 	c.s.Disconnect()
 	time.Sleep(200 * time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
 	if n := closed[id]; n != 1 {
 		t.Fatalf("%d closed events, want 1", n)
+	}
+}
+
+// TestRememberedForRecovery checks how a socket's authentication is kept
+// for connection-state recovery, from the server library's own signal: it
+// persists a socket that closes for a recoverable reason just before the
+// socket leaves its rooms. A post-connect socket whose connection is cut
+// is remembered (its client will not send its token again when it is
+// restored); one that disconnects from its namespace is not. In neither
+// case is a "disconnect" listener of the binding's left on the socket.
+func TestRememberedForRecovery(t *testing.T) {
+	sopts := socket.DefaultServerOptions()
+	sopts.SetConnectionStateRecovery(&socket.ConnectionStateRecovery{})
+	sopts.ConnectionStateRecovery().SetMaxDisconnectionDuration(60_000)
+	sopts.ConnectionStateRecovery().SetSkipMiddlewares(true)
+	ts := newTestServerWith(t, sopts, nil, nil, func(ts *testServer) {
+		if err := ts.auth.ProtectPostConnect(ts.io.Sockets(), func(*socket.Socket) {}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	tok := token(t, time.Now(), time.Hour, nil)
+	authenticated := func() *socket.Socket {
+		c := dialConnected(t, ts.url, "/", nil)
+		_ = c.s.Emit(AuthenticateEvent, map[string]any{"token": tok})
+		c.wait(t, "authenticated", 5*time.Second)
+		ss := sessionOf(ts.auth, string(c.s.Id()))
+		if ss == nil {
+			t.Fatal("no session")
+		}
+		if n := len(ss.s.Listeners("disconnect")); n != 0 {
+			t.Fatalf("%d disconnect listeners on the socket, want none", n)
+		}
+		return ss.s
+	}
+	remembered := func(s *socket.Socket) bool {
+		_, ok := ts.auth.recent.Load(recoveryKey(s))
+		return ok
+	}
+	cut := authenticated()
+	cut.Conn().Close(true)
+	eventually(t, 5*time.Second, "the cut socket remembered", func() bool { return remembered(cut) })
+	left := authenticated()
+	left.Disconnect(false)
+	eventually(t, 5*time.Second, "the session gone", func() bool { return ts.auth.sessions.len() == 0 })
+	if remembered(left) {
+		t.Fatal("a socket that left its namespace was remembered for recovery")
 	}
 }

@@ -66,8 +66,8 @@ type session struct {
 	mu       sync.Mutex
 	state    state
 	warned   bool         // the expiry warning for the current token was sent
-	joined   bool         // "connection" was seen
-	counted  bool         // the socket's connection is counted (conns) until cleanup
+	joined   bool         // "connection" was seen; from then until cleanup, the socket's connection is counted (conns)
+	left     bool         // the socket left its namespace before "connection" was seen (socketLeft)
 	qi       int32        // the session's place in the Auth's expiries, plus one; 0: no deadline (the queue's lock)
 	due      int64        // the deadline there, Unix nanoseconds: its warning, or its expiry (the queue's lock)
 	res      *core.Result // the accepted token; nil until one is
@@ -199,7 +199,7 @@ func (ss *session) dropped() {
 	joined := ss.joined
 	ss.mu.Unlock()
 	if !joined {
-		ss.cleanup("never connected")
+		ss.cleanup(false)
 	}
 }
 
@@ -436,8 +436,9 @@ func (a *Auth) disconnect(s *socket.Socket) {
 }
 
 // cleanup runs once per socket, however often the server reports its
-// disconnection.
-func (ss *session) cleanup(reason string) {
+// disconnection. recoverable says that the server library persisted the
+// socket for connection-state recovery.
+func (ss *session) cleanup(recoverable bool) {
 	ss.mu.Lock()
 	if ss.state == stateClosed {
 		ss.mu.Unlock()
@@ -446,8 +447,10 @@ func (ss *session) cleanup(reason string) {
 	cutting := ss.state == stateCutting
 	ss.state = stateClosed
 	ss.stopTimersLocked()
-	res, pend, counted := ss.res, ss.pendAddr, ss.counted
-	ss.pendAddr, ss.counted = "", false
+	// Counted since "connection": a session cleaned up before it is never
+	// counted (connected sees it closed), and is not cleaned up twice.
+	res, pend, counted := ss.res, ss.pendAddr, ss.joined
+	ss.pendAddr = ""
 	ss.mu.Unlock()
 	a := ss.a
 	if counted {
@@ -458,8 +461,10 @@ func (ss *session) cleanup(reason string) {
 		a.releasePendingOf(ss, pend)
 	}
 	if res != nil && !cutting {
-		a.rememberForRecovery(ss.s, reason, res)
-		ss.rememberRooms(reason)
+		if recoverable {
+			a.rememberForRecovery(ss.s, res)
+			ss.rememberRooms()
+		}
 		a.emit(ss.event(EventClosed, "", res, 0, nil))
 	}
 }

@@ -217,6 +217,7 @@ func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error)
 	})
 	a.watchRevocations()
 	a.iso = installIsolation(server)
+	a.iso.onLeave(a.socketLeft)
 	return a, nil
 }
 
