@@ -99,6 +99,9 @@ func TestExpiryAndRefreshFakeClock(t *testing.T) {
 		_ = c.s.Emit("authenticate", map[string]any{"token": token(t, clk.Now(), 2*time.Minute, nil)})
 		c.wait(t, "authenticated", 5*time.Second)
 	}
+	if got, ok := ts.auth.Session(ss.s); !ok || !got.AuthenticatedAt.Equal(clk.Now()) || !got.ExpiresAt.Equal(clk.Now().Add(2*time.Minute).Truncate(time.Second)) {
+		t.Fatalf("after the refreshes at %v: %+v, %v", clk.Now(), got, ok)
+	}
 	ts.auth.expiries.mu.Lock()
 	deadlines := len(ts.auth.expiries.heap)
 	ts.auth.expiries.mu.Unlock()

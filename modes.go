@@ -311,7 +311,7 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 	if xe := ss.authorizeHandshake(res); xe != nil {
 		return xe
 	}
-	ss.res, ss.at = res, a.clock.Now()
+	ss.res, ss.at = res, a.clock.Now().UnixNano()
 	a.sessions.store(s, ss)
 	a.guard(s)
 	a.emit(ss.event(EventAuthenticated, "", res, a.clock.Now().Sub(start), nil))

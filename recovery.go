@@ -83,7 +83,7 @@ func (a *Auth) recovered(ss *session) {
 	ss.s.Leave(PendingRoom)
 	ss.mu.Lock()
 	ss.advanceLocked(stateAuthenticated)
-	ss.res, ss.at = res, a.clock.Now()
+	ss.res, ss.at = res, a.clock.Now().UnixNano()
 	ss.scheduleLocked()
 	ss.mu.Unlock()
 	a.emit(ss.event(EventAuthenticated, "", res, 0, nil))

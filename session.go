@@ -71,7 +71,7 @@ type session struct {
 	qi       int32        // the session's place in the Auth's expiries, plus one; 0: no deadline (the queue's lock)
 	due      int64        // the deadline there, Unix nanoseconds: its warning, or its expiry (the queue's lock)
 	res      *core.Result // the accepted token; nil until one is
-	at       time.Time    // when res was accepted
+	at       int64        // when res was accepted, Unix nanoseconds
 	timeout  clock.Timer  // authenticate timeout or connect grace
 	pendAddr string       // counted against the pending cap, until released
 	early    *core.Error  // a cut made before "connection", for connected to finish
@@ -113,7 +113,7 @@ func (a *Auth) Session(s *socket.Socket) (Session, bool) {
 		return Session{}, false
 	}
 	exp, _ := ss.expiresLocked()
-	return Session{Token: ss.res.Token, Claims: ss.res.Claims, Mode: ss.ns.mode, AuthenticatedAt: ss.at, ExpiresAt: exp}, true
+	return Session{Token: ss.res.Token, Claims: ss.res.Claims, Mode: ss.ns.mode, AuthenticatedAt: time.Unix(0, ss.at), ExpiresAt: exp}, true
 }
 
 // Claims returns the socket's verified claims, or nil when it is not
@@ -328,7 +328,7 @@ func (ss *session) accept(res *core.Result, refresh bool) bool {
 	}
 	ss.advanceLocked(stateAuthenticated)
 	ss.res = res
-	ss.at = a.clock.Now()
+	ss.at = a.clock.Now().UnixNano()
 	if ss.timeout != nil {
 		ss.timeout.Stop()
 		ss.timeout = nil
