@@ -368,3 +368,28 @@ func TestDroppedBeforeConnect(t *testing.T) {
 		t.Fatalf("the client connected %d times, want 0", n)
 	}
 }
+
+// TestLeftBeforeConnection covers the moment the server library drops a
+// socket between registering it and the binding's "connection" handler:
+// the isolating adapter tells the binding (socketLeft) while the session
+// is not joined, and the socket may still read as connected when the
+// handler runs. The session is cleaned up there all the same: with the
+// handler trusting Connected alone, it stayed for the socket's life. Here
+// a later middleware stands in for that moment: socketLeft is called while
+// it holds the socket, which then connects.
+func TestLeftBeforeConnection(t *testing.T) {
+	var ts *testServer
+	left := make(chan struct{}, 1)
+	ts, _ = laterMiddlewareServer(t, nil, func(s *socket.Socket, next func(*socket.ExtendedError)) {
+		ts.auth.socketLeft(s, false)
+		left <- struct{}{}
+		next(nil)
+	})
+	dialConnected(t, ts.url, "/a", map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
+	select {
+	case <-left:
+	default:
+		t.Fatal("the middleware did not run")
+	}
+	eventually(t, 5*time.Second, "the session cleaned up", func() bool { return sessionCount(ts.auth) == 0 })
+}
