@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/internal/clock"
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -312,5 +313,62 @@ func TestExpiriesInOrder(t *testing.T) {
 	ts.auth.expiries.mu.Unlock()
 	if left != 0 {
 		t.Fatalf("%d deadlines left", left)
+	}
+}
+
+// TestFarExpiry connects with tokens whose "exp" lies beyond what a
+// time.Time holds in Unix nanoseconds (year 2262), up to core's
+// MaxNumericDate, and with one that expires in two minutes. A far deadline
+// must stay far, not wrap around (into the past, where the one expiry
+// timer would fire again and again, or to the head of the queue, where
+// the timer would wait for it and no other socket would ever be cut). The
+// clock moves a day: the two-minute socket is warned and cut, the others
+// are not, and one timer is left.
+func TestFarExpiry(t *testing.T) {
+	start := time.Now()
+	clk := clock.NewFake(start)
+	ts := newTestServer(t, clk, []Option{WithExpiryWarning(time.Minute)}, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var far []*testClient
+	for _, exp := range []float64{1e10, 3e10, 1e11, core.MaxNumericDate} {
+		far = append(far, dialConnected(t, ts.url, "/", map[string]any{"token": token(t, start, 0, jwt.MapClaims{"exp": exp})}))
+	}
+	near := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, start, 2*time.Minute, nil)})
+	eventually(t, 5*time.Second, "five deadlines", func() bool {
+		ts.auth.expiries.mu.Lock()
+		defer ts.auth.expiries.mu.Unlock()
+		return len(ts.auth.expiries.heap) == 5
+	})
+	advance := func(d time.Duration) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			clk.Advance(d)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the clock did not get there: a deadline keeps firing")
+		}
+	}
+	advance(time.Minute)
+	near.wait(t, "token_expiring", 5*time.Second)
+	advance(time.Minute)
+	near.wait(t, "unauthorized", 5*time.Second)
+	advance(24 * time.Hour)
+	time.Sleep(50 * time.Millisecond)
+	for _, c := range far {
+		if n := c.count("unauthorized") + c.count("token_expiring"); n != 0 {
+			t.Fatal("a token expiring thousands of years from now was cut or warned")
+		}
+	}
+	ts.auth.expiries.mu.Lock()
+	left := len(ts.auth.expiries.heap)
+	ts.auth.expiries.mu.Unlock()
+	if left != 4 {
+		t.Fatalf("%d deadlines left, want the four far ones", left)
 	}
 }

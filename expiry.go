@@ -2,6 +2,7 @@ package siojwt
 
 import (
 	"container/heap"
+	"math"
 	"sync"
 	"time"
 
@@ -53,7 +54,7 @@ func (a *Auth) schedule(ss *session, at time.Time) {
 	q := &a.expiries
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	ss.due = at.UnixNano()
+	ss.due = unixNano(at)
 	if ss.qi == 0 {
 		heap.Push(&q.heap, ss)
 	} else {
@@ -93,13 +94,32 @@ func (a *Auth) armLocked() {
 		return
 	}
 	q.at = next
-	d := time.Duration(next - a.clock.Now().UnixNano())
+	var d time.Duration // 0: a deadline already past
+	if now := unixNano(a.clock.Now()); next > now {
+		d = time.Duration(next - now)
+	}
 	if q.timer == nil {
 		q.timer = a.clock.AfterFunc(d, a.fireExpiries)
 	} else {
 		q.timer.Reset(d)
 	}
 }
+
+// unixNano is t in Unix nanoseconds, held to what an int64 holds (years
+// 1678 to 2262): a token may expire thousands of years from now (up to
+// core.MaxNumericDate), where time.Time.UnixNano wraps around, and such a
+// deadline would come first in the heap and hold back every other.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.Before(minUnixNano):
+		return math.MinInt64
+	case t.After(maxUnixNano):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var minUnixNano, maxUnixNano = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
 
 // fireExpiries runs on the timer: it takes every session that is due off
 // the heap, rearms for the next deadline, and runs each session's onTimer,
@@ -109,7 +129,7 @@ func (a *Auth) armLocked() {
 func (a *Auth) fireExpiries() {
 	q := &a.expiries
 	q.mu.Lock()
-	now := a.clock.Now().UnixNano()
+	now := unixNano(a.clock.Now())
 	var due []*session
 	for len(q.heap) > 0 && q.heap[0].due <= now {
 		due = append(due, heap.Pop(&q.heap).(*session))
