@@ -177,3 +177,46 @@ func TestRememberedForRecovery(t *testing.T) {
 		t.Fatal("a socket that left its namespace was remembered for recovery")
 	}
 }
+
+// TestForgottenBeforeDisconnectHandlers checks what the README says: the
+// binding forgets a socket as it leaves, before any "disconnect" listener
+// of the application runs, whether the application's "connection" handler
+// was added before Protect or after; what the handler read at "connection"
+// stays its own.
+func TestForgottenBeforeDisconnectHandlers(t *testing.T) {
+	type seen struct {
+		atConnect string
+		claims    *core.Claims
+	}
+	got := make(chan seen, 2)
+	var ts *testServer
+	record := func(args ...any) {
+		s := args[0].(*socket.Socket)
+		sub := ts.auth.Claims(s).Subject
+		_ = s.On("disconnect", func(...any) { got <- seen{sub, ts.auth.Claims(s)} })
+	}
+	ts = newTestServer(t, nil, nil, func(ts *testServer) {
+		before := ts.io.Of("/before", nil)
+		_ = before.On("connection", record)
+		if err := ts.auth.Protect(before); err != nil {
+			t.Fatal(err)
+		}
+		after := ts.io.Of("/after", nil)
+		if err := ts.auth.Protect(after); err != nil {
+			t.Fatal(err)
+		}
+		_ = after.On("connection", record)
+	})
+	for _, nsp := range []string{"/before", "/after"} {
+		c := dialConnected(t, ts.url, nsp, map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
+		c.s.Disconnect()
+		select {
+		case s := <-got:
+			if s.atConnect != "bob" || s.claims != nil {
+				t.Fatalf("%s: subject at connection %q, claims in the disconnect handler %v: want bob, nil", nsp, s.atConnect, s.claims)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the disconnect handler did not run", nsp)
+		}
+	}
+}
