@@ -2,7 +2,6 @@ package siojwt
 
 import (
 	"sync"
-	"sync/atomic"
 
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/internal/logs"
@@ -35,23 +34,9 @@ type isolation struct {
 	// just persisted for connection-state recovery: from PersistSession to
 	// the DelAll that follows it as the socket closes.
 	persisted sync.Map // socket.SocketId -> struct{}
-	// leaving are told of every socket that leaves its namespace: each
-	// Auth of the server's socketLeft.
-	leaving atomic.Pointer[[]func(s *socket.Socket, recoverable bool)]
-	leaveMu sync.Mutex // serializes onLeave
-}
-
-// onLeave adds f to the functions told of every socket that leaves its
-// namespace.
-func (i *isolation) onLeave(f func(s *socket.Socket, recoverable bool)) {
-	i.leaveMu.Lock()
-	defer i.leaveMu.Unlock()
-	var fs []func(*socket.Socket, bool)
-	if p := i.leaving.Load(); p != nil {
-		fs = append(fs, *p...)
-	}
-	fs = append(fs, f)
-	i.leaving.Store(&fs)
+	// left is told of every socket that leaves its namespace: the Auth's
+	// socketLeft (one Auth per server).
+	left func(s *socket.Socket, recoverable bool)
 }
 
 // New implements socket.AdapterConstructor.
@@ -97,7 +82,7 @@ func (a *isolatingAdapter) BroadcastWithAck(p *parser.Packet, opts *socket.Broad
 //   - one it drops before registering it (a later middleware refused it,
 //     or its client went away meanwhile): the early-packet hold then lets
 //     its connection's packets go at once, and tells the socket's session;
-//   - one that disconnects, before its "disconnect" event: each Auth's
+//   - one that disconnects, before its "disconnect" event: the Auth's
 //     socketLeft is told, with whether the server library persisted the
 //     socket for connection-state recovery (PersistSession comes just
 //     before). A "disconnect" listener per socket would cost each socket
@@ -107,16 +92,10 @@ func (a *isolatingAdapter) DelAll(id socket.SocketId) {
 	a.Adapter.DelAll(id)
 	a.iso.early.forgetDropped(id)
 	_, recoverable := a.iso.persisted.LoadAndDelete(id)
-	fs := a.iso.leaving.Load()
-	if fs == nil {
-		return
-	}
 	// Still the namespace's until DelAll returns (the server library
 	// removes it next).
 	if s, ok := a.nsp.Sockets().Load(id); ok {
-		for _, f := range *fs {
-			f(s, recoverable)
-		}
+		a.iso.left(s, recoverable)
 	}
 }
 
@@ -136,12 +115,11 @@ func (i *isolation) emitDirect(s *socket.Socket, ev string, args ...any) {
 	_ = s.Emit(ev, args...)
 }
 
-// installIsolation wraps server's adapter constructor, once per server.
-func installIsolation(server *socket.Server) *isolation {
-	if iso, ok := server.Adapter().(*isolation); ok {
-		return iso
-	}
-	iso := &isolation{inner: server.Adapter()}
+// installIsolation wraps server's adapter constructor; New calls it once
+// per server (a second New is ErrServerBound). left is told of every
+// socket that leaves its namespace (DelAll).
+func installIsolation(server *socket.Server, left func(s *socket.Socket, recoverable bool)) *isolation {
+	iso := &isolation{inner: server.Adapter(), left: left}
 	// SetAdapter builds new adapters for the existing namespaces without
 	// closing the old ones (which may hold timers or Redis subscriptions):
 	// close the default namespace's, the one that always exists.

@@ -216,8 +216,7 @@ func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error)
 		}
 	})
 	a.watchRevocations()
-	a.iso = installIsolation(server)
-	a.iso.onLeave(a.socketLeft)
+	a.iso = installIsolation(server, a.socketLeft)
 	return a, nil
 }
 
