@@ -1,7 +1,6 @@
 package core
 
 import (
-	"crypto"
 	"crypto/hmac"
 	"hash"
 	"sync"
@@ -25,8 +24,8 @@ func newHMACPools(key any) hmacPools {
 		return nil
 	}
 	pools := hmacPools{}
-	for alg, h := range map[string]crypto.Hash{"HS256": crypto.SHA256, "HS384": crypto.SHA384, "HS512": crypto.SHA512} {
-		pools[alg] = &sync.Pool{New: func() any { return &keyedHMAC{mac: hmac.New(h.New, secret)} }}
+	for _, m := range []*jwt.SigningMethodHMAC{jwt.SigningMethodHS256, jwt.SigningMethodHS384, jwt.SigningMethodHS512} {
+		pools[m.Alg()] = &sync.Pool{New: func() any { return &keyedHMAC{mac: hmac.New(m.Hash.New, secret)} }}
 	}
 	return pools
 }

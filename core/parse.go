@@ -119,12 +119,11 @@ func (v *Verifier) parse(ctx context.Context, s string, hs *Handshake, claims *C
 }
 
 // verifySignature checks sig over signing: an HMAC made with the static
-// secret through the verifier's pools, anything else through golang-jwt.
+// secret through the verifier's pools (there are none with a key
+// function), anything else through golang-jwt.
 func (v *Verifier) verifySignature(method jwt.SigningMethod, alg, signing string, sig []byte, key any) error {
-	if v.cfg.keyFunc == nil {
-		if handled, err := v.hmacs.verify(alg, signing, sig); handled {
-			return err
-		}
+	if handled, err := v.hmacs.verify(alg, signing, sig); handled {
+		return err
 	}
 	return method.Verify(signing, sig, key)
 }
