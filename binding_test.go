@@ -287,15 +287,26 @@ func TestExpiriesInOrder(t *testing.T) {
 		defer ts.auth.expiries.mu.Unlock()
 		return len(ts.auth.expiries.heap) == 5
 	})
+	notDue := func(c *testClient) bool {
+		ss := sessionOf(ts.auth, c.s.Id())
+		if ss == nil || !ts.auth.scheduled(ss) {
+			return false
+		}
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		return ss.state == stateAuthenticated
+	}
 	cutOnly := func(at time.Duration, cut *testClient, kept ...*testClient) {
 		t.Helper()
 		clk.Advance(start.Add(at).Sub(clk.Now()))
 		if cut != nil {
 			cut.wait(t, "unauthorized", 5*time.Second)
 		}
-		time.Sleep(50 * time.Millisecond) // a wrong cut would be on its way
+		// Advance returns once the timer has taken every due deadline off
+		// the queue: a socket not due keeps its deadline, and its session
+		// is still authenticated.
 		for _, k := range kept {
-			if n := k.count("unauthorized"); n != 0 {
+			if n := k.count("unauthorized"); n != 0 || !notDue(k) {
 				t.Fatalf("at %v: a socket whose token expires later was cut", at)
 			}
 		}
@@ -359,9 +370,17 @@ func TestFarExpiry(t *testing.T) {
 	advance(time.Minute)
 	near.wait(t, "unauthorized", 5*time.Second)
 	advance(24 * time.Hour)
-	time.Sleep(50 * time.Millisecond)
+	// Advance returns once the timer has taken every due deadline off the
+	// queue: a far socket keeps its deadline and stays authenticated.
 	for _, c := range far {
-		if n := c.count("unauthorized") + c.count("token_expiring"); n != 0 {
+		ss := sessionOf(ts.auth, c.s.Id())
+		if ss == nil || !ts.auth.scheduled(ss) {
+			t.Fatal("a far socket lost its deadline or its session")
+		}
+		ss.mu.Lock()
+		st := ss.state
+		ss.mu.Unlock()
+		if n := c.count("unauthorized") + c.count("token_expiring"); n != 0 || st != stateAuthenticated {
 			t.Fatal("a token expiring thousands of years from now was cut or warned")
 		}
 	}
