@@ -279,7 +279,7 @@ func (d *driver) targets() []target {
 			t.known, t.met = true, r.Micro.SessionBytes <= 2048
 			t.measured = fmt.Sprintf("%.0f B per authenticated session with its expiry deadline (root package `TestTimers10k`, heap after GC; the whole layer's heap is measured by the features part, not run here)", r.Micro.SessionBytes)
 			if !t.met {
-				t.why = "the session and its timer take more than 2 KB of heap."
+				t.why = "the session and its expiry deadline take more than 2 KB of heap."
 			}
 		}
 		out = append(out, t)

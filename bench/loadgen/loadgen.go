@@ -156,11 +156,11 @@ type Config struct {
 	// CPU is read again, for Result.CloseCPU (default 1 s).
 	CloseWait time.Duration
 	// Probe, when set, is called with StageBase after the warm-up, just
-	// before the connect phase, and with StageOpen once every connection
-	// of the connect phase is open (after Settle), with StageBaseCollected
-	// and StageCollected after Collect, and with StageHeld once the hold is over, before any
-	// socket is closed: the moments the server's own metrics are worth
-	// reading.
+	// before the connect phase, with StageOpen once every connection of
+	// the connect phase is open (after Settle), with StageBaseCollected
+	// and StageCollected after Collect, and with StageHeld once the hold
+	// is over, before any socket is closed: the moments the server's own
+	// metrics are worth reading.
 	Probe func(Stage)
 	// Collect, when set, makes the server collect its garbage and return
 	// the freed memory to the OS (the Go servers' /debug/free). It is
