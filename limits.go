@@ -236,7 +236,7 @@ func (a *Auth) connClosed(id string) {
 			a.releasePending(addr)
 		}
 		if admitted {
-			ss.cleanup(false) // never connected: nothing to recover
+			ss.cleanup(false, false) // never connected: nothing to recover
 		}
 	}
 }

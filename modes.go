@@ -273,7 +273,7 @@ func (a *Auth) socketLeft(s *socket.Socket, recoverable bool) {
 	}
 	ss.mu.Unlock()
 	if joined {
-		ss.cleanup(recoverable)
+		ss.cleanup(recoverable, true)
 	}
 }
 
@@ -400,7 +400,7 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 	ss.mu.Lock()
 	ss.joined = true
 	left := ss.left
-	if ss.state != stateClosed {
+	if !ss.cleanedUpLocked() {
 		// Counted for disconnect until cleanup (see conns).
 		a.conns.add(s.Conn().Id())
 	}
@@ -419,7 +419,7 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 		// It left before it was joined (socketLeft passed it over): an
 		// application handler that runs before this one disconnected it,
 		// or its client went away meanwhile.
-		ss.cleanup(false)
+		ss.cleanup(false, false)
 		return
 	}
 	if early != nil {

@@ -35,7 +35,7 @@ type Session struct {
 // state is where a session is in its life. It only moves forward
 // (advanceLocked), possibly skipping steps:
 //
-//	admitted → pending → authenticated → cutting → closed
+//	admitted → pending → authenticated → cutting → disconnecting → closed
 type state uint8
 
 const (
@@ -50,7 +50,13 @@ const (
 	// stateCutting: a cut is under way; everything else is ignored. res
 	// keeps the token being cut, if there was one.
 	stateCutting
-	// stateClosed: cleaned up. Final.
+	// stateDisconnecting: cleaned up as its socket left, with a token that
+	// was not being cut: the socket's "disconnect" listeners, which the
+	// server library calls next, may still read it (Session), as
+	// socketio-jwt's decoded_token stays readable there. The binding's own
+	// listener, the last, closes it.
+	stateDisconnecting
+	// stateClosed: cleaned up and forgotten. Final.
 	stateClosed
 )
 
@@ -96,10 +102,16 @@ func (ss *session) advanceLocked(st state) {
 // not closed.
 func (ss *session) liveLocked() bool { return ss.state < stateCutting }
 
+// cleanedUpLocked reports whether cleanup has run.
+func (ss *session) cleanedUpLocked() bool { return ss.state >= stateDisconnecting }
+
 // Session returns the socket's authentication, and false when the socket is
 // not (or not yet, or no longer) authenticated by this Auth: from the moment
 // a cut starts (expiry, revocation, a failed refresh), before the socket is
-// disconnected, it is false.
+// disconnected, it is false. The socket's "disconnect" listeners still read
+// the last token it was authenticated with, unless it was cut (as
+// socketio-jwt's decoded_token stays readable there); once they have run,
+// the socket is forgotten.
 func (a *Auth) Session(s *socket.Socket) (Session, bool) {
 	ss, ok := a.sessions.load(s)
 	if !ok {
@@ -107,7 +119,7 @@ func (a *Auth) Session(s *socket.Socket) (Session, bool) {
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.res == nil || !ss.liveLocked() {
+	if ss.res == nil || !ss.liveLocked() && ss.state != stateDisconnecting {
 		// Not yet, or no longer: a socket being cut is not authenticated
 		// while it waits for its disconnect.
 		return Session{}, false
@@ -199,7 +211,7 @@ func (ss *session) dropped() {
 	joined := ss.joined
 	ss.mu.Unlock()
 	if !joined {
-		ss.cleanup(false)
+		ss.cleanup(false, false)
 	}
 }
 
@@ -215,7 +227,7 @@ const neverConnectedAfter = 30 * time.Second
 func (ss *session) unbound() {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.joined || ss.state == stateClosed || ss.timeout != nil {
+	if ss.joined || ss.cleanedUpLocked() || ss.timeout != nil {
 		return
 	}
 	ss.timeout = ss.a.clock.AfterFunc(neverConnectedAfter, ss.dropped)
@@ -437,15 +449,26 @@ func (a *Auth) disconnect(s *socket.Socket) {
 
 // cleanup runs once per socket, however often the server reports its
 // disconnection. recoverable says that the server library persisted the
-// socket for connection-state recovery.
-func (ss *session) cleanup(recoverable bool) {
+// socket for connection-state recovery. leaving says that the socket is
+// leaving its namespace (DelAll) and that the server library emits its
+// "disconnect" event next: the session is then forgotten once the
+// application's listeners of that event have run, so that they may read
+// it. Otherwise it is forgotten at once.
+func (ss *session) cleanup(recoverable, leaving bool) {
+	// Read before the lock: the emitter has a lock of its own.
+	leaving = leaving && ss.s.ListenerCount("disconnect") > 0
 	ss.mu.Lock()
-	if ss.state == stateClosed {
+	if ss.cleanedUpLocked() {
 		ss.mu.Unlock()
 		return
 	}
 	cutting := ss.state == stateCutting
-	ss.state = stateClosed
+	readable := leaving && ss.res != nil && !cutting
+	if readable {
+		ss.state = stateDisconnecting
+	} else {
+		ss.state = stateClosed
+	}
 	ss.stopTimersLocked()
 	// Counted since "connection": a session cleaned up before it is never
 	// counted (connected sees it closed), and is not cleaned up twice.
@@ -456,7 +479,15 @@ func (ss *session) cleanup(recoverable bool) {
 	if counted {
 		a.conns.remove(ss.s.Conn().Id())
 	}
-	a.sessions.delete(ss.s)
+	if readable {
+		// The server library calls the listeners registered before it
+		// emits "disconnect", in order: this one comes after the
+		// application's. A listener costs the socket nothing lasting: the
+		// name is the application's already, and the socket is going.
+		_ = ss.s.On("disconnect", ss.forget)
+	} else {
+		a.sessions.delete(ss.s)
+	}
 	if pend != "" {
 		a.releasePendingOf(ss, pend)
 	}
@@ -467,6 +498,15 @@ func (ss *session) cleanup(recoverable bool) {
 		}
 		a.emit(ss.event(EventClosed, "", res, 0, nil))
 	}
+}
+
+// forget closes a session left readable for its socket's "disconnect"
+// listeners (cleanup), once they have run.
+func (ss *session) forget(...any) {
+	ss.mu.Lock()
+	ss.state = stateClosed
+	ss.mu.Unlock()
+	ss.a.sessions.delete(ss.s)
 }
 
 // safely runs fn, turning a panic into an internal error.
