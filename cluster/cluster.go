@@ -77,6 +77,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/siojwt/siojwt/internal/logs"
+	"github.com/siojwt/siojwt/internal/redisopt"
 	sioredis "github.com/zishang520/socket.io/adapters/redis/v3"
 	"github.com/zishang520/socket.io/adapters/redis/v3/adapter"
 	"github.com/zishang520/socket.io/servers/socket/v3"
@@ -233,7 +234,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Ad
 			return nil, err
 		}
 	}
-	if enabled, known := contextTimeoutEnabled(client); known && !enabled {
+	if enabled, known := redisopt.ContextTimeoutEnabled(client); known && !enabled {
 		c.log.Warn("cluster: the Redis client has ContextTimeoutEnabled off; " +
 			"timeouts cannot bound a Redis that stops answering")
 	}
@@ -418,18 +419,4 @@ func (n *nspAdapter) Close() {
 		}
 		n.Adapter.Close()
 	})
-}
-
-// contextTimeoutEnabled reports the client's ContextTimeoutEnabled option,
-// when the client's type exposes it.
-func contextTimeoutEnabled(c redis.UniversalClient) (enabled, known bool) {
-	switch c := c.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled, true
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled, true
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled, true
-	}
-	return false, false
 }

@@ -59,6 +59,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/siojwt/siojwt/internal/redisopt"
 
 	"github.com/siojwt/siojwt/revoke"
 )
@@ -124,7 +125,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	s.channel = s.prefix + "events"
 	s.stream = s.prefix + "events"
 	_, s.single = client.(*redis.Client)
-	if enabled, known := contextTimeoutEnabled(client); known && !enabled {
+	if enabled, known := redisopt.ContextTimeoutEnabled(client); known && !enabled {
 		s.logger.Warn("redisrevoke: the Redis client has ContextTimeoutEnabled off; " +
 			"the IsRevoked timeout cannot bound a server that stops answering")
 	}
@@ -360,18 +361,4 @@ func ceilMilli(d time.Duration) int64 {
 		ms++
 	}
 	return ms
-}
-
-// contextTimeoutEnabled reports the client's ContextTimeoutEnabled option,
-// when the client's type exposes it.
-func contextTimeoutEnabled(c redis.UniversalClient) (enabled, known bool) {
-	switch c := c.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled, true
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled, true
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled, true
-	}
-	return false, false
 }
