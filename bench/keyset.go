@@ -49,7 +49,7 @@ func (d *driver) keysetPeers() []peer {
 }
 
 func (d *driver) keyset(ctx context.Context) []*Stats {
-	return d.measure(ctx, "keyset", d.keysetPeers(), d.opt.Reps, loadgen.Config{Conns: d.opt.Conns, Concurrency: d.opt.Concurrency, CloseWait: 100 * time.Millisecond})
+	return d.measure(ctx, "keyset", d.keysetPeers(), d.opt.TargetReps, loadgen.Config{Conns: d.opt.Conns, Concurrency: d.opt.Concurrency, CloseWait: 100 * time.Millisecond})
 }
 
 // stormCPU is a run's server CPU per reconnection (µs; NaN without one).
@@ -83,7 +83,7 @@ func (d *driver) keysetSection(p func(string, ...any)) {
 	}
 	p("## Key sets: RS256 and ES256 as identity providers sign them\n\n")
 	p("The fixture verifies tokens signed with a key pair it generated at start, either with the public key passed directly or through a key set: with `-jwks-self` it serves the public key as a JWKS on a listener of its own on 127.0.0.1 and verifies through package jwks pointed at that URL, and the tokens name the key's ID, as an identity provider's do. ")
-	p("%d connections per run, %d in flight, %d interleaved repetition(s), medians; every connection presents a token of its own, fetched from the server's `/login`.\n\n", d.opt.Conns, d.opt.Concurrency, d.opt.Reps)
+	p("%d connections per run, %d in flight, %d interleaved repetition(s), medians; every connection presents a token of its own, fetched from the server's `/login`.\n\n", d.opt.Conns, d.opt.Concurrency, d.opt.TargetReps)
 	p("- **First connects**: every token is new to the server, so the verified-token cache cannot help: this column shows what a cache miss costs, which is what every first connection pays.\n")
 	p("- **Reconnects**: then every socket is dropped, and after %s the same sockets reconnect, %d in flight, with the same tokens: with the cache, every verification is a hit. The reconnect figure is the server's CPU from the first reconnection to the last.\n\n", d.settle(), d.opt.Concurrency)
 	p("| server | what | first connects: CPU µs/conn | range | reconnects: CPU µs/conn | range | Δ first connect vs direct key | Δ reconnect vs direct key | KB/conn | failures |\n")

@@ -65,7 +65,7 @@ func (d *driver) plots() error {
 			cpu = append(cpu, bar{s.Key, s.CPU, c})
 			mem = append(mem, bar{s.Key, s.KB, c})
 		}
-		n := fmt.Sprintf("Handshake mode, %d connections, %d in flight, median of %d runs, %d-core machine", d.opt.Conns, d.opt.Concurrency, d.opt.Reps, d.rep.Machine.CPUs)
+		n := fmt.Sprintf("Handshake mode, %d connections, %d in flight, median of %d runs, %d-core machine", d.opt.Conns, d.opt.Concurrency, d.opt.TargetReps, d.rep.Machine.CPUs)
 		if err := d.savePlot("handshake-rate.svg", barChart("Connections per second", n, "connections/s (higher is better)", rate)); err != nil {
 			return err
 		}
@@ -209,7 +209,7 @@ func (d *driver) markdown() []byte {
 	p("in the driver's process on the same machine. Per connection: websocket dial, Engine.IO open (`0{…}`), Socket.IO CONNECT with the token, then `40{\"sid\"…}` is success and `44{…}` a failure counted by `data.code`; ")
 	p("in the two-round-trip flow, CONNECT without a token, then `42[\"authenticate\",{token}]` until `42[\"authenticated\"]`. Pings are answered. Latency runs from dial to connected.\n")
 	p("- **Servers**: each run starts a fresh server process on 127.0.0.1 port 0, fetches a token from its `POST /login`, opens %d warm-up connections and closes them, then measures. ", min(100, o.Conns))
-	p("Servers are interleaved round-robin, %d repetition(s) each; tables show medians.\n", o.Reps)
+	p("Servers are interleaved round-robin, %d repetition(s) each in the parts whose rounds judge the targets (handshake, key sets), %d in the other parts; tables show medians.\n", o.TargetReps, o.Reps)
 	p("- **CPU per connection**: server utime+stime consumed while the connections were being opened, divided by the connections opened (CLK_TCK %d: 10 ms resolution). ", loadgen.ClockTicks())
 	p("**Memory per connection**: server VmRSS with every connection open (after a %s pause) minus VmRSS after the warm-up, divided by the open connections; it includes garbage not yet collected (Go) and heap growth (V8). For the Go servers of the handshake table, memory is read a second time, after the server collected its garbage and returned the freed memory to the OS (`POST /debug/free` of `-pprof`, `debug.FreeOSMemory`), before the warm-up and with every connection open: what the open connections keep, whatever the collector's phase when the first reading was taken (the baseline before the warm-up also leaves out what the server sets up lazily at its first connections, which the per-connection figure then includes); the connect phase starts on the heap the warm-up left, as without the collections.\n", d.settle())
 	p("- **The machine during each run**: the aggregate `cpu` line of `/proc/stat` read at the start and the end of the connect phase gives the CPU steal (time the hypervisor gave the virtual CPUs to someone else), the busy time, and, after taking off the server's and the load generator's own CPU, what other processes used; `/proc/loadavg` gives the 1-minute load average at the start. Each table gives their range over its runs.\n")
@@ -472,7 +472,7 @@ func (d *driver) handshakeSection(p func(string, ...any)) {
 		return
 	}
 	p("## Handshake mode (token checked before the socket connects)\n\n")
-	p("%d connections per run, %d in flight, median of %d interleaved runs; CPU range is the lowest and highest run. ", d.opt.Conns, d.opt.Concurrency, d.opt.Reps)
+	p("%d connections per run, %d in flight, median of %d interleaved runs; CPU range is the lowest and highest run. ", d.opt.Conns, d.opt.Concurrency, d.opt.TargetReps)
 	p("On this shared machine differences smaller than the ranges are noise.\n\n")
 	d.statsTable(p, d.rep.Handshake)
 	d.img(p, "handshake-rate.svg", "connections per second by server")
