@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole benchmark suite in one command, from anywhere in the repository:
 #
-#   ./bench/run.sh            full run (about 20 minutes): writes BENCHMARKS.md and bench/plots/*.svg
+#   ./bench/run.sh            full run (about 25 minutes): writes BENCHMARKS.md and bench/plots/*.svg
 #   ./bench/run.sh -smoke     tiny counts in a minute or two, output in a temporary directory
 #
 # It builds the Go servers, starts every server itself on 127.0.0.1, and
