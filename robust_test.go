@@ -181,8 +181,9 @@ func TestRememberedForRecovery(t *testing.T) {
 // TestReadableInDisconnectHandlers checks that the application's
 // "disconnect" listeners still read the socket's claims (as socketio-jwt's
 // decoded_token stays readable there), whether Protect came before or after
-// the application's "connection" handler; that the socket is forgotten once
-// they have run; and that a socket being cut reads nothing there.
+// the application's "connection" handler, and in post-connect mode; that
+// the socket is forgotten once they have run; and that a socket being cut
+// reads nothing there.
 func TestReadableInDisconnectHandlers(t *testing.T) {
 	type seen struct {
 		atConnect string
@@ -192,11 +193,17 @@ func TestReadableInDisconnectHandlers(t *testing.T) {
 	var ts *testServer
 	record := func(args ...any) {
 		s := args[0].(*socket.Socket)
-		sub := ts.auth.Claims(s).Subject
+		sub := ""
+		if c := ts.auth.Claims(s); c != nil {
+			sub = c.Subject
+		}
 		// The server library sometimes reports a disconnection twice:
 		// the first report is the one the binding keeps it readable for.
 		var once sync.Once
 		_ = s.On("disconnect", func(...any) { once.Do(func() { got <- seen{sub, ts.auth.Claims(s)} }) })
+		// The client hears "connect" before this handler runs: it waits
+		// for this before it disconnects.
+		_ = s.Emit("ready")
 	}
 	ts = newTestServer(t, nil, nil, func(ts *testServer) {
 		before := ts.io.Of("/before", nil)
@@ -209,6 +216,10 @@ func TestReadableInDisconnectHandlers(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = after.On("connection", record)
+		// Post-connect mode: the listener is registered once authenticated.
+		if err := ts.auth.ProtectPostConnect(ts.io.Of("/post", nil), func(s *socket.Socket) { record(s) }); err != nil {
+			t.Fatal(err)
+		}
 		// No listener of the application's: nothing to wait for.
 		if err := ts.auth.Protect(ts.io.Of("/deaf", nil)); err != nil {
 			t.Fatal(err)
@@ -229,15 +240,24 @@ func TestReadableInDisconnectHandlers(t *testing.T) {
 		eventually(t, 5*time.Second, what+": the session forgotten", func() bool { return ts.auth.sessions.len() == 0 })
 	}
 	for _, nsp := range []string{"/before", "/after"} {
-		c := dialConnected(t, ts.url, nsp, map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
+		c := dialConnected(t, ts.url, nsp, map[string]any{"token": token(t, time.Now(), time.Hour, nil)}, "ready")
+		c.wait(t, "ready", 5*time.Second)
 		c.s.Disconnect()
 		if s := next(nsp); s.atConnect != "bob" || s.claims == nil || s.claims.Subject != "bob" {
 			t.Fatalf("%s: subject at connection %q, claims in the disconnect handler %v: want bob twice", nsp, s.atConnect, s.claims)
 		}
 		forgotten(nsp)
 	}
+	p := authenticateOnce(t, ts.url, "/post", token(t, time.Now(), time.Hour, nil), "ready")
+	p.wait(t, "ready", 5*time.Second)
+	p.s.Disconnect()
+	if s := next("/post"); s.atConnect != "bob" || s.claims == nil || s.claims.Subject != "bob" {
+		t.Fatalf("/post: subject when authenticated %q, claims in the disconnect handler %v: want bob twice", s.atConnect, s.claims)
+	}
+	forgotten("/post")
 	// Cut by a refresh that fails: not authenticated from the cut on.
-	c := dialConnected(t, ts.url, "/before", map[string]any{"token": token(t, time.Now(), time.Hour, nil)}, "unauthorized")
+	c := dialConnected(t, ts.url, "/before", map[string]any{"token": token(t, time.Now(), time.Hour, nil)}, "ready")
+	c.wait(t, "ready", 5*time.Second)
 	c.s.Emit("authenticate", map[string]any{"token": "not.a.jwt"})
 	if s := next("cut"); s.atConnect != "bob" || s.claims != nil {
 		t.Fatalf("cut: subject at connection %q, claims in the disconnect handler %v: want bob, nil", s.atConnect, s.claims)
