@@ -15,7 +15,8 @@ import (
 )
 
 // The quick start: protect the default namespace in handshake mode, read
-// the verified claims in the connection handler.
+// the verified claims in the connection handler, and still in the
+// socket's disconnect handler.
 func Example() {
 	io := socket.NewServer(nil, nil)
 
@@ -34,8 +35,14 @@ func Example() {
 		panic(err)
 	}
 	greeted := make(chan string, 1)
+	left := make(chan string, 2) // the server library now and then reports a disconnection twice
 	_ = nsp.On("connection", func(args ...any) {
 		s := args[0].(*socket.Socket)
+		_ = s.On("disconnect", func(...any) {
+			if c := auth.Claims(s); c != nil { // nil for a socket that was cut
+				left <- "goodbye " + c.Subject
+			}
+		})
 		greeted <- "hello " + auth.Claims(s).Subject
 	})
 
@@ -58,13 +65,20 @@ func Example() {
 	c, _ := client.Io(srv.URL, opts)
 	defer c.Disconnect()
 
-	select {
-	case msg := <-greeted:
-		fmt.Println(msg)
-	case <-time.After(30 * time.Second):
-		fmt.Println("timed out")
+	next := func(ch chan string) string {
+		select {
+		case msg := <-ch:
+			return msg
+		case <-time.After(30 * time.Second):
+			return "timed out"
+		}
 	}
-	// Output: hello bob
+	fmt.Println(next(greeted))
+	c.Disconnect()
+	fmt.Println(next(left))
+	// Output:
+	// hello bob
+	// goodbye bob
 }
 
 // Post-connect mode: the client connects, then emits "authenticate" with
