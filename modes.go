@@ -182,7 +182,10 @@ func (a *Auth) namespace(mode Mode, nsp socket.Namespace, opts []NamespaceOption
 //
 // A namespace is protected once, by Protect or ProtectPostConnect
 // (ErrAlreadyProtected); NamespaceOptional and NamespaceAuthenticateTimeout
-// do not apply here (ErrOptionNotForMode).
+// do not apply here (ErrOptionNotForMode). Protecting a dynamic namespace
+// (Server.Of with a regular expression or a function) protects each of its
+// child namespaces, those it creates later and those it has created
+// already.
 func (a *Auth) Protect(nsp socket.Namespace, opts ...NamespaceOption) error {
 	c, err := a.namespace(ModeHandshake, nsp, opts)
 	if err != nil {
@@ -217,6 +220,13 @@ func (a *Auth) ProtectPostConnect(nsp socket.Namespace, onAuthenticated func(*so
 // "connection" handler, shared by both modes. It refuses a namespace that
 // is already protected, and, when restored sockets skip the middlewares, a
 // namespace that already has a "connection" handler.
+//
+// A dynamic namespace (a ParentNamespace, from Server.Of with a regular
+// expression or a function) hands its middlewares and "connection"
+// handlers to each child namespace as the server library creates it, so
+// its later children are protected like it. Children it has already
+// created got no such copy: they are protected here too, with the same
+// checks, or a client could join one of them without a token.
 func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socket.Socket, func(*socket.ExtendedError))) error {
 	a.protectedMu.Lock()
 	defer a.protectedMu.Unlock()
@@ -226,25 +236,54 @@ func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socke
 	if _, ok := a.server.Adapter().(*isolation); !ok {
 		return fmt.Errorf("%w: call New after SetAdapter (for example the Redis adapter)", ErrAdapterReplaced)
 	}
-	if m, ok := a.protected[nsp]; ok {
-		return fmt.Errorf("%w: %q is in %s mode; a namespace is protected once, by Protect or ProtectPostConnect", ErrAlreadyProtected, nsp.Name(), m)
+	all := []socket.Namespace{nsp}
+	if p, ok := nsp.(socket.ParentNamespace); ok {
+		all = append(all, p.Children().Keys()...)
 	}
-	if r := a.server.Opts().ConnectionStateRecovery(); r != nil && r.SkipMiddlewares() && a.foreignHandlers(nsp) {
-		return fmt.Errorf("%w: %q has a \"connection\" handler already; with connection-state recovery, protect the namespace first so that restored sockets are checked before any handler sees them", ErrHandlerBeforeProtect, nsp.Name())
+	for _, n := range all {
+		if m, ok := a.protected[n]; ok {
+			return fmt.Errorf("%w: %q is in %s mode; a namespace is protected once, by Protect or ProtectPostConnect", ErrAlreadyProtected, n.Name(), m)
+		}
+		if r := a.server.Opts().ConnectionStateRecovery(); r != nil && r.SkipMiddlewares() && a.foreignHandlers(n) {
+			return fmt.Errorf("%w: %q has a \"connection\" handler already; with connection-state recovery, protect the namespace first so that restored sockets are checked before any handler sees them", ErrHandlerBeforeProtect, n.Name())
+		}
 	}
 	if a.protected == nil {
 		a.protected = map[socket.Namespace]Mode{}
 	}
-	a.protected[nsp] = c.mode
-	a.conns.track(nsp)
-	a.conns.countBySession(nsp)
-	nsp.Use(middleware)
-	return nsp.On("connection", func(args ...any) {
+	handler := func(args ...any) {
 		if s, ok := socketArg(args); ok {
 			a.iso.early.release(s)
 			a.connected(s, c)
 		}
-	})
+	}
+	for _, n := range all {
+		a.protected[n] = c.mode
+		a.conns.track(n)
+		a.conns.countBySession(n)
+		n.Use(middleware)
+		if err := n.On("connection", handler); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newChild records a child namespace that a protected dynamic namespace
+// has just created (the server library's "new_namespace"): it is protected
+// in its parent's mode, with the middleware and "connection" handler the
+// server library copied from the parent, so its sockets are counted by
+// their sessions and a second Protect of it is refused.
+func (a *Auth) newChild(child socket.Namespace) {
+	a.protectedMu.Lock()
+	defer a.protectedMu.Unlock()
+	for n, m := range a.protected {
+		if p, ok := n.(socket.ParentNamespace); ok && p.Children().Has(child) {
+			a.protected[child] = m
+			a.conns.countBySession(child)
+			return
+		}
+	}
 }
 
 // foreignHandlers reports whether nsp has a "connection" handler that is

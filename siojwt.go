@@ -213,6 +213,7 @@ func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error)
 	_ = server.Sockets().On("new_namespace", func(args ...any) {
 		if nsp, ok := firstNamespace(args); ok {
 			a.conns.track(nsp)
+			a.newChild(nsp)
 		}
 	})
 	a.watchRevocations()

@@ -1,0 +1,107 @@
+package siojwt
+
+import (
+	"errors"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+// TestDynamicNamespaces checks Protect and ProtectPostConnect on dynamic
+// namespaces (Server.Of with a regular expression): every child namespace
+// is protected, those the server library creates later and one it created
+// before Protect alike; a child cannot be protected a second time; and its
+// sockets are counted by their sessions, not by a listener of their own.
+func TestDynamicNamespaces(t *testing.T) {
+	subs := make(chan string, 8)
+	var ts *testServer
+	claimsOf := func(s *socket.Socket) string {
+		if c := ts.auth.Claims(s); c != nil {
+			return c.Subject
+		}
+		return "<nil>"
+	}
+	ts = newTestServer(t, nil, nil, func(ts *testServer) {})
+	rooms := ts.io.Of(regexp.MustCompile(`^/room-\w+$`), nil)
+	// A child created before Protect: by a client, before the namespace
+	// was protected (the server library copies a parent's middlewares to a
+	// child only as it creates it).
+	early := dialConnected(t, ts.url, "/room-early", nil)
+	if err := ts.auth.Protect(rooms); err != nil {
+		t.Fatal(err)
+	}
+	_ = rooms.On("connection", func(args ...any) {
+		s := args[0].(*socket.Socket)
+		subs <- s.Nsp().Name() + " " + claimsOf(s)
+	})
+	posts := ts.io.Of(regexp.MustCompile(`^/post-\w+$`), nil)
+	if err := ts.auth.ProtectPostConnect(posts, func(s *socket.Socket) { subs <- s.Nsp().Name() + " " + claimsOf(s) }); err != nil {
+		t.Fatal(err)
+	}
+	next := func() string {
+		t.Helper()
+		select {
+		case s := <-subs:
+			return s
+		case <-time.After(5 * time.Second):
+			t.Fatal("no connection handler ran")
+			return ""
+		}
+	}
+
+	// Handshake mode, a child created after Protect.
+	good := dialConnected(t, ts.url, "/room-1", map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
+	if got := next(); got != "/room-1 bob" {
+		t.Fatalf("got %q, want /room-1 bob", got)
+	}
+	for _, nsp := range []string{"/room-1", "/room-2", "/room-early"} {
+		c := dial(t, ts.url, nsp, nil)
+		if e := c.wait(t, "connect_error", 5*time.Second); len(e.args) == 0 {
+			t.Fatalf("%s: connect_error without a payload", nsp)
+		}
+		if c.count("connect") != 0 {
+			t.Fatalf("%s: a client without a token connected", nsp)
+		}
+		bad := dial(t, ts.url, nsp, map[string]any{"token": "not.a.jwt"})
+		bad.wait(t, "connect_error", 5*time.Second)
+	}
+	_ = early // connected before Protect: it stays, as on any namespace protected late
+
+	// Post-connect mode: a pending socket hears nothing of a broadcast to
+	// its child namespace, then authenticates.
+	p := dialConnected(t, ts.url, "/post-1", nil, "news")
+	ts.io.Of("/post-1", nil).Emit("news", 1)
+	_ = p.s.Emit("authenticate", map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
+	p.wait(t, "authenticated", 5*time.Second)
+	if got := next(); got != "/post-1 bob" {
+		t.Fatalf("got %q, want /post-1 bob", got)
+	}
+	if n := p.count("news"); n != 0 {
+		t.Fatalf("a pending socket heard %d broadcast(s)", n)
+	}
+
+	// A child is protected once, whether created before or after Protect.
+	for _, name := range []string{"/room-1", "/room-early", "/post-1"} {
+		if err := ts.auth.Protect(ts.io.Of(name, nil)); !errors.Is(err, ErrAlreadyProtected) {
+			t.Fatalf("Protect(%s) again: %v, want ErrAlreadyProtected", name, err)
+		}
+	}
+	// Counted by their sessions: no "disconnect" listener of the counter's.
+	for _, name := range []string{"/room-1", "/room-early", "/post-1"} {
+		ts.auth.conns.mu.Lock()
+		_, bySession := ts.auth.conns.bySession[name]
+		ts.auth.conns.mu.Unlock()
+		if !bySession {
+			t.Fatalf("%s: sockets not counted by their sessions", name)
+		}
+	}
+	s, ok := ts.io.Of("/room-1", nil).Sockets().Load(socket.SocketId(good.s.Id()))
+	if !ok {
+		t.Fatal("no server socket for the /room-1 client")
+	}
+	if n := s.ListenerCount("disconnect"); n != 0 {
+		t.Fatalf("%d disconnect listener(s) on a /room-1 socket, want 0", n)
+	}
+}
