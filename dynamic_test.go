@@ -2,6 +2,7 @@ package siojwt
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"testing"
 	"time"
@@ -88,20 +89,80 @@ func TestDynamicNamespaces(t *testing.T) {
 			t.Fatalf("Protect(%s) again: %v, want ErrAlreadyProtected", name, err)
 		}
 	}
-	// Counted by their sessions: no "disconnect" listener of the counter's.
-	for _, name := range []string{"/room-1", "/room-early", "/post-1"} {
-		ts.auth.conns.mu.Lock()
-		_, bySession := ts.auth.conns.bySession[name]
-		ts.auth.conns.mu.Unlock()
-		if !bySession {
-			t.Fatalf("%s: sockets not counted by their sessions", name)
-		}
-	}
+	// Counted once, by their sessions: no "disconnect" listener of the
+	// counter's on a child created after Protect, and a child created
+	// before handed to the sessions.
 	s, ok := ts.io.Of("/room-1", nil).Sockets().Load(socket.SocketId(good.s.Id()))
 	if !ok {
 		t.Fatal("no server socket for the /room-1 client")
 	}
 	if n := s.ListenerCount("disconnect"); n != 0 {
 		t.Fatalf("%d disconnect listener(s) on a /room-1 socket, want 0", n)
+	}
+	if n := connCount(ts.auth, s.Conn().Id()); n != 1 {
+		t.Fatalf("the /room-1 socket's connection counted %d times, want 1", n)
+	}
+	// The application's handler, added to the parent after /room-early was
+	// made, is not on it (the server library copies at creation): wait for
+	// the binding's instead, the last of the child's handlers.
+	late := dialConnected(t, ts.url, "/room-early", map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
+	eventually(t, 5*time.Second, "the /room-early socket joined", func() bool {
+		ss := sessionOf(ts.auth, late.s.Id())
+		if ss == nil {
+			return false
+		}
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		return ss.joined
+	})
+	s, ok = ts.io.Of("/room-early", nil).Sockets().Load(socket.SocketId(late.s.Id()))
+	if !ok {
+		t.Fatal("no server socket for the second /room-early client")
+	}
+	if n := connCount(ts.auth, s.Conn().Id()); n != 1 {
+		t.Fatalf("the /room-early socket's connection counted %d times, want 1", n)
+	}
+}
+
+// connCount is how many connected sockets the Auth counts on connection id.
+func connCount(a *Auth, id string) int {
+	a.conns.mu.Lock()
+	defer a.conns.mu.Unlock()
+	return a.conns.sockets[id]
+}
+
+// TestDynamicChildrenNotKept checks that the child namespaces of a
+// protected dynamic namespace are not kept by the Auth: with
+// CleanupEmptyChildNamespaces the server library closes a child once its
+// last socket left, and a client may make a new one with every name the
+// expression allows. A child made again is protected again.
+func TestDynamicChildrenNotKept(t *testing.T) {
+	sopts := socket.DefaultServerOptions()
+	sopts.SetCleanupEmptyChildNamespaces(true)
+	ts := newTestServerWith(t, sopts, nil, nil, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Of(regexp.MustCompile(`^/room-\w+$`), nil)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for i := range 20 {
+		name := fmt.Sprintf("/room-%d", i%5)
+		c := dialConnected(t, ts.url, name, map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
+		c.s.Disconnect()
+		eventually(t, 5*time.Second, name+" closed", func() bool { return ts.auth.sessions.len() == 0 })
+		none := dial(t, ts.url, name, nil)
+		none.wait(t, "connect_error", 5*time.Second)
+		none.s.Disconnect()
+	}
+	ts.auth.protectedMu.Lock()
+	n := len(ts.auth.protected)
+	ts.auth.protectedMu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d namespaces recorded as protected, want 1 (the dynamic one)", n)
+	}
+	ts.auth.conns.mu.Lock()
+	tracked := len(ts.auth.conns.nsps)
+	ts.auth.conns.mu.Unlock()
+	if tracked > 2 { // "/" and the dynamic namespace
+		t.Fatalf("%d namespaces tracked by the connection counter, want at most 2", tracked)
 	}
 }

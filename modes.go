@@ -241,7 +241,7 @@ func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socke
 		all = append(all, p.Children().Keys()...)
 	}
 	for _, n := range all {
-		if m, ok := a.protected[n]; ok {
+		if m, ok := a.protectedModeLocked(n); ok {
 			return fmt.Errorf("%w: %q is in %s mode; a namespace is protected once, by Protect or ProtectPostConnect", ErrAlreadyProtected, n.Name(), m)
 		}
 		if r := a.server.Opts().ConnectionStateRecovery(); r != nil && r.SkipMiddlewares() && a.foreignHandlers(n) {
@@ -257,8 +257,11 @@ func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socke
 			a.connected(s, c)
 		}
 	}
+	// Only nsp is recorded: its children are protected through it
+	// (protectedModeLocked), and a child the server library closes once
+	// empty (CleanupEmptyChildNamespaces) is not kept alive by a record.
+	a.protected[nsp] = c.mode
 	for _, n := range all {
-		a.protected[n] = c.mode
 		a.conns.track(n)
 		a.conns.countBySession(n)
 		n.Use(middleware)
@@ -269,21 +272,30 @@ func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socke
 	return nil
 }
 
-// newChild records a child namespace that a protected dynamic namespace
-// has just created (the server library's "new_namespace"): it is protected
-// in its parent's mode, with the middleware and "connection" handler the
-// server library copied from the parent, so its sockets are counted by
-// their sessions and a second Protect of it is refused.
-func (a *Auth) newChild(child socket.Namespace) {
-	a.protectedMu.Lock()
-	defer a.protectedMu.Unlock()
-	for n, m := range a.protected {
-		if p, ok := n.(socket.ParentNamespace); ok && p.Children().Has(child) {
-			a.protected[child] = m
-			a.conns.countBySession(child)
-			return
+// protectedModeLocked returns the mode n is protected in: its own, or that
+// of the protected dynamic namespace it is a child of. The caller holds
+// protectedMu.
+func (a *Auth) protectedModeLocked(n socket.Namespace) (Mode, bool) {
+	if m, ok := a.protected[n]; ok {
+		return m, true
+	}
+	for p, m := range a.protected {
+		if parent, ok := p.(socket.ParentNamespace); ok && parent.Children().Has(n) {
+			return m, true
 		}
 	}
+	return "", false
+}
+
+// protectedChild reports whether nsp is a child of a protected dynamic
+// namespace: the server library copied the binding's middleware and
+// "connection" handler to it as it created it, and its sockets are
+// counted by their sessions.
+func (a *Auth) protectedChild(nsp socket.Namespace) bool {
+	a.protectedMu.Lock()
+	defer a.protectedMu.Unlock()
+	_, ok := a.protectedModeLocked(nsp)
+	return ok
 }
 
 // foreignHandlers reports whether nsp has a "connection" handler that is

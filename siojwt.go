@@ -211,9 +211,8 @@ func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error)
 	// Count every namespace's sockets per connection (see disconnect).
 	a.conns.track(server.Sockets())
 	_ = server.Sockets().On("new_namespace", func(args ...any) {
-		if nsp, ok := firstNamespace(args); ok {
+		if nsp, ok := firstNamespace(args); ok && !a.protectedChild(nsp) {
 			a.conns.track(nsp)
-			a.newChild(nsp)
 		}
 	})
 	a.watchRevocations()
