@@ -41,20 +41,10 @@ func TestDynamicNamespaces(t *testing.T) {
 	if err := ts.auth.ProtectPostConnect(posts, func(s *socket.Socket) { subs <- s.Nsp().Name() + " " + claimsOf(s) }); err != nil {
 		t.Fatal(err)
 	}
-	next := func() string {
-		t.Helper()
-		select {
-		case s := <-subs:
-			return s
-		case <-time.After(5 * time.Second):
-			t.Fatal("no connection handler ran")
-			return ""
-		}
-	}
 
 	// Handshake mode, a child created after Protect.
 	good := dialConnected(t, ts.url, "/room-1", map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
-	if got := next(); got != "/room-1 bob" {
+	if got := receive(t, subs, 5*time.Second, "no connection handler ran"); got != "/room-1 bob" {
 		t.Fatalf("got %q, want /room-1 bob", got)
 	}
 	for _, nsp := range []string{"/room-1", "/room-2", "/room-early"} {
@@ -76,7 +66,7 @@ func TestDynamicNamespaces(t *testing.T) {
 	ts.io.Of("/post-1", nil).Emit("news", 1)
 	_ = p.s.Emit("authenticate", map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
 	p.wait(t, "authenticated", 5*time.Second)
-	if got := next(); got != "/post-1 bob" {
+	if got := receive(t, subs, 5*time.Second, "no connection handler ran"); got != "/post-1 bob" {
 		t.Fatalf("got %q, want /post-1 bob", got)
 	}
 	if n := p.count("news"); n != 0 {

@@ -196,6 +196,20 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
+// receive returns the next value from ch, failing after d with what
+// did not happen.
+func receive[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+		t.Fatalf("timed out: %s", what)
+		var zero T
+		return zero
+	}
+}
+
 // dialConnected dials and waits for "connect".
 func dialConnected(t *testing.T, url, nsp string, auth map[string]any, names ...string) *testClient {
 	t.Helper()

@@ -227,13 +227,7 @@ func TestReadableInDisconnectHandlers(t *testing.T) {
 	})
 	next := func(what string) seen {
 		t.Helper()
-		select {
-		case s := <-got:
-			return s
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s: the disconnect handler did not run", what)
-			return seen{}
-		}
+		return receive(t, got, 5*time.Second, what+": the disconnect handler did not run")
 	}
 	forgotten := func(what string) {
 		t.Helper()
