@@ -2,6 +2,7 @@ package siojwt
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -170,7 +171,42 @@ func TestRememberedForRecovery(t *testing.T) {
 	cut := authenticated()
 	cut.Conn().Close(true)
 	eventually(t, 5*time.Second, "the cut socket remembered", func() bool { return remembered(cut) })
-	left := authenticated()
+	// One that leaves its namespace, over a raw Engine.IO client that keeps
+	// its connection open. A socket.io client closes its connection once
+	// its last namespace is disconnected; the server library may then
+	// report the close as "transport close" as well, racing with its own
+	// namespace disconnect (UPSTREAM.md, defect 2), and persist the socket
+	// for recovery: remembering it would then be right.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ec, err := openEIO(ctx, newHTTPClient(2), ts.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ec.send(ctx, connectPacket("")); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ec.until(ctx, "40")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var connected struct{ Sid string }
+	if err := json.Unmarshal([]byte(p[2:]), &connected); err != nil {
+		t.Fatal(err)
+	}
+	if err := ec.send(ctx, authenticatePacket(tok)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec.until(ctx, `42["authenticated"`); err != nil {
+		t.Fatal(err)
+	}
+	left, ok := ts.io.Sockets().Sockets().Load(socket.SocketId(connected.Sid))
+	if !ok {
+		t.Fatal("no server socket for the raw client")
+	}
+	if n := len(left.Listeners("disconnect")); n != 0 {
+		t.Fatalf("%d disconnect listeners on the socket, want none", n)
+	}
 	left.Disconnect(false)
 	eventually(t, 5*time.Second, "the session gone", func() bool { return ts.auth.sessions.len() == 0 })
 	if remembered(left) {
