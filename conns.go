@@ -14,20 +14,23 @@ import (
 // "disconnect" listener of the counter's own.
 type conns struct {
 	mu        sync.Mutex
-	sockets   map[string]int      // connection ID -> connected sockets
-	nsps      map[string]struct{} // namespaces counted
-	bySession map[string]struct{} // namespaces whose sessions count their sockets
+	sockets   map[string]int                // connection ID -> connected sockets
+	nsps      map[socket.Namespace]struct{} // namespaces counted
+	bySession map[socket.Namespace]struct{} // namespaces whose sessions count their sockets
 }
 
-// track counts nsp's sockets, once per namespace.
+// track counts nsp's sockets, once per namespace. Namespaces are told
+// apart by identity, not by name: a child of a dynamic namespace that the
+// server library closed once empty (CleanupEmptyChildNamespaces) may be
+// made again under the same name, and the new one is tracked too.
 func (c *conns) track(nsp socket.Namespace) {
 	c.mu.Lock()
 	c.init()
-	if _, ok := c.nsps[nsp.Name()]; ok {
+	if _, ok := c.nsps[nsp]; ok {
 		c.mu.Unlock()
 		return
 	}
-	c.nsps[nsp.Name()] = struct{}{}
+	c.nsps[nsp] = struct{}{}
 	c.mu.Unlock()
 	_ = nsp.On("connection", func(args ...any) {
 		s, ok := socketArg(args)
@@ -36,7 +39,7 @@ func (c *conns) track(nsp socket.Namespace) {
 		}
 		id := s.Conn().Id()
 		c.mu.Lock()
-		_, counted := c.bySession[nsp.Name()]
+		_, counted := c.bySession[nsp]
 		if !counted {
 			c.sockets[id]++
 		}
@@ -54,12 +57,23 @@ func (c *conns) countBySession(nsp socket.Namespace) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.init()
-	c.bySession[nsp.Name()] = struct{}{}
+	c.bySession[nsp] = struct{}{}
+}
+
+// forget drops nsp, which the server library closed: a closed child of a
+// dynamic namespace is not kept alive by the counter. Its sockets have
+// left; those still to report their disconnection are uncounted by
+// connection ID, as before.
+func (c *conns) forget(nsp socket.Namespace) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.nsps, nsp)
+	delete(c.bySession, nsp)
 }
 
 func (c *conns) init() {
 	if c.nsps == nil {
-		c.nsps, c.sockets, c.bySession = map[string]struct{}{}, map[string]int{}, map[string]struct{}{}
+		c.nsps, c.sockets, c.bySession = map[socket.Namespace]struct{}{}, map[string]int{}, map[socket.Namespace]struct{}{}
 	}
 }
 
@@ -84,7 +98,7 @@ func (c *conns) remove(id string) {
 func (c *conns) tracked(nsp socket.Namespace) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.nsps[nsp.Name()]
+	_, ok := c.nsps[nsp]
 	return ok
 }
 

@@ -7,7 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siojwt/siojwt/internal/testclient"
+	"github.com/zishang520/socket.io/clients/engine/v3/transports"
+	client "github.com/zishang520/socket.io/clients/socket/v3"
 	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
 )
 
 // TestDynamicNamespaces checks Protect and ProtectPostConnect on dynamic
@@ -154,5 +158,67 @@ func TestDynamicChildrenNotKept(t *testing.T) {
 	ts.auth.conns.mu.Unlock()
 	if tracked > 2 { // "/" and the dynamic namespace
 		t.Fatalf("%d namespaces tracked by the connection counter, want at most 2", tracked)
+	}
+}
+
+// TestUnprotectedChildMadeAgain: on a dynamic namespace that is not
+// protected, with CleanupEmptyChildNamespaces, a child the server library
+// closed and made again under the same name is counted like the first:
+// cutting a socket of a protected namespace on the same connection leaves
+// the connection open for the child's socket. The counter keeps no closed
+// child either.
+func TestUnprotectedChildMadeAgain(t *testing.T) {
+	sopts := socket.DefaultServerOptions()
+	sopts.SetCleanupEmptyChildNamespaces(true)
+	var rooms socket.ParentNamespace
+	ts := newTestServerWith(t, sopts, nil, []Option{WithCloseGrace(200 * time.Millisecond)}, func(ts *testServer) {
+		rooms = ts.io.Of(regexp.MustCompile(`^/room-\w+$`), nil).(socket.ParentNamespace)
+		if err := ts.auth.ProtectPostConnect(ts.io.Of("/p", nil), nil, NamespaceAuthenticateTimeout(200*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for i := range 20 { // /room-0 twice, then 18 names of which each is closed
+		name := fmt.Sprintf("/room-%d", max(i-1, 0))
+		c := dialConnected(t, ts.url, name, nil)
+		c.s.Disconnect()
+		eventually(t, 5*time.Second, name+" closed", func() bool { return rooms.Children().Len() == 0 })
+	}
+	ts.auth.conns.mu.Lock()
+	tracked := len(ts.auth.conns.nsps)
+	ts.auth.conns.mu.Unlock()
+	if tracked > 2 { // "/" and "/p"
+		t.Fatalf("%d namespaces tracked by the connection counter, want 2", tracked)
+	}
+
+	opts := client.DefaultOptions()
+	opts.SetTransports(types.NewSet(transports.WebSocket))
+	events := make(chan string, 16)
+	room, err := testclient.Dial(ts.url, "/room-0", opts, func(s *client.Socket) {
+		_ = s.On("connect", func(...any) { events <- "/room-0 connect" })
+		_ = s.On("disconnect", func(...any) { events <- "/room-0 disconnect" })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer room.Disconnect()
+	if got := receive(t, events, 5*time.Second, "no connect on /room-0"); got != "/room-0 connect" {
+		t.Fatalf("event %q, want /room-0 connect", got)
+	}
+	p := room.Io().Socket("/p", opts)
+	_ = p.On("connect", func(...any) { events <- "/p connect" })
+	_ = p.On("disconnect", func(...any) { events <- "/p disconnect" })
+	p.Connect()
+	for _, want := range []string{"/p connect", "/p disconnect"} { // cut: it never authenticates
+		if got := receive(t, events, 5*time.Second, "no "+want); got != want {
+			t.Fatalf("event %q, want %q", got, want)
+		}
+	}
+	select {
+	case e := <-events:
+		t.Fatalf("%q after the cut of /p", e)
+	case <-time.After(600 * time.Millisecond): // 3 close graces
+	}
+	if !room.Connected() {
+		t.Fatal("/room-0, made again, lost its connection with the cut of /p")
 	}
 }

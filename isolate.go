@@ -37,6 +37,10 @@ type isolation struct {
 	// left is told of every socket that leaves its namespace: the Auth's
 	// socketLeft (one Auth per server).
 	left func(s *socket.Socket, recoverable bool)
+	// closed is told of every namespace whose adapter the server library
+	// closes: a child of a dynamic namespace closed once empty, or every
+	// namespace as the server closes.
+	closed func(socket.Namespace)
 }
 
 // New implements socket.AdapterConstructor.
@@ -99,6 +103,13 @@ func (a *isolatingAdapter) DelAll(id socket.SocketId) {
 	}
 }
 
+// Close closes the namespace's adapter, then tells the isolation's owner
+// that the namespace is closed.
+func (a *isolatingAdapter) Close() {
+	a.Adapter.Close()
+	a.iso.closed(a.nsp)
+}
+
 // PersistSession records that the socket is persisted for
 // connection-state recovery (DelAll reads it), then persists it.
 func (a *isolatingAdapter) PersistSession(s *socket.SessionToPersist) {
@@ -117,9 +128,10 @@ func (i *isolation) emitDirect(s *socket.Socket, ev string, args ...any) {
 
 // installIsolation wraps server's adapter constructor; New calls it once
 // per server (a second New is ErrServerBound). left is told of every
-// socket that leaves its namespace (DelAll).
-func installIsolation(server *socket.Server, left func(s *socket.Socket, recoverable bool)) *isolation {
-	iso := &isolation{inner: server.Adapter(), left: left}
+// socket that leaves its namespace (DelAll), closed of every namespace
+// whose adapter is closed.
+func installIsolation(server *socket.Server, left func(s *socket.Socket, recoverable bool), closed func(socket.Namespace)) *isolation {
+	iso := &isolation{inner: server.Adapter(), left: left, closed: closed}
 	// SetAdapter builds new adapters for the existing namespaces without
 	// closing the old ones (which may hold timers or Redis subscriptions):
 	// close the default namespace's, the one that always exists.

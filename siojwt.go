@@ -216,7 +216,7 @@ func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error)
 		}
 	})
 	a.watchRevocations()
-	a.iso = installIsolation(server, a.socketLeft)
+	a.iso = installIsolation(server, a.socketLeft, a.conns.forget)
 	return a, nil
 }
 
