@@ -175,7 +175,11 @@ func TestEarlyAuthenticate(t *testing.T) {
 
 // laterMiddlewareServer is a test server whose namespace "/a" is protected
 // in handshake mode and has mw after the binding's middleware; its "/"
-// sends on the returned channel for every "hello".
+// sends on the returned channel for every "hello". "/" is not protected:
+// no hold covers its sockets, and a packet a client sends there before its
+// socket is registered makes the server library close the connection (the
+// CONNECT race, earlyPackets). Its "connection" handler, which runs after
+// the registration, emits "ready": a client sends nothing on "/" before.
 func laterMiddlewareServer(t *testing.T, clk *clock.Fake, mw func(*socket.Socket, func(*socket.ExtendedError))) (*testServer, <-chan struct{}) {
 	got := make(chan struct{}, 4)
 	ts := newTestServer(t, clk, nil, func(ts *testServer) {
@@ -187,6 +191,7 @@ func laterMiddlewareServer(t *testing.T, clk *clock.Fake, mw func(*socket.Socket
 		_ = ts.io.Sockets().On("connection", func(args ...any) {
 			s := args[0].(*socket.Socket)
 			_ = s.On("hello", func(...any) { got <- struct{}{} })
+			_ = s.Emit("ready")
 		})
 	})
 	return ts, got
@@ -231,6 +236,7 @@ func TestRefusedLaterNotHeld(t *testing.T) {
 	}
 	send("40")
 	expect("40{")
+	expect(`42["ready"]`) // "/" registered: see laterMiddlewareServer
 	send(`40/a,{"token":"` + token(t, time.Now(), time.Hour, nil) + `"}`)
 	expect("44/a,")
 	if n := ts.auth.iso.early.count.Load(); n != 0 {
@@ -266,11 +272,15 @@ func TestHoldBound(t *testing.T) {
 	opts := client.DefaultOptions()
 	opts.SetTransports(types.NewSet(transports.WebSocket))
 	opts.SetAuth(map[string]any{"token": token(t, time.Now(), time.Hour, nil)})
-	root, err := testclient.Dial(ts.url, "/", opts, nil)
+	ready := make(chan struct{}, 1)
+	root, err := testclient.Dial(ts.url, "/", opts, func(s *client.Socket) {
+		_ = s.On("ready", func(...any) { ready <- struct{}{} })
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer root.Disconnect()
+	receive(t, ready, 5*time.Second, `"/" never ready`) // see laterMiddlewareServer
 	root.Io().Socket("/a", opts).Connect()
 	end := time.Now().Add(5 * time.Second)
 	for ts.auth.iso.early.count.Load() == 0 {
