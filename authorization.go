@@ -106,10 +106,17 @@ func NamespaceAuthorization(p *authz.Policy) NamespaceOption {
 }
 
 // Grants returns the grants of the socket's current token, and false when
-// the socket is not (or not yet) authenticated by this Auth.
+// the socket is not (or not yet, or no longer) authenticated by this Auth:
+// as Session, from the moment a cut starts.
 func (a *Auth) Grants(s *socket.Socket) (authz.Grants, bool) {
 	ss, ok := a.sessions.load(s)
 	if !ok {
+		return authz.Grants{}, false
+	}
+	ss.mu.Lock()
+	live := ss.liveLocked() || ss.state == stateDisconnecting
+	ss.mu.Unlock()
+	if !live {
 		return authz.Grants{}, false
 	}
 	g := ss.currentGrants()
@@ -138,7 +145,12 @@ func (ss *session) authorize(res *core.Result) (authz.Grants, *authz.Refusal) {
 // extractGrants reads res's grants.
 func (ss *session) extractGrants(res *core.Result) authz.Grants {
 	g, err := ss.a.grantsExtractor().FromClaims(res.Claims)
-	if err != nil && ss.a.log != nil {
+	if errors.Is(err, authz.ErrPanic) {
+		// A fault of the server's own code, as a panicking hook is.
+		ss.a.logError("grants function panicked", "namespace", logs.Clip(ss.s.Nsp().Name(), maxLoggedText),
+			"sub", logs.Clip(res.Claims.Subject, maxLoggedText), "token", Fingerprint(res.Token),
+			"cause", logs.Clip(err.Error(), maxLoggedCause))
+	} else if err != nil && ss.a.log != nil {
 		// err names the claim and its shape, never its value.
 		ss.a.log.Debug("siojwt: grants claims ignored", "namespace", logs.Clip(ss.s.Nsp().Name(), maxLoggedText),
 			"sub", logs.Clip(res.Claims.Subject, maxLoggedText), "token", Fingerprint(res.Token),
@@ -188,6 +200,10 @@ func (ss *session) forbidden(r *authz.Refusal, res *core.Result) Event {
 		res = ss.res
 		ss.mu.Unlock()
 	}
+	if errors.Is(r, authz.ErrPanic) {
+		ss.a.logError("authorization rule panicked", "namespace", logs.Clip(ss.s.Nsp().Name(), maxLoggedText),
+			"rule", r.Rule(), "cause", logs.Clip(errors.Unwrap(r).Error(), maxLoggedCause))
+	}
 	e := ss.event(EventForbidden, r.Code(), res, 0, r)
 	// Not an authentication failure: Denied and Rule say what happened.
 	e.Failure = ""
@@ -230,8 +246,17 @@ func (ss *session) authorizeToken(res *core.Result) bool {
 // those in restored, for a recovered socket), leaves those g (the grants
 // of res) no longer grants, and makes g the socket's grants.
 func (ss *session) regrant(g authz.Grants, restored []string, res *core.Result) {
-	var left []*authz.Refusal
+	left := ss.recheckRooms(g, restored)
+	for _, r := range left {
+		ss.a.emit(ss.forbidden(r, res))
+	}
+}
+
+// recheckRooms is regrant's part under roomsMu: it records restored, leaves
+// the recorded rooms g does not grant, and makes g the socket's grants.
+func (ss *session) recheckRooms(g authz.Grants, restored []string) (left []*authz.Refusal) {
 	ss.roomsMu.Lock()
+	defer ss.roomsMu.Unlock()
 	for _, room := range restored {
 		if ss.rooms == nil {
 			ss.rooms = make(map[string]struct{}, len(restored))
@@ -246,10 +271,7 @@ func (ss *session) regrant(g authz.Grants, restored []string, res *core.Result) 
 		}
 	}
 	ss.grants.Store(&g)
-	ss.roomsMu.Unlock()
-	for _, r := range left {
-		ss.a.emit(ss.forbidden(r, res))
-	}
+	return left
 }
 
 // cutForbidden cuts the socket for a namespace refusal, as cut does for
@@ -367,7 +389,8 @@ func (ss *session) roomPolicy() *authz.Policy {
 // from another server of a cluster through the adapter), and the adapter's
 // AddAll. Rooms joined that way are not checked at refresh either. Use
 // Join for every room a client asks for, and keep SocketsJoin for rooms
-// the server decides alone.
+// the server decides alone. A room joined through Join and left some other
+// way (socket.Leave, SocketsLeave) is checked again by the next Join.
 func (a *Auth) Join(s *socket.Socket, room string) error {
 	ss, ok := a.sessions.load(s)
 	if !ok {
@@ -393,10 +416,13 @@ func (ss *session) join(room string) *authz.Refusal {
 	}
 	ss.roomsMu.Lock()
 	defer ss.roomsMu.Unlock()
-	if _, ok := ss.rooms[room]; ok {
+	_, recorded := ss.rooms[room]
+	if recorded && ss.s.Rooms().Has(socket.Room(room)) {
 		return nil
 	}
-	if len(ss.rooms) >= MaxJoinedRooms {
+	// A recorded room the socket is no longer in was left some other way
+	// (socket.Leave, SocketsLeave): it is checked and joined again.
+	if !recorded && len(ss.rooms) >= MaxJoinedRooms && ss.forgetLeftLocked() >= MaxJoinedRooms {
 		return authz.NewRefusal(authz.KindRoom, RuleRoomLimit, "insufficient scope: too many rooms")
 	}
 	g := ss.currentGrants()
@@ -404,6 +430,7 @@ func (ss *session) join(room string) *authz.Refusal {
 		g = &authz.Grants{}
 	}
 	if e := ss.roomPolicy().CheckRoom(room, *g); e != nil {
+		delete(ss.rooms, room)
 		return refusalOf(e)
 	}
 	if ss.rooms == nil {
@@ -412,6 +439,19 @@ func (ss *session) join(room string) *authz.Refusal {
 	ss.rooms[room] = struct{}{}
 	ss.s.Join(socket.Room(room))
 	return nil
+}
+
+// forgetLeftLocked forgets the recorded rooms the socket is no longer in
+// (left without Leave) and returns how many remain. The caller holds
+// roomsMu.
+func (ss *session) forgetLeftLocked() int {
+	in := ss.s.Rooms()
+	for room := range ss.rooms {
+		if !in.Has(socket.Room(room)) {
+			delete(ss.rooms, room)
+		}
+	}
+	return len(ss.rooms)
 }
 
 // Leave makes s leave room and forgets it was joined through Join.

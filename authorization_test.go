@@ -2,6 +2,7 @@ package siojwt
 
 import (
 	"errors"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/siojwt/siojwt/authz"
 	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/internal/syncbuf"
+	"github.com/siojwt/siojwt/revoke"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 )
 
@@ -212,6 +215,7 @@ func TestAuthorizationEvents(t *testing.T) {
 	ss.roomsMu.Lock()
 	for i := len(ss.rooms); i < MaxJoinedRooms; i++ {
 		ss.rooms["filler"+strconv.Itoa(i)] = struct{}{}
+		s.Join(socket.Room("filler" + strconv.Itoa(i))) // a record of a room left is forgotten at the cap
 	}
 	ss.roomsMu.Unlock()
 	if err := ts.auth.Join(s, "team:1:one-more"); !errors.As(err, &r) || r.Rule() != RuleRoomLimit {
@@ -448,5 +452,129 @@ func TestGuardAtAdmission(t *testing.T) {
 	defer mu.Unlock()
 	if !slices.Equal(seen, []string{"ok"}) {
 		t.Fatalf("the application's socket middleware saw %v, want [ok]", seen)
+	}
+}
+
+// TestRuleFuncPanics: a room function that panics at a refresh (on a token
+// without the claim it reads) refuses the room instead of leaving the
+// rooms lock held: the refresh is answered, the room is left, Join and
+// Leave still return, the panic is logged at Error level and reported
+// through the hook, and the socket closes. A namespace rule that panics in
+// handshake mode refuses the handshake instead of leaving the client
+// without an answer. Before the fix, Join blocked for good.
+func TestRuleFuncPanics(t *testing.T) {
+	var hooks hookLog
+	var buf syncbuf.Buffer
+	p := mustPolicy(t, authz.Rules{Rooms: authz.RoomsFunc("team", func(room string, _ authz.Grants, c *core.Claims) bool {
+		m, _ := c.Map()
+		return room == "team:"+m["team"].(string) // panics when the claim is missing
+	})})
+	crash := mustPolicy(t, authz.Rules{Namespace: authz.Func("crash", func(authz.Grants, *core.Claims) bool { panic("rule bug") })})
+	conns := make(chan *socket.Socket, 4)
+	ts := newTestServer(t, nil, []Option{WithHook(hooks.add), WithLogger(slog.New(slog.NewTextHandler(&buf, nil)))}, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets(), NamespaceAuthorization(p)); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.auth.Protect(ts.io.Of("/crash", nil), NamespaceAuthorization(crash)); err != nil {
+			t.Fatal(err)
+		}
+		_ = ts.io.Sockets().On("connection", func(args ...any) { conns <- args[0].(*socket.Socket) })
+	})
+	now := time.Now()
+	c := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, now, time.Hour, jwt.MapClaims{"team": "a"})})
+	s := receive(t, conns, 5*time.Second, "connection")
+	if err := ts.auth.Join(s, "team:a"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.s.Emit("authenticate", map[string]any{"token": token(t, now, 2*time.Hour, nil)})
+	c.wait(t, "authenticated", 5*time.Second)
+	if s.Rooms().Has("team:a") {
+		t.Fatal("still in team:a after a refresh whose room check panicked")
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := ts.auth.Join(s, "team:b")
+		ts.auth.Leave(s, "team:b")
+		done <- err
+	}()
+	if err := receive(t, done, 5*time.Second, "Join and Leave"); core.CodeOf(err) != core.CodeInsufficientScope || !errors.Is(err, authz.ErrPanic) {
+		t.Fatalf("Join = %v, want a refusal wrapping authz.ErrPanic", err)
+	}
+	f := hooks.forbidden()
+	if len(f) != 2 || f[0].Rule != "team" || !errors.Is(f[0].Err, authz.ErrPanic) {
+		t.Fatalf("forbidden events %+v, want two refusals by the panicking rule", f)
+	}
+	if n := strings.Count(buf.String(), "authorization rule panicked"); n != 2 {
+		t.Fatalf("%d error lines for the panics, want 2:\n%s", n, buf.String())
+	}
+	c.s.Disconnect()
+	eventually(t, 5*time.Second, "the socket closed", func() bool { return !s.Connected() && sessionOf(ts.auth, string(s.Id())) == nil })
+
+	x := dial(t, ts.url, "/crash", map[string]any{"token": token(t, now, time.Hour, nil)})
+	e := x.wait(t, "connect_error", 5*time.Second)
+	if data := connectErrorData(t, e); data["code"] != core.CodeInsufficientScope || data["message"] != "insufficient scope: crash required" {
+		t.Fatalf("connect_error %v", data)
+	}
+}
+
+// TestGrantsWhileCut: from the moment a cut starts, Grants says the socket
+// is not authenticated, as Session does, although its "disconnect" has not
+// come yet: an OnAny listener that checks Grants refuses its events.
+func TestGrantsWhileCut(t *testing.T) {
+	conns := make(chan *socket.Socket, 1)
+	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets(), NamespaceUnauthorizedWait(3*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		_ = ts.io.Sockets().On("connection", func(args ...any) { conns <- args[0].(*socket.Socket) })
+	})
+	now := time.Now()
+	c := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, now, time.Hour, jwt.MapClaims{"scope": "admin", "jti": "j1"})})
+	s := receive(t, conns, 5*time.Second, "connection")
+	if g, ok := ts.auth.Grants(s); !ok || !g.Has("admin") {
+		t.Fatalf("Grants = %v, %v before the cut", g, ok)
+	}
+	ts.auth.DisconnectRevoked(revoke.Revocation{JTI: "j1", Expires: now.Add(2 * time.Hour)})
+	c.wait(t, "unauthorized", 5*time.Second)
+	if !s.Connected() {
+		t.Fatal("disconnected already: the check below would not be during the cut")
+	}
+	if g, ok := ts.auth.Grants(s); ok || g.Has("admin") {
+		t.Fatalf("Grants = %v, %v while the socket is cut", g, ok)
+	}
+}
+
+// TestJoinAfterOtherLeave: a room joined through Join and then left some
+// other way (SocketsLeave) is joined again by the next Join, which used to
+// return nil without joining; such stale records do not count against
+// MaxJoinedRooms either.
+func TestJoinAfterOtherLeave(t *testing.T) {
+	conns := make(chan *socket.Socket, 1)
+	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets()); err != nil {
+			t.Fatal(err)
+		}
+		_ = ts.io.Sockets().On("connection", func(args ...any) { conns <- args[0].(*socket.Socket) })
+	})
+	now := time.Now()
+	dialConnected(t, ts.url, "/", map[string]any{"token": token(t, now, time.Hour, jwt.MapClaims{"rooms": []any{"r*"}})})
+	s := receive(t, conns, 5*time.Second, "connection")
+	if err := ts.auth.Join(s, "r"); err != nil {
+		t.Fatal(err)
+	}
+	ts.io.In("r").SocketsLeave("r")
+	eventually(t, 2*time.Second, "r left", func() bool { return !s.Rooms().Has("r") })
+	if err := ts.auth.Join(s, "r"); err != nil || !s.Rooms().Has("r") {
+		t.Fatalf("Join again = %v, in r: %v", err, s.Rooms().Has("r"))
+	}
+	for i := range MaxJoinedRooms {
+		room := socket.Room("r" + strconv.Itoa(i))
+		if err := ts.auth.Join(s, string(room)); err != nil {
+			t.Fatalf("join %d: %v", i, err)
+		}
+		s.Leave(room)
+	}
+	if err := ts.auth.Join(s, "r-last"); err != nil || !s.Rooms().Has("r-last") {
+		t.Fatalf("Join after %d rooms left with socket.Leave = %v", MaxJoinedRooms, err)
 	}
 }

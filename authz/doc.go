@@ -26,10 +26,12 @@
 // does a claim over the bounds: more than [MaxGrants] entries, an entry
 // longer than [MaxGrantLen] bytes, or a space-separated string longer than
 // [MaxScopeLen] bytes. When the union of all claims exceeds [MaxGrants]
-// grants (or [MaxGrants] room patterns), the token grants nothing at all.
-// Extraction reports what it ignored as an error wrapping [ErrInvalidClaim]
-// or [ErrTooManyGrants], for logs; it never panics and never turns bad input
-// into a grant.
+// grants, the token grants nothing but rooms; when it exceeds [MaxGrants]
+// room patterns, it grants no room. A function of the configuration that
+// panics grants nothing, and a rule whose function panics refuses
+// ([ErrPanic]). Extraction reports what it ignored as an error wrapping
+// [ErrInvalidClaim], [ErrTooManyGrants] or [ErrPanic], for logs; it never
+// panics and never turns bad input into a grant.
 //
 // # Cost
 //

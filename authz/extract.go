@@ -19,6 +19,11 @@ var (
 	ErrTooManyGrants = errors.New("authz: too many grants")
 	// ErrNoClaims: the claims could not be read as a JSON object.
 	ErrNoClaims = errors.New("authz: claims unreadable")
+	// ErrPanic: a function of the configuration (WithGrantsFunc,
+	// WithRoomsFunc, Func, RoomsFunc) panicked. What it was asked counts as
+	// not granted: extraction leaves out that function's names, a check
+	// refuses (the *Refusal wraps ErrPanic, with the panic's value).
+	ErrPanic = errors.New("authz: function panicked")
 )
 
 // Format says which JSON shapes a claim may hold.
@@ -60,9 +65,9 @@ const DefaultRoomsClaim = "rooms"
 // concurrent use.
 type Extractor struct {
 	sources   []claimSource
-	grantsFn  func(claims map[string]any) []string
+	grantsFns []func(claims map[string]any) []string
 	rooms     []string // path of the room claim; nil when none
-	roomsFn   func(claims map[string]any) []string
+	roomsFns  []func(claims map[string]any) []string
 	noDefault bool
 }
 
@@ -85,7 +90,7 @@ func NewExtractor(opts ...Option) (*Extractor, error) {
 	if !e.noDefault {
 		e.sources = append(append([]claimSource(nil), defaultSources...), e.sources...)
 	}
-	if len(e.sources) == 0 && e.grantsFn == nil && e.rooms == nil && e.roomsFn == nil {
+	if len(e.sources) == 0 && len(e.grantsFns) == 0 && e.rooms == nil && len(e.roomsFns) == 0 {
 		return nil, errors.New("authz: the extractor reads no claim")
 	}
 	return e, nil
@@ -166,13 +171,14 @@ func WithoutDefaultClaims() Option {
 
 // WithGrantsFunc also takes grants from fn, for claims no path and format
 // describe. fn gets the claims object (do not modify it); its result is held
-// to the same bounds as a claim.
+// to the same bounds as a claim. Given more than once, every function is
+// asked, in order. A function that panics grants nothing (ErrPanic).
 func WithGrantsFunc(fn func(claims map[string]any) []string) Option {
 	return func(e *Extractor) error {
 		if fn == nil {
 			return errors.New("authz: nil grants function")
 		}
-		e.grantsFn = fn
+		e.grantsFns = append(e.grantsFns, fn)
 		return nil
 	}
 }
@@ -196,13 +202,14 @@ func WithRoomsClaim(path string) Option {
 }
 
 // WithRoomsFunc also takes room names and patterns from fn; its result is
-// held to the same bounds as a claim.
+// held to the same bounds as a claim. Given more than once, every function
+// is asked, in order. A function that panics grants no room (ErrPanic).
 func WithRoomsFunc(fn func(claims map[string]any) []string) Option {
 	return func(e *Extractor) error {
 		if fn == nil {
 			return errors.New("authz: nil rooms function")
 		}
-		e.roomsFn = fn
+		e.roomsFns = append(e.roomsFns, fn)
 		return nil
 	}
 }
@@ -266,12 +273,15 @@ func (e *Extractor) fromMap(m map[string]any) (Grants, error) {
 			break
 		}
 	}
-	if ok && e.grantsFn != nil {
-		names, err := checkNames(e.grantsFn(m))
+	for i, fn := range e.grantsFns {
+		if !ok {
+			break
+		}
+		names, err := callNames(fn, m, fnName("grants function", i, len(e.grantsFns)))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%w: grants function: %v", ErrInvalidClaim, err))
+			errs = append(errs, err)
 		} else {
-			ok = add(names, "the grants function")
+			ok = add(names, "the grants functions")
 		}
 	}
 	if ok && len(set) > 0 {
@@ -299,17 +309,43 @@ func (e *Extractor) fromMap(m map[string]any) (Grants, error) {
 			}
 		}
 	}
-	if roomsOK && e.roomsFn != nil {
-		if names, err := checkNames(e.roomsFn(m)); err != nil {
-			errs = append(errs, fmt.Errorf("%w: rooms function: %v", ErrInvalidClaim, err))
+	for i, fn := range e.roomsFns {
+		if !roomsOK {
+			break
+		}
+		if names, err := callNames(fn, m, fnName("rooms function", i, len(e.roomsFns))); err != nil {
+			errs = append(errs, err)
 		} else {
-			addRooms(names, "the rooms function")
+			addRooms(names, "the rooms functions")
 		}
 	}
 	if roomsOK && len(rooms) > 0 {
 		g.rooms, g.prefixes = splitRooms(rooms)
 	}
 	return g, errors.Join(errs...)
+}
+
+// callNames calls the grants or rooms function named what and checks its
+// result: an error wraps ErrInvalidClaim (names over the bounds) or
+// ErrPanic.
+func callNames(fn func(map[string]any) []string, m map[string]any, what string) (names []string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			names, err = nil, fmt.Errorf("%w: %s: %v", ErrPanic, what, p)
+		}
+	}()
+	if names, err = checkNames(fn(m)); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidClaim, what, err)
+	}
+	return names, nil
+}
+
+// fnName names the i-th of n functions given with the same option.
+func fnName(what string, i, n int) string {
+	if n == 1 {
+		return what
+	}
+	return fmt.Sprintf("%s %d", what, i+1)
 }
 
 // lookup follows path through nested objects.

@@ -161,6 +161,18 @@ func TestExtractOptions(t *testing.T) {
 		{name: "grants function over the bound", opts: []authz.Option{authz.WithGrantsFunc(func(map[string]any) []string {
 			return names(authz.MaxGrants+1, "f")
 		})}, payload: `{"scope":"a"}`, grants: []string{"a"}, err: authz.ErrInvalidClaim},
+		{name: "two grants functions", opts: []authz.Option{
+			authz.WithGrantsFunc(func(map[string]any) []string { return []string{"f1"} }),
+			authz.WithGrantsFunc(func(map[string]any) []string { return []string{"f2"} }),
+		}, payload: `{"scope":"a"}`, grants: []string{"a", "f1", "f2"}},
+		{name: "grants function that panics", opts: []authz.Option{
+			authz.WithGrantsFunc(func(m map[string]any) []string { return []string{m["tier"].(string)} }),
+			authz.WithGrantsFunc(func(map[string]any) []string { return []string{"f2"} }),
+		}, payload: `{"scope":"a"}`, grants: []string{"a", "f2"}, err: authz.ErrPanic},
+		{name: "two rooms functions, one panics", opts: []authz.Option{
+			authz.WithRoomsFunc(func(map[string]any) []string { panic("bug") }),
+			authz.WithRoomsFunc(func(map[string]any) []string { return []string{"r2"} }),
+		}, payload: `{"rooms":["r"]}`, rooms: []string{"r", "r2"}, err: authz.ErrPanic},
 		{name: "rooms claim", opts: []authz.Option{authz.WithRoomsClaim("ext.channels")},
 			payload: `{"ext":{"channels":["c1"]},"rooms":["r"]}`, rooms: []string{"c1"}},
 		{name: "no rooms claim", opts: []authz.Option{authz.WithRoomsClaim("")},

@@ -10,6 +10,7 @@ import (
 // RoomFunc decides whether a socket with grants g, extracted from claims,
 // may join room. claims is never nil (see RuleFunc). room comes from the
 // client: treat it as untrusted text. It is never called for the empty room.
+// A RoomFunc that panics refuses (the refusal wraps ErrPanic).
 type RoomFunc func(room string, g Grants, claims *core.Claims) bool
 
 // RoomRule decides which rooms a socket may join. The zero RoomRule is
@@ -83,7 +84,9 @@ const (
 // function, and a room rule without a function or a name.
 func NewPolicy(rules Rules) (*Policy, error) {
 	p := &Policy{denyUnlisted: rules.DenyUnlistedEvents, rooms: rules.Rooms}
-	if rules.Namespace.kind != ruleNone || rules.Namespace.err != nil {
+	if ns := rules.Namespace; ns.kind != ruleNone || ns.err != nil || ns.name != "" {
+		// A name without a kind is the zero Rule renamed: refused, not
+		// taken for "no namespace rule".
 		if err := rules.Namespace.validate(); err != nil {
 			return nil, fmt.Errorf("namespace rule: %w", err)
 		}
@@ -112,10 +115,14 @@ func NewPolicy(rules Rules) (*Policy, error) {
 // CheckNamespace returns nil when g may connect to (or stay in) the
 // namespace, or a *Refusal of KindNamespace.
 func (p *Policy) CheckNamespace(g Grants) error {
-	if p == nil || !p.hasNamespace || p.namespace.Allows(g) {
+	if p == nil || !p.hasNamespace {
 		return nil
 	}
-	return newRefusal(KindNamespace, p.namespace.name, p.namespace.message)
+	ok, err := p.namespace.allows(g)
+	if ok {
+		return nil
+	}
+	return refusalFor(KindNamespace, p.namespace.name, p.namespace.message, err)
 }
 
 // CheckEvent returns nil when g may send the event name, or a *Refusal of
@@ -133,10 +140,11 @@ func (p *Policy) CheckEvent(name string, g Grants) error {
 		}
 		return nil
 	}
-	if r.Allows(g) {
+	ok, err := r.allows(g)
+	if ok {
 		return nil
 	}
-	return newRefusal(KindEvent, r.name, r.message)
+	return refusalFor(KindEvent, r.name, r.message, err)
 }
 
 // ChecksEvents reports whether CheckEvent can refuse anything, so that a
@@ -160,14 +168,16 @@ func (p *Policy) CheckRoom(room string, g Grants) error {
 	if p == nil {
 		return nil
 	}
-	ok := false
+	ok, err := false, error(nil)
 	if p.rooms.fn != nil {
-		ok = room != "" && p.rooms.fn(room, g, g.claimsOrEmpty())
+		if room != "" {
+			ok, err = callRule(p.rooms.name, func() bool { return p.rooms.fn(room, g, g.claimsOrEmpty()) })
+		}
 	} else {
 		ok = g.AllowsRoom(room)
 	}
 	if ok {
 		return nil
 	}
-	return newRefusal(KindRoom, p.rooms.Name(), MessageRoom)
+	return refusalFor(KindRoom, p.rooms.Name(), MessageRoom, err)
 }

@@ -262,6 +262,8 @@ func TestNewPolicyRefuses(t *testing.T) {
 		{"nil func", authz.Rules{Events: map[string]authz.Rule{"e": authz.Func("f", nil)}}},
 		{"unnamed func", authz.Rules{Namespace: authz.Func("", fn)}},
 		{"emptied name", authz.Rules{Events: map[string]authz.Rule{"e": authz.AllOf("a").Named("")}}},
+		{"renamed zero Rule namespace", authz.Rules{Namespace: authz.Rule{}.Named("admin")}},
+		{"renamed zero Rule event", authz.Rules{Events: map[string]authz.Rule{"e": authz.Rule{}.Named("admin")}}},
 		{"nil room func", authz.Rules{Rooms: authz.RoomsFunc("r", nil)}},
 		{"unnamed room func", authz.Rules{Rooms: authz.RoomsFunc("", func(string, authz.Grants, *core.Claims) bool { return true })}},
 	}
@@ -271,6 +273,44 @@ func TestNewPolicyRefuses(t *testing.T) {
 				t.Fatalf("accepted: %+v", p)
 			}
 		})
+	}
+}
+
+// TestFuncPanics: a rule or room function that panics refuses, with the
+// rule's usual refusal, whose cause wraps ErrPanic and the panic's value.
+func TestFuncPanics(t *testing.T) {
+	boom := func(authz.Grants, *core.Claims) bool { panic("rule bug") }
+	p, err := authz.NewPolicy(authz.Rules{
+		Namespace: authz.Func("ns", boom),
+		Events:    map[string]authz.Rule{"e": authz.Func("ev", boom)},
+		Rooms:     authz.RoomsFunc("rooms", func(string, authz.Grants, *core.Claims) bool { panic("room bug") }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := authz.NewGrants([]string{"a"}, []string{"*"})
+	for _, tt := range []struct {
+		name, rule, value string
+		err               error
+	}{
+		{"namespace", "ns", "rule bug", p.CheckNamespace(g)},
+		{"event", "ev", "rule bug", p.CheckEvent("e", g)},
+		{"room", "rooms", "room bug", p.CheckRoom("r", g)},
+	} {
+		var r *authz.Refusal
+		if !errors.As(tt.err, &r) || r.Rule() != tt.rule || !errors.Is(tt.err, authz.ErrPanic) || !errors.Is(tt.err, authz.ErrInsufficientScope) {
+			t.Errorf("%s: %v, want a refusal by %q wrapping ErrPanic and ErrInsufficientScope", tt.name, tt.err, tt.rule)
+			continue
+		}
+		if !strings.Contains(errors.Unwrap(r).Error(), tt.value) {
+			t.Errorf("%s: cause %q does not name the panic's value", tt.name, errors.Unwrap(r))
+		}
+		if d := r.Data(); d["message"] != r.Message() || len(d) != 3 {
+			t.Errorf("%s: data %v: the client sees more than the usual refusal", tt.name, d)
+		}
+	}
+	if authz.Func("ev", boom).Allows(g) {
+		t.Error("Allows of a panicking rule")
 	}
 }
 

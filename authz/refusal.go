@@ -2,6 +2,7 @@ package authz
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/siojwt/siojwt/core"
 )
@@ -45,7 +46,8 @@ func (k Kind) String() string {
 // Rule name come from the server's configuration, never from the client, so
 // they may be used as metric labels. It unwraps to a *core.Error with code
 // CodeInsufficientScope (core.AsError finds it), whose cause is
-// ErrInsufficientScope.
+// ErrInsufficientScope; when the rule's function panicked, the cause also
+// wraps ErrPanic, for logs (errors.Is finds both).
 type Refusal struct {
 	kind Kind
 	rule string
@@ -65,6 +67,17 @@ func newRefusal(kind Kind, rule, message string) *Refusal {
 	return &Refusal{kind: kind, rule: rule, err: core.Error{
 		Code: CodeInsufficientScope, Message: message, Err: ErrInsufficientScope,
 	}}
+}
+
+// refusalFor is newRefusal, with panicked (nil, or the panic of the rule's
+// function, wrapping ErrPanic) added to the cause. The client sees the same
+// refusal either way.
+func refusalFor(kind Kind, rule, message string, panicked error) *Refusal {
+	r := newRefusal(kind, rule, message)
+	if panicked != nil {
+		r.err.Err = fmt.Errorf("%w (%w)", ErrInsufficientScope, panicked)
+	}
+	return r
 }
 
 // Kind returns what was refused.

@@ -10,7 +10,8 @@ import (
 
 // RuleFunc decides from the grants and the claims they came from. claims is
 // never nil: grants not extracted from claims come with empty ones. It must
-// be safe for concurrent use and fast: it runs on every checked event.
+// be safe for concurrent use and fast: it runs on every checked event. A
+// RuleFunc that panics refuses (the refusal wraps ErrPanic).
 type RuleFunc func(g Grants, claims *core.Claims) bool
 
 // Rule is a requirement on grants: all of a set, any of a set, a function,
@@ -102,19 +103,38 @@ func (r Rule) Named(name string) Rule {
 // Name returns the rule's name.
 func (r Rule) Name() string { return r.name }
 
-// Allows reports whether g satisfies r. The zero Rule allows nothing.
+// Allows reports whether g satisfies r. The zero Rule allows nothing, nor
+// does a function rule whose function panics.
 func (r Rule) Allows(g Grants) bool {
+	ok, _ := r.allows(g)
+	return ok
+}
+
+// allows is Allows, with the panic of a function rule as an error wrapping
+// ErrPanic.
+func (r Rule) allows(g Grants) (bool, error) {
 	switch r.kind {
 	case ruleAll:
-		return g.HasAll(r.grants...)
+		return g.HasAll(r.grants...), nil
 	case ruleAny:
-		return g.HasAny(r.grants...)
+		return g.HasAny(r.grants...), nil
 	case ruleFunc:
-		return r.fn(g, g.claimsOrEmpty())
+		return callRule(r.name, func() bool { return r.fn(g, g.claimsOrEmpty()) })
 	case ruleAllow:
-		return true
+		return true, nil
 	}
-	return false
+	return false, nil
+}
+
+// callRule calls fn, the function of the rule named name, and turns its
+// panic into a refusal: false and an error wrapping ErrPanic.
+func callRule(name string, fn func() bool) (ok bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ok, err = false, fmt.Errorf("%w: rule %q: %v", ErrPanic, name, p)
+		}
+	}()
+	return fn(), nil
 }
 
 // validate returns why r cannot be used.
