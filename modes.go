@@ -340,6 +340,7 @@ func (a *Auth) skippedMiddlewares(s *socket.Socket) bool {
 func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedError) {
 	ss := &session{a: a, s: s, ns: c}
 	start := a.clock.Now()
+	mark := a.revoked.mark()
 	var res *core.Result
 	err := safely(func() error {
 		if e := a.checkIsolated(s.Nsp()); e != nil {
@@ -364,6 +365,16 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 	}
 	ss.res, ss.at = res, a.clock.Now().UnixNano()
 	a.sessions.store(s, ss)
+	if e := a.revokedSince(mark, res.Claims); e != nil {
+		// Revoked while it was checked: refused as if the store had said so.
+		ss.mu.Lock()
+		ss.state = stateCutting // a cut onRevocation queued meanwhile does nothing
+		ss.mu.Unlock()
+		a.sessions.delete(s)
+		e = a.failed(ss.remote, e)
+		a.emit(ss.event(EventRejected, e.Code, nil, a.clock.Now().Sub(start), e))
+		return extended(e)
+	}
 	a.guard(s)
 	a.emit(ss.event(EventAuthenticated, "", res, a.clock.Now().Sub(start), nil))
 	a.iso.early.hold(s, ss) // see earlyPackets

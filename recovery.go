@@ -39,6 +39,7 @@ func (a *Auth) recovered(ss *session) {
 	if v, ok := a.recent.LoadAndDelete(recoveryKey(ss.s)); ok {
 		prev = v.(*core.Result)
 	}
+	mark := a.revoked.mark()
 	var res *core.Result
 	err := safely(func() error {
 		hs := ss.handshake()
@@ -86,5 +87,9 @@ func (a *Auth) recovered(ss *session) {
 	ss.res, ss.at = res, a.clock.Now().UnixNano()
 	ss.scheduleLocked()
 	ss.mu.Unlock()
+	if e := a.revokedSince(mark, res.Claims); e != nil {
+		ss.cut(revokedKind(e), res, e)
+		return
+	}
 	a.emit(ss.event(EventAuthenticated, "", res, 0, nil))
 }

@@ -267,6 +267,7 @@ func (ss *session) onAuthenticate(args []any) {
 	}
 	start := a.clock.Now()
 	hs := ss.handshake()
+	mark := a.revoked.mark()
 	var res *core.Result
 	err := safely(func() error {
 		tok, ok := tokenArg(args)
@@ -312,7 +313,7 @@ func (ss *session) onAuthenticate(args []any) {
 	if !ss.authorizeToken(res) {
 		return
 	}
-	if !ss.accept(res, old != nil) {
+	if !ss.accept(res, old != nil, mark) {
 		return
 	}
 	if old == nil {
@@ -330,8 +331,10 @@ func (ss *session) onAuthenticate(args []any) {
 
 // accept makes res the socket's authentication: it leaves the pending room,
 // (re)schedules expiry and tells the client. It reports false when the
-// socket went away meanwhile. The caller holds no lock.
-func (ss *session) accept(res *core.Result, refresh bool) bool {
+// socket went away meanwhile, or was cut because res was revoked after
+// mark, the moment its store lookup began (revokedSince). The caller holds
+// no lock.
+func (ss *session) accept(res *core.Result, refresh bool, mark uint64) bool {
 	a := ss.a
 	ss.mu.Lock()
 	if !ss.liveLocked() {
@@ -351,6 +354,10 @@ func (ss *session) accept(res *core.Result, refresh bool) bool {
 	ss.mu.Unlock()
 	if pend != "" {
 		a.releasePendingOf(ss, pend)
+	}
+	if e := a.revokedSince(mark, res.Claims); e != nil {
+		ss.cut(revokedKind(e), res, e)
+		return false
 	}
 	if ss.ns.mode == ModePostConnect || refresh {
 		ss.s.Leave(PendingRoom)

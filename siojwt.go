@@ -76,6 +76,7 @@ type Auth struct {
 	undeclared     sync.Once      // the warning about an undeclared proxy
 	refusals       logs.Rate      // log lines about refusals and cuts
 	revocation     RevocationStore
+	revoked        revocationLog // revocations announced lately (revocation.go)
 	limiter        *limiter
 	pendingPerAddr int
 	pendingMu      sync.Mutex

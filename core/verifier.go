@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -403,12 +404,27 @@ func anyIn(have, want []string) bool {
 }
 
 // ExpiresAt returns when the claims stop being valid by the verifier's
-// rules (exp plus the clock tolerance), and false when they never expire.
+// rules, and false when they never expire: the first instant Verify refuses
+// them, exp plus the clock tolerance (or, with WithMaxAge, iat plus the
+// maximum age plus the tolerance, when that comes first), rounded up to
+// the second, since the rules compare whole seconds of the clock (a token
+// whose exp is 100.5 verifies until 101). A revocation kept until then
+// outlives the token (revoke.JTI).
 func (v *Verifier) ExpiresAt(c *Claims) (time.Time, bool) {
-	if !c.hasExp || c.badExp {
+	tol := v.cfg.clockTolerance.Seconds()
+	end, ok := math.Inf(1), false
+	if c.hasExp && !c.badExp {
+		end, ok = c.exp+tol, true
+	}
+	if v.cfg.maxAge > 0 && c.hasIat && !c.badIat {
+		if e := c.iat + v.cfg.maxAge.Seconds() + tol; e < end {
+			end, ok = e, true
+		}
+	}
+	if !ok {
 		return time.Time{}, false
 	}
-	return c.ExpiresAt.Add(v.cfg.clockTolerance), true
+	return time.Unix(int64(math.Ceil(end)), 0), true
 }
 
 // Now returns the verifier's current time.

@@ -574,3 +574,57 @@ func TestHMACReused(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestExpiresAtIsFirstRefusal: ExpiresAt is the first instant Verify
+// refuses the claims: a token verifies one nanosecond before it and not at
+// it, with a fractional exp, a fractional clock tolerance and a maximum
+// age. ExpiresAt used to return exp plus the tolerance unrounded, up to a
+// second before the refusal (so a revocation kept until then was forgotten
+// while the token still verified), and to ignore the maximum age (so a live
+// socket outlived it).
+func TestExpiresAtIsFirstRefusal(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   []core.Option
+		claims jwt.MapClaims
+		want   time.Time
+	}{
+		{"fractional exp", nil, jwt.MapClaims{"exp": 1_700_000_100.5}, time.Unix(1_700_000_101, 0)},
+		{"fractional tolerance", []core.Option{core.WithClockTolerance(1500 * time.Millisecond)}, jwt.MapClaims{"exp": 1_700_000_100}, time.Unix(1_700_000_102, 0)},
+		{"whole seconds", []core.Option{core.WithClockTolerance(2 * time.Second)}, jwt.MapClaims{"exp": 1_700_000_100}, time.Unix(1_700_000_102, 0)},
+		{"max age first", []core.Option{core.WithMaxAge(time.Minute)}, jwt.MapClaims{"exp": 1_700_000_100, "iat": 1_699_999_990}, time.Unix(1_700_000_050, 0)},
+		{"exp first", []core.Option{core.WithMaxAge(time.Hour)}, jwt.MapClaims{"exp": 1_700_000_100, "iat": 1_699_999_990}, time.Unix(1_700_000_100, 0)},
+		{"max age, no exp", []core.Option{core.WithMaxAge(time.Minute)}, jwt.MapClaims{"iat": 1_699_999_990.2}, time.Unix(1_700_000_051, 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			at := now
+			v := mustNew(t, append([]core.Option{core.WithSecretString(secret), core.WithClock(func() time.Time { return at })}, tt.opts...)...)
+			tok := sign(t, jwt.SigningMethodHS256, []byte(secret), tt.claims)
+			res, err := v.Verify(context.Background(), tok, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exp, ok := v.ExpiresAt(res.Claims)
+			if !ok || !exp.Equal(tt.want) {
+				t.Fatalf("ExpiresAt = %v, %v; want %v", exp.Unix(), ok, tt.want.Unix())
+			}
+			at = exp.Add(-time.Nanosecond)
+			if _, err := v.Verify(context.Background(), tok, nil); err != nil {
+				t.Fatalf("refused before ExpiresAt: %v", err)
+			}
+			at = exp
+			if _, err := v.Verify(context.Background(), tok, nil); err == nil {
+				t.Fatal("accepted at ExpiresAt")
+			}
+		})
+	}
+	v := mustNew(t, core.WithSecretString(secret), core.WithClock(clock))
+	res, err := v.Verify(context.Background(), sign(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "x"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at, ok := v.ExpiresAt(res.Claims); ok {
+		t.Fatalf("ExpiresAt of a token without exp = %v", at)
+	}
+}

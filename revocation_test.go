@@ -1,0 +1,141 @@
+package siojwt
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/siojwt/siojwt/core"
+	"github.com/siojwt/siojwt/revoke"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+// TestRevokedWhileChecked announces a token's revocation after its store
+// lookup and before the binding installs it (from a key function or a
+// refresh hook, which run in that window): the token must not go live.
+// Before the revocation log, each path below let the socket in on the
+// revoked token, for good: the announcement found the session holding the
+// previous token (or none) and cut nothing.
+func TestRevokedWhileChecked(t *testing.T) {
+	revokeNew := func(ts *testServer) core.KeyFunc {
+		return func(_ context.Context, r *core.KeyRequest) (any, error) {
+			if r.Claims()["jti"] == "new" {
+				ts.auth.DisconnectRevoked(revoke.Revocation{JTI: "new"})
+			}
+			return []byte(testSecret), nil
+		}
+	}
+	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+		kv, err := core.New(core.WithAlgorithms("HS256"), core.WithKeyFunc(revokeNew(ts)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.auth.Protect(ts.io.Of("/hs", nil), NamespaceVerifier(kv)); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.auth.ProtectPostConnect(ts.io.Of("/pc", nil), nil, NamespaceVerifier(kv)); err != nil {
+			t.Fatal(err)
+		}
+		refresh := ts.io.Of("/refresh", nil)
+		if err := ts.auth.Protect(refresh, NamespaceOnRefresh(func(_ *socket.Socket, old, new *core.Result) error {
+			// Revokes the new token, or the old one (jti "old-revoked").
+			switch {
+			case new.Claims.ID == "new":
+				ts.auth.DisconnectRevoked(revoke.Revocation{JTI: "new"})
+			case old.Claims.ID == "old-revoked":
+				ts.auth.DisconnectRevoked(revoke.Revocation{JTI: "old-revoked"})
+			}
+			return nil
+		})); err != nil {
+			t.Fatal(err)
+		}
+		_ = refresh.On("connection", func(args ...any) {
+			s := args[0].(*socket.Socket)
+			_ = s.On("echo", func(args ...any) { _ = s.Emit("echo", args...) })
+		})
+	})
+	now := time.Now()
+	tok := func(jti string) string { return token(t, now, time.Hour, jwt.MapClaims{"jti": jti}) }
+
+	t.Run("handshake", func(t *testing.T) {
+		c := dial(t, ts.url, "/hs", map[string]any{"token": tok("new")})
+		if data := connectErrorData(t, c.wait(t, "connect_error", 5*time.Second)); data["message"] != "jwt revoked" || data["code"] != core.CodeInvalidToken {
+			t.Fatalf("connect_error %v, want jwt revoked", data)
+		}
+		dialConnected(t, ts.url, "/hs", map[string]any{"token": tok("other")}) // the control
+	})
+	t.Run("first authenticate", func(t *testing.T) {
+		c := dialConnected(t, ts.url, "/pc", nil)
+		_ = c.s.Emit("authenticate", map[string]any{"token": tok("new")})
+		if e := c.wait(t, "unauthorized", 5*time.Second); firstMessage(e) != "jwt revoked" {
+			t.Fatalf("unauthorized %v, want jwt revoked", e.args)
+		}
+		c.waitReason(t, "io server disconnect")
+		if c.count("authenticated") != 0 {
+			t.Fatalf("events %v: authenticated on a revoked token", c.names())
+		}
+	})
+	t.Run("refresh", func(t *testing.T) {
+		c := dialConnected(t, ts.url, "/refresh", map[string]any{"token": tok("old")})
+		_ = c.s.Emit("authenticate", map[string]any{"token": tok("new")})
+		if e := c.wait(t, "unauthorized", 5*time.Second); firstMessage(e) != "jwt revoked" {
+			t.Fatalf("unauthorized %v, want jwt revoked", e.args)
+		}
+		c.waitReason(t, "io server disconnect")
+		if c.count("authenticated") != 0 {
+			t.Fatalf("events %v: the revoked token was accepted", c.names())
+		}
+	})
+	t.Run("old token revoked during a refresh", func(t *testing.T) {
+		// The cut queued for the old token runs after the refresh that
+		// replaced it: the new token is not revoked, so the socket stays.
+		c := dialConnected(t, ts.url, "/refresh", map[string]any{"token": tok("old-revoked")}, "echo")
+		_ = c.s.Emit("authenticate", map[string]any{"token": tok("fresh")})
+		c.wait(t, "authenticated", 5*time.Second)
+		_ = c.s.Emit("echo", "after") // handled on the socket's queue after the queued cut
+		c.wait(t, "echo", 5*time.Second)
+		if slices.Contains(c.names(), "unauthorized") {
+			t.Fatalf("events %v: cut for the token the refresh replaced", c.names())
+		}
+	})
+}
+
+// fixedStore answers every IsRevoked with revoked.
+type fixedStore struct{ revoked bool }
+
+func (f fixedStore) IsRevoked(context.Context, revoke.Token) (bool, error) { return f.revoked, nil }
+
+// TestRevocationLogOverflow: when more revocations were announced during a
+// check than the log keeps, the store is asked again, and without a store
+// the token is refused with internal_error (a retry passes).
+func TestRevocationLogOverflow(t *testing.T) {
+	c, err := core.NewClaims(map[string]any{"sub": "bob", "jti": "j"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Auth{ctx: context.Background()}
+	mark := a.revoked.mark()
+	a.revoked.add(revoke.Revocation{JTI: "j"})
+	if e := a.revokedSince(mark, c); e == nil || e.Message != "jwt revoked" {
+		t.Fatalf("revokedSince = %v, want jwt revoked", e)
+	}
+	mark = a.revoked.mark()
+	for i := range revocationLogSize {
+		a.revoked.add(revoke.Revocation{JTI: "x" + string(rune('a'+i%26))})
+	}
+	if e := a.revokedSince(mark, c); e != nil {
+		t.Fatalf("revokedSince = %v with a full log that does not match", e)
+	}
+	a.revoked.add(revoke.Revocation{JTI: "y"})
+	if e := a.revokedSince(mark, c); e == nil || e.Code != core.CodeInternal {
+		t.Fatalf("revokedSince = %v past the log without a store, want internal_error", e)
+	}
+	for _, revoked := range []bool{false, true} {
+		a.revocation = fixedStore{revoked}
+		if e := a.revokedSince(mark, c); (e != nil) != revoked {
+			t.Fatalf("revokedSince = %v past the log, store says revoked=%v", e, revoked)
+		}
+	}
+}
