@@ -391,3 +391,25 @@ func TestFarExpiry(t *testing.T) {
 		t.Fatalf("%d deadlines left, want the four far ones", left)
 	}
 }
+
+// TestRefreshOtherIssuer: a refresh must name the same identity, the
+// issuer and the subject: a token for "bob" from another issuer (which a
+// verifier accepting several issuers admits) is refused and cuts the
+// socket, instead of taking it over as "bob".
+func TestRefreshOtherIssuer(t *testing.T) {
+	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	now := time.Now()
+	c := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, now, time.Hour, map[string]any{"iss": "https://a.example"})})
+	_ = c.s.Emit("authenticate", map[string]any{"token": token(t, now, 2*time.Hour, map[string]any{"iss": "https://a.example"})})
+	c.wait(t, "authenticated", 5*time.Second)
+	_ = c.s.Emit("authenticate", map[string]any{"token": token(t, now, 2*time.Hour, map[string]any{"iss": "https://b.example"})})
+	u := c.wait(t, "unauthorized", 5*time.Second)
+	if data := u.args[0].(map[string]any)["data"].(map[string]any); data["code"] != core.CodeInvalidToken || data["message"] != "jwt issuer invalid. expected: https://a.example" {
+		t.Fatalf("unauthorized %v", data)
+	}
+	c.waitReason(t, "io server disconnect")
+}

@@ -48,8 +48,8 @@ func (a *Auth) recovered(ss *session) {
 			if res, err = a.verify(a.ctx, ss.ns.verifier, tok, hs); err != nil {
 				return err
 			}
-			if prev != nil && res.Claims.Subject != prev.Claims.Subject {
-				return core.NewError(core.CodeInvalidToken, "jwt subject invalid. expected: "+prev.Claims.Subject, nil)
+			if prev != nil {
+				return sameIdentity(prev.Claims, res.Claims)
 			}
 			return nil
 		}

@@ -287,8 +287,8 @@ func (ss *session) onAuthenticate(args []any) {
 			return err
 		}
 		if old != nil {
-			if res.Claims.Subject != old.Claims.Subject {
-				return core.NewError(core.CodeInvalidToken, "jwt subject invalid. expected: "+old.Claims.Subject, nil)
+			if err := sameIdentity(old.Claims, res.Claims); err != nil {
+				return err
 			}
 			if ss.ns.onRefresh != nil {
 				return ss.ns.onRefresh(ss.s, old, res)
@@ -327,6 +327,20 @@ func (ss *session) onAuthenticate(args []any) {
 			ss.cut(EventClosed, res, core.AsError(err))
 		}
 	}
+}
+
+// sameIdentity refuses a token (a refresh, or the handshake of a recovered
+// socket) that names another identity than the socket's token: another
+// subject, or the same subject from another issuer (OpenID Connect's
+// identity is the pair). The messages are jsonwebtoken's.
+func sameIdentity(old, new *core.Claims) error {
+	if new.Subject != old.Subject {
+		return core.NewError(core.CodeInvalidToken, "jwt subject invalid. expected: "+old.Subject, nil)
+	}
+	if new.Issuer != old.Issuer {
+		return core.NewError(core.CodeInvalidToken, "jwt issuer invalid. expected: "+old.Issuer, nil)
+	}
+	return nil
 }
 
 // accept makes res the socket's authentication: it leaves the pending room,
