@@ -36,7 +36,8 @@ var ErrInvalid = errors.New("revoke: invalid revocation")
 // Forever is the Expires of a revocation that must never be forgotten: that
 // of a token without exp, which verifies for ever unless the verifier
 // requires exp. Stores keep such an entry until it is deleted by hand, so
-// prefer tokens that expire. Do not modify it.
+// prefer tokens that expire. It is also the latest time stores record:
+// Normalize brings a later Before or Expires back to it. Do not modify it.
 var Forever = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 
 // ErrClosed is returned by a store's methods after its Close.
@@ -80,9 +81,11 @@ func JTI(jti string, until time.Time) Revocation {
 
 // ForToken returns the revocation of the one token t names by its ID, kept
 // for as long as t can verify: until t.ExpiresAt plus leeway, the verifier's
-// clock tolerance (core.WithClockTolerance, 0 by default), or Forever when t
-// has no exp (zero ExpiresAt). A t without JTI makes Revoke fail with
-// ErrInvalid: such a token can only be revoked through its subject.
+// clock tolerance (core.WithClockTolerance, 0 by default), rounded up to
+// the second (verifiers compare whole seconds of the clock: a token whose
+// exp is 100.5 verifies until 101), or Forever when t has no exp (zero
+// ExpiresAt). A t without JTI makes Revoke fail with ErrInvalid: such a
+// token can only be revoked through its subject.
 func ForToken(t Token, leeway time.Duration) Revocation {
 	if t.ExpiresAt.IsZero() {
 		return JTI(t.JTI, Forever)
@@ -90,7 +93,11 @@ func ForToken(t Token, leeway time.Duration) Revocation {
 	if leeway < 0 {
 		leeway = 0
 	}
-	return JTI(t.JTI, t.ExpiresAt.Add(leeway))
+	until := t.ExpiresAt.Add(leeway)
+	if s := until.Truncate(time.Second); !s.Equal(until) {
+		until = s.Add(time.Second)
+	}
+	return JTI(t.JTI, until)
 }
 
 // Token is what a store checks: the identifiers of a verified token.
@@ -145,11 +152,14 @@ func (r Revocation) Matches(t Token) bool {
 // Normalize checks r and returns it with its defaults filled, as a store
 // records it at time now: Before defaults to now for a subject revocation,
 // and Expires to Before+maxLifetime (the last moment a token issued before
-// Before may still be valid). It returns an error wrapping ErrInvalid unless
-// exactly one of JTI and Subject is set, when Before is set on a JTI
-// revocation, when a JTI revocation has no Expires (only the caller knows
-// how long that token verifies: see ForToken), or when maxLifetime is not
-// positive.
+// Before may still be valid). Before and Expires later than Forever, the
+// latest time stores record, become Forever (a token's dates may reach year
+// 275760, see core.MaxNumericDate): the entry is kept for ever, and a
+// subject revocation then spares only the tokens issued after Forever. It
+// returns an error wrapping ErrInvalid unless exactly one of JTI and
+// Subject is set, when Before is set on a JTI revocation, when a JTI
+// revocation has no Expires (only the caller knows how long that token
+// verifies: see ForToken), or when maxLifetime is not positive.
 func (r Revocation) Normalize(now time.Time, maxLifetime time.Duration) (Revocation, error) {
 	switch {
 	case maxLifetime <= 0:
@@ -168,9 +178,15 @@ func (r Revocation) Normalize(now time.Time, maxLifetime time.Duration) (Revocat
 		if r.Before.IsZero() {
 			r.Before = now
 		}
+		if r.Before.After(Forever) {
+			r.Before = Forever
+		}
 		if r.Expires.IsZero() {
 			r.Expires = r.Before.Add(maxLifetime)
 		}
+	}
+	if r.Expires.After(Forever) {
+		r.Expires = Forever
 	}
 	return r, nil
 }

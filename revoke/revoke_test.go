@@ -57,6 +57,12 @@ func TestRevocationNormalize(t *testing.T) {
 		{name: "subject defaults", r: Revocation{Subject: "s"}, lifetime: life, want: Revocation{Subject: "s", Before: t0, Expires: t0.Add(life)}},
 		{name: "subject past Before", r: Revocation{Subject: "s", Before: t0.Add(-time.Hour)}, lifetime: life, want: Revocation{Subject: "s", Before: t0.Add(-time.Hour), Expires: t0.Add(life - time.Hour)}},
 		{name: "subject explicit expiry", r: Revocation{Subject: "s", Expires: t0.Add(time.Hour)}, lifetime: life, want: Revocation{Subject: "s", Before: t0, Expires: t0.Add(time.Hour)}},
+		// Tokens may expire up to year 275760 (core.MaxNumericDate); stores
+		// record nothing later than Forever.
+		{name: "jti past Forever", r: JTI("a", time.Unix(1e12, 0)), lifetime: life, want: Revocation{JTI: "a", Expires: Forever}},
+		{name: "subject Before past Forever", r: Revocation{Subject: "s", Before: time.Unix(1e12, 0)}, lifetime: life, want: Revocation{Subject: "s", Before: Forever, Expires: Forever}},
+		{name: "subject expiry past Forever", r: Revocation{Subject: "s", Expires: Forever.Add(time.Second)}, lifetime: life, want: Revocation{Subject: "s", Before: t0, Expires: Forever}},
+		{name: "subject Before near Forever", r: Revocation{Subject: "s", Before: Forever.Add(-time.Hour)}, lifetime: life, want: Revocation{Subject: "s", Before: Forever.Add(-time.Hour), Expires: Forever}},
 		{name: "neither", r: Revocation{}, lifetime: life, wantErr: true},
 		{name: "both", r: Revocation{JTI: "a", Subject: "s"}, lifetime: life, wantErr: true},
 		{name: "jti with Before", r: Revocation{JTI: "a", Before: t0}, lifetime: life, wantErr: true},
@@ -93,6 +99,10 @@ func TestForToken(t *testing.T) {
 		{name: "no leeway", token: Token{JTI: "a", ExpiresAt: t0}, want: Revocation{JTI: "a", Expires: t0}},
 		{name: "negative leeway ignored", token: Token{JTI: "a", ExpiresAt: t0}, leeway: -time.Hour, want: Revocation{JTI: "a", Expires: t0}},
 		{name: "no exp", token: Token{JTI: "a", Subject: "s"}, leeway: time.Minute, want: Revocation{JTI: "a", Expires: Forever}},
+		// A verifier accepts a token until the second after a fractional
+		// exp (plus leeway) begins: the revocation must last as long.
+		{name: "fractional exp", token: Token{JTI: "a", ExpiresAt: t0.Add(500 * time.Millisecond)}, want: Revocation{JTI: "a", Expires: t0.Add(time.Second)}},
+		{name: "fractional leeway", token: Token{JTI: "a", ExpiresAt: t0}, leeway: 1500 * time.Millisecond, want: Revocation{JTI: "a", Expires: t0.Add(2 * time.Second)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,8 +41,9 @@ func WithTimeout(d time.Duration) Option {
 // WithFailOpen, given true, makes IsRevoked return false and no error when
 // Redis fails or times out, after passing the error to the handler set by
 // WithErrorHandler, or else logging it. Revoked tokens are then accepted
-// during an outage: choose it only when availability matters more than
-// revocation. The default, false, returns the error so that the caller
+// during an outage, and the sockets they open stay open after it, until
+// their tokens expire or are revoked again: choose it only when
+// availability matters more than revocation. The default, false, returns the error so that the caller
 // refuses the token.
 func WithFailOpen(failOpen bool) Option {
 	return func(s *Store) error {

@@ -9,14 +9,19 @@
 // "siojwt:revoked:sub:<sub>", whose value is Before in Unix microseconds,
 // rounded up. Each key expires at its Revocation's Expires, which a JTI
 // revocation must carry (see revoke.ForToken); the key of a revoke.Forever
-// revocation has no TTL, and stays until deleted by hand. Recording is
-// done by a Lua script so that a key only ever grows: a subject keeps the
-// latest Before and every key the latest expiry, whatever the order in which
-// revocations arrive.
+// revocation (a later Expires is brought back to it, see
+// revoke.Revocation.Normalize) has no TTL, and stays until deleted by hand.
+// Recording is done by a Lua script so that a key only ever grows: a
+// subject keeps the latest Before and every key the latest expiry, whatever
+// the order in which revocations arrive.
 //
 // IsRevoked reads both keys in one round trip: one MGET on a single server
 // (a *redis.Client, Sentinel failover included), a pipeline of GETs on a
-// cluster or ring, sent to each node concerned at once.
+// cluster, sent to each node concerned at once.
+//
+// A *redis.Ring is refused: when one of its shards is down, the ring hashes
+// that shard's keys to the others, where a revoked token's key is missing,
+// so IsRevoked would answer "not revoked" instead of failing.
 //
 // # Events
 //
@@ -37,8 +42,12 @@
 // Watch replays the entries after the last ID it saw (XRANGE, in pages of
 // 1000), then skips the messages it already replayed. When the stream no
 // longer holds every entry it missed (more than WithEventHistory events were
-// made meanwhile, or Redis restarted empty), Watch instead delivers every
-// revocation recorded in Redis, found with SCAN, and logs a warning.
+// made meanwhile, or Redis restarted empty), or when Watch never learnt its
+// place in the stream (Redis was unreachable when it started, or failed to
+// give the end of the stream at the first subscription), Watch instead
+// delivers every revocation recorded in Redis, found with SCAN, and logs a
+// warning. When a catch-up fails, Watch retries it at the next
+// reconnection. Either may deliver a revocation more than once.
 //
 // # Outages
 //
@@ -97,11 +106,18 @@ var (
 	_ revoke.Watcher = (*Store)(nil)
 )
 
-// New returns a Store that keeps its entries through client. It returns an
-// error for a nil client or an invalid option.
+// New returns a Store that keeps its entries through client: a
+// *redis.Client (Sentinel failover included) or a *redis.ClusterClient. It
+// returns an error for a nil client, a *redis.Ring (see the package
+// documentation) or an invalid option.
 func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisrevoke: nil client")
+	}
+	if _, ok := client.(*redis.Ring); ok {
+		return nil, errors.New("redisrevoke: a *redis.Ring is not supported: when a shard is down the ring " +
+			"moves its keys to the other shards, so a revoked token would read as not revoked instead of " +
+			"failing; use a *redis.Client or a *redis.ClusterClient")
 	}
 	s := &Store{
 		client:   client,
@@ -234,8 +250,8 @@ func (s *Store) lookup(ctx context.Context, t revoke.Token) (bool, error) {
 }
 
 // fetch returns the values of keys, nil for a missing key, in one round
-// trip: MGET on a single server; a pipeline of GETs on a cluster or ring,
-// whose keys may live on different nodes. With a pipeline, values may come
+// trip: MGET on a single server; a pipeline of GETs on a cluster, whose
+// keys may live on different nodes. With a pipeline, values may come
 // back together with the error of another key.
 func (s *Store) fetch(ctx context.Context, keys []string) ([]any, error) {
 	if s.single {
@@ -265,22 +281,26 @@ func (s *Store) fetch(ctx context.Context, keys []string) ([]any, error) {
 // Watch subscribes to the event channel and calls fn, one call at a time on
 // the calling goroutine, with every revocation published by any Store on the
 // same Redis deployment and prefix (this one included), until ctx ends. It
-// resubscribes by itself after a connection loss; see the package
-// documentation for the revocations missed meanwhile. fn should return
-// quickly: go-redis buffers 100 messages and drops those that wait longer
-// than a minute. Watch returns ctx.Err().
+// resubscribes by itself after a connection loss, and subscribes once Redis
+// answers when it cannot at once; see the package documentation for the
+// revocations missed meanwhile. fn should return quickly: go-redis buffers
+// 100 messages and drops those that wait longer than a minute. Watch
+// returns ctx.Err().
 func (s *Store) Watch(ctx context.Context, fn func(revoke.Revocation)) error {
 	if fn == nil {
 		return errors.New("redisrevoke: Watch with a nil function")
 	}
-	ps := s.client.Subscribe(ctx, s.channel)
+	ps := s.client.Subscribe(ctx)
+	var c cursor
+	// A Watch that cannot subscribe at once may miss revocations until it
+	// does: its first subscription catches up like a resubscription.
+	c.started = ps.Subscribe(ctx, s.channel) != nil
 	msgs := ps.ChannelWithSubscriptions()
 	defer func() {
 		_ = ps.Close()
 		for range msgs { // until go-redis's receiving goroutine has returned
 		}
 	}()
-	var c cursor
 	for {
 		select {
 		case <-ctx.Done():

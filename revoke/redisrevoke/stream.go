@@ -95,13 +95,16 @@ func eventID(payload string) (streamID, bool) {
 // cursor is how far a Watch has read the event stream.
 type cursor struct {
 	last     streamID // the last event delivered, or the end of the stream at the first subscription
-	known    bool     // last is set
+	known    bool     // last is set: every event after it was delivered or is to be caught up on
+	started  bool     // a subscription came, or failed, before: the next one catches up
+	behind   bool     // the last catch-up failed: events are missing after last
 	replayed streamID // the last event a catch-up delivered
 }
 
 // fresh reports whether the event with this payload is to be delivered:
 // a catch-up has not delivered it already. Events without an ID (published
-// by an older version) are always delivered.
+// by an older version) are always delivered. Unless a catch-up is owed, the
+// event moves the position forward.
 func (c *cursor) fresh(payload string) bool {
 	id, ok := eventID(payload)
 	if !ok {
@@ -110,7 +113,7 @@ func (c *cursor) fresh(payload string) bool {
 	if !c.replayed.less(id) {
 		return false
 	}
-	if !c.known || c.last.less(id) {
+	if !c.behind && (!c.known || c.last.less(id)) {
 		c.last, c.known = id, true
 	}
 	return true
@@ -127,31 +130,35 @@ func (c *cursor) advance(id streamID) {
 }
 
 // subscribed runs when the subscription to the event channel is
-// confirmed: the first time it notes the end of the stream; after a
-// connection loss, it delivers to fn the events missed meanwhile.
+// confirmed. The first time, unless the Watch could not subscribe at once,
+// it notes the end of the stream; later, after a connection loss, it
+// delivers to fn the events missed meanwhile (see catchUp).
 func (s *Store) subscribed(ctx context.Context, c *cursor, fn func(revoke.Revocation)) {
-	if !c.known {
+	if !c.started {
+		c.started = true
 		last, err := s.streamEnd(ctx)
 		if err != nil {
+			// The next event sets the position; a reconnection before it
+			// re-reads every recorded revocation.
 			s.logger.Warn("redisrevoke: reading the end of the revocation stream", "error", err)
-			return // c.known stays false: the next event or subscription sets it
+			return
 		}
-		if !c.known || c.last.less(last) {
-			c.last, c.known = last, true
-		}
+		c.last, c.known = last, true
 		return
 	}
 	s.logger.Info("redisrevoke: resubscribed to revocation events after a connection loss; "+
-		"reading the ones missed", "from", c.last.String())
+		"reading the ones missed", "from", c.last.String(), "known", c.known)
 	start := time.Now()
 	n, full, err := s.catchUp(ctx, c, fn)
+	c.behind = err != nil
 	switch {
 	case err != nil:
 		s.logger.Error("redisrevoke: could not read the revocation events missed during a connection loss; "+
 			"retrying at the next reconnection", "error", err, "from", c.last.String())
 	case full:
-		s.logger.Warn("redisrevoke: the stream no longer held every revocation event missed during a "+
-			"connection loss, so every recorded revocation was re-read", "revocations", n, "took", time.Since(start))
+		s.logger.Warn("redisrevoke: the stream could not tell which revocation events were missed during a "+
+			"connection loss (trimmed, emptied, or no position in it was known), so every recorded revocation "+
+			"was re-read", "revocations", n, "took", time.Since(start))
 	default:
 		s.logger.Info("redisrevoke: replayed the revocation events missed during a connection loss",
 			"events", n, "took", time.Since(start))
@@ -174,8 +181,10 @@ func (s *Store) streamEnd(ctx context.Context) (streamID, error) {
 
 // catchUp delivers the events after c.last and moves c.last past them. When
 // the stream no longer holds every one of them (trimmed, or gone with a
-// Redis that restarted empty), it delivers every recorded revocation
-// instead (full is true). n counts what was delivered.
+// Redis that restarted empty), or c.last is not known (the end of the
+// stream could not be read at the first subscription, or the Watch could
+// not subscribe at once), it delivers every recorded revocation instead
+// (full is true). n counts what was delivered.
 func (s *Store) catchUp(ctx context.Context, c *cursor, fn func(revoke.Revocation)) (n int, full bool, err error) {
 	info, err := s.client.XInfoStream(ctx, s.stream).Result()
 	missing := err != nil && strings.Contains(err.Error(), "no such key")
@@ -183,21 +192,22 @@ func (s *Store) catchUp(ctx context.Context, c *cursor, fn func(revoke.Revocatio
 		return 0, false, err
 	}
 	if missing {
-		if c.last.isZero() {
+		if c.known && c.last.isZero() {
 			return 0, false, nil // never held an event
 		}
 		n, err := s.recheck(ctx, fn)
 		if err == nil {
 			// A new stream, if one starts, is read from its beginning.
-			c.last = streamID{}
+			c.last, c.known = streamID{}, true
 		}
 		return n, true, err
 	}
-	if s.trimmedPast(info, c.last) {
+	if !c.known || s.trimmedPast(info, c.last) {
 		end, _ := parseStreamID(info.LastEntry.ID)
 		n, err := s.recheck(ctx, fn)
 		if err == nil {
 			c.advance(end)
+			c.known = true
 		}
 		return n, true, err
 	}
@@ -284,7 +294,7 @@ func (s *Store) recheck(ctx context.Context, fn func(revoke.Revocation)) (int, e
 func (s *Store) scanRevocations(ctx context.Context, c redis.UniversalClient) ([]revoke.Revocation, error) {
 	var out []revoke.Revocation
 	jti, sub := s.jtiKey(""), s.subjectKey("")
-	iter := c.Scan(ctx, 0, s.prefix+"*", scanCount).Iterator()
+	iter := c.Scan(ctx, 0, globEscape(s.prefix)+"*", scanCount).Iterator()
 	var subjects []string
 	for iter.Next(ctx) {
 		key := iter.Val()
@@ -324,4 +334,17 @@ func (s *Store) scanRevocations(ctx context.Context, c redis.UniversalClient) ([
 		}
 	}
 	return out, nil
+}
+
+// globEscape escapes the characters that a SCAN MATCH pattern reads as
+// wildcards, so that the pattern matches s itself.
+func globEscape(s string) string {
+	var b strings.Builder
+	for i := range len(s) {
+		if strings.IndexByte(`*?[]\`, s[i]) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

@@ -2,10 +2,14 @@ package redisrevoke
 
 import (
 	"context"
+	"errors"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/siojwt/siojwt/internal/redistest"
 	"github.com/siojwt/siojwt/revoke"
 )
@@ -178,6 +182,177 @@ func TestWithEventHistory(t *testing.T) {
 	for _, n := range []int{0, -1} {
 		if _, err := New(client, WithEventHistory(n)); err == nil {
 			t.Errorf("WithEventHistory(%d) accepted", n)
+		}
+	}
+}
+
+// flaky is a client hook that fails the first command named fail, as a
+// connection dropping at that moment would, and counts the attempts to
+// send it and the dials.
+type flaky struct {
+	fail  string
+	sent  atomic.Int64
+	dials atomic.Int64
+}
+
+func (h *flaky) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		h.dials.Add(1)
+		return next(ctx, network, addr)
+	}
+}
+
+func (h *flaky) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == h.fail && h.sent.Add(1) == 1 {
+			cmd.SetErr(errors.New("flaky: injected failure"))
+			return cmd.Err()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *flaky) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestWatchCatchesUpAfterFailedFirstRead: when reading the end of the
+// stream fails at the first subscription, the Watch does not know where it
+// stands; the next reconnection re-reads every recorded revocation instead
+// of taking itself for a first subscription and missing those made during
+// the connection loss.
+func TestWatchCatchesUpAfterFailedFirstRead(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	proxy := redistest.NewProxy(t, addr)
+	direct := newClient(t, addr)
+	hook := &flaky{fail: "xrevrange"}
+	cut := newClient(t, proxy.Addr())
+	cut.AddHook(hook)
+	logger, logs := newLogger()
+	a, b := newStore(t, cut, WithLogger(logger)), newStore(t, direct)
+	got, _ := watch(t, a)
+	waitSubscribers(t, direct, DefaultPrefix+"events", 1)
+	waitFor(t, "reading the end of the stream", func() bool { return hook.sent.Load() > 0 })
+	ctx := context.Background()
+	cutFor(t, proxy, 500*time.Millisecond, func() {
+		if err := b.Revoke(ctx, revoke.JTI("missed", revoke.Forever)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if r := receive(t, got); r.JTI != "missed" {
+		t.Fatalf("got %+v, want missed", r)
+	}
+	if err := b.Revoke(ctx, revoke.JTI("live", revoke.Forever)); err != nil {
+		t.Fatal(err)
+	}
+	if r := receive(t, got); r.JTI != "live" {
+		t.Fatalf("got %+v, want live; log:\n%s", r, logs.String())
+	}
+}
+
+// TestWatchStartedDuringPartition: a Watch started while Redis is
+// unreachable delivers, once it subscribes, the revocations made meanwhile.
+func TestWatchStartedDuringPartition(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	proxy := redistest.NewProxy(t, addr)
+	direct := newClient(t, addr)
+	hook := &flaky{}
+	cut := newClient(t, proxy.Addr())
+	cut.AddHook(hook)
+	a, b := newStore(t, cut, WithFailOpen(true)), newStore(t, direct)
+	ctx := context.Background()
+	proxy.Cut()
+	got, _ := watch(t, a)
+	waitFor(t, "the Watch trying to connect", func() bool { return hook.dials.Load() > 0 })
+	if err := b.Revoke(ctx, revoke.JTI("missed", revoke.Forever)); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Restore()
+	if r := receive(t, got); r.JTI != "missed" {
+		t.Fatalf("got %+v, want missed", r)
+	}
+	waitSubscribers(t, direct, DefaultPrefix+"events", 1)
+	if err := b.Revoke(ctx, revoke.JTI("live", revoke.Forever)); err != nil {
+		t.Fatal(err)
+	}
+	if r := receive(t, got); r.JTI != "live" {
+		t.Fatalf("got %+v, want live", r)
+	}
+}
+
+// TestRecheckGlobPrefix: the full re-read finds the keys of a prefix that
+// holds characters SCAN MATCH reads as wildcards.
+func TestRecheckGlobPrefix(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	client := newClient(t, addr)
+	ctx := context.Background()
+	for _, prefix := range []string{"app[1]:", `back\slash:`, "a*b:", "q?:", "plain:"} {
+		s := newStore(t, client, WithPrefix(prefix))
+		if err := s.Revoke(ctx, revoke.JTI("t-"+prefix, revoke.Forever)); err != nil {
+			t.Fatal(err)
+		}
+		var found []string
+		if _, err := s.recheck(ctx, func(r revoke.Revocation) { found = append(found, r.JTI) }); err != nil {
+			t.Fatal(err)
+		}
+		if len(found) != 1 || found[0] != "t-"+prefix {
+			t.Errorf("prefix %q: recheck found %q, want [t-%s]", prefix, found, prefix)
+		}
+	}
+}
+
+// TestWatchRetriesFailedCatchUp: when the catch-up after a reconnection
+// fails, the events that arrive live do not move the Watch's position past
+// the ones it missed: the next reconnection still delivers them.
+func TestWatchRetriesFailedCatchUp(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	proxy := redistest.NewProxy(t, addr)
+	direct := newClient(t, addr)
+	hook := &flaky{fail: "xinfo"}
+	cut := newClient(t, proxy.Addr())
+	cut.AddHook(hook)
+	logger, logs := newLogger()
+	a, b := newStore(t, cut, WithLogger(logger)), newStore(t, direct)
+	got, _ := watch(t, a)
+	waitSubscribers(t, direct, DefaultPrefix+"events", 1)
+	ctx := context.Background()
+	revokeJTI := func(jti string) {
+		t.Helper()
+		if err := b.Revoke(ctx, revoke.JTI(jti, revoke.Forever)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revokeJTI("warm-up")
+	if r := receive(t, got); r.JTI != "warm-up" {
+		t.Fatalf("got %+v, want warm-up", r)
+	}
+	cutFor(t, proxy, 500*time.Millisecond, func() { revokeJTI("missed") })
+	waitFor(t, "the failed catch-up", func() bool { return strings.Contains(logs.String(), "could not read") })
+	waitSubscribers(t, direct, DefaultPrefix+"events", 1)
+	revokeJTI("live")
+	if r := receive(t, got); r.JTI != "live" {
+		t.Fatalf("got %+v, want live", r)
+	}
+	cutFor(t, proxy, 500*time.Millisecond, func() {})
+	for {
+		r := receive(t, got)
+		if r.JTI == "missed" {
+			return
+		}
+		if r.JTI != "live" { // replayed: it came after the position
+			t.Fatalf("got %+v, want missed", r)
 		}
 	}
 }
