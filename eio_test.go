@@ -20,6 +20,7 @@ type eio struct {
 	base string // .../socket.io/?EIO=4&transport=polling
 	sid  string
 	hdr  http.Header // sent with every request
+	rest []string    // packets of the last poll after the one until returned
 }
 
 // newHTTPClient returns a client able to hold n connections to one host.
@@ -105,13 +106,18 @@ var errClosed = errors.New("connection closed")
 // Pings are answered.
 func (c *eio) until(ctx context.Context, prefixes ...string) (string, error) {
 	for {
-		pkts, err := c.get(ctx)
-		if err != nil {
-			return "", err
+		pkts := c.rest
+		c.rest = nil
+		if len(pkts) == 0 {
+			var err error
+			if pkts, err = c.get(ctx); err != nil {
+				return "", err
+			}
 		}
-		for _, p := range pkts {
+		for i, p := range pkts {
 			for _, pre := range prefixes {
 				if strings.HasPrefix(withoutAckID(p), pre) {
+					c.rest = pkts[i+1:] // for the next call: one poll may carry several packets
 					return p, nil
 				}
 			}

@@ -2,7 +2,9 @@ package siojwt
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +139,95 @@ func TestRevocationLogOverflow(t *testing.T) {
 		if e := a.revokedSince(mark, c); (e != nil) != revoked {
 			t.Fatalf("revokedSince = %v past the log, store says revoked=%v", e, revoked)
 		}
+	}
+}
+
+// TestRevokedWhileRecovered: a socket restored by connection-state recovery
+// (middlewares skipped) whose reconnect token is revoked while the binding
+// checks it is cut, not restored on the revoked token.
+func TestRevokedWhileRecovered(t *testing.T) {
+	sopts := socket.DefaultServerOptions()
+	sopts.SetConnectionStateRecovery(&socket.ConnectionStateRecovery{})
+	sopts.ConnectionStateRecovery().SetMaxDisconnectionDuration(60_000)
+	sopts.ConnectionStateRecovery().SetSkipMiddlewares(true)
+	var hooks hookLog
+	ts := newTestServerWith(t, sopts, nil, []Option{WithHook(hooks.add)}, func(ts *testServer) {
+		kv, err := core.New(core.WithAlgorithms("HS256"), core.WithKeyFunc(func(_ context.Context, r *core.KeyRequest) (any, error) {
+			if r.Claims()["jti"] == "new" {
+				ts.auth.DisconnectRevoked(revoke.Revocation{JTI: "new"})
+			}
+			return []byte(testSecret), nil
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.auth.Protect(ts.io.Sockets(), NamespaceVerifier(kv)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	now := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first, err := openEIO(ctx, newHTTPClient(2), ts.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.send(ctx, connectPacket(token(t, now, time.Hour, jwt.MapClaims{"jti": "old"}))); err != nil {
+		t.Fatal(err)
+	}
+	p, err := first.until(ctx, "40")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var connected struct{ Sid, Pid string }
+	if err := json.Unmarshal([]byte(p[2:]), &connected); err != nil || connected.Pid == "" {
+		t.Fatalf("CONNECT answer %q: %v (no pid: recovery off?)", p, err)
+	}
+	ts.io.Emit("tick") // a packet whose offset the reconnect names
+	p, err = first.until(ctx, `42["tick"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tick []string
+	if err := json.Unmarshal([]byte(p[2:]), &tick); err != nil || len(tick) != 2 {
+		t.Fatalf("tick %q: %v", p, err)
+	}
+	s, ok := ts.io.Sockets().Sockets().Load(socket.SocketId(connected.Sid))
+	if !ok {
+		t.Fatal("no server socket")
+	}
+	s.Conn().Close(true) // a recoverable close: the server library persists the socket
+
+	second, err := openEIO(ctx, newHTTPClient(2), ts.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]string{"token": token(t, now, time.Hour, jwt.MapClaims{"jti": "new"}), "pid": connected.Pid, "offset": tick[1]})
+	if err := second.send(ctx, "40"+string(b)); err != nil {
+		t.Fatal(err)
+	}
+	p, err = second.until(ctx, "40", "44")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(p[2:]), &connected); err != nil || !strings.HasPrefix(p, "40") {
+		t.Fatalf("reconnect answer %q: %v", p, err)
+	}
+	if p, err = second.until(ctx, `42["unauthorized"`); err != nil {
+		t.Fatalf("the recovered socket with a token revoked during its check was not cut: %v", err)
+	}
+	if code := errorCode(p); code != core.CodeInvalidToken || !strings.Contains(p, "jwt revoked") {
+		t.Fatalf("unauthorized %q", p)
+	}
+	// EventRevoked comes from the recovery path; a handshake refused for a
+	// revocation during its check would be EventRejected and no "40".
+	hooks.mu.Lock()
+	defer hooks.mu.Unlock()
+	var kinds []EventKind
+	for _, e := range hooks.events {
+		kinds = append(kinds, e.Kind)
+	}
+	if !slices.Equal(kinds, []EventKind{EventAuthenticated, EventClosed, EventRevoked}) {
+		t.Fatalf("hook events %v, want authenticated, closed, revoked (by the recovery)", kinds)
 	}
 }
