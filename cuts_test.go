@@ -393,3 +393,30 @@ func TestLeftBeforeConnection(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, "the session cleaned up", func() bool { return sessionCount(ts.auth) == 0 })
 }
+
+// TestCutSocketHearsNoBroadcast: a socket being cut (revoked) is out of
+// broadcasts from the moment its cut starts, not once its client
+// acknowledges "unauthorized" or the wait ends: a client that never
+// acknowledges heard every broadcast for the whole wait.
+func TestCutSocketHearsNoBroadcast(t *testing.T) {
+	conns := make(chan *socket.Socket, 2)
+	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets(), NamespaceUnauthorizedWait(5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		_ = ts.io.Sockets().On("connection", func(args ...any) { conns <- args[0].(*socket.Socket) })
+	})
+	now := time.Now()
+	cut := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, now, time.Hour, jwt.MapClaims{"jti": "j1"})}, "news", "marker")
+	s := receive(t, conns, 5*time.Second, "connection")
+	other := dialConnected(t, ts.url, "/", map[string]any{"token": token(t, now, time.Hour, jwt.MapClaims{"jti": "j2"})}, "news")
+	ts.auth.DisconnectRevoked(revoke.Revocation{JTI: "j1"})
+	cut.wait(t, "unauthorized", 5*time.Second) // not acknowledged: the Go client has no ack for it
+	ts.io.Emit("news")
+	other.wait(t, "news", 5*time.Second)
+	_ = s.Emit("marker") // written to the cut socket after the broadcast, on the same connection
+	cut.wait(t, "marker", 5*time.Second)
+	if cut.count("news") != 0 {
+		t.Fatalf("the socket being cut heard a broadcast: %v", cut.names())
+	}
+}

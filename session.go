@@ -410,6 +410,9 @@ func (ss *session) cutWith(ev Event, e *core.Error) {
 	ev.Failure = e.Kind()
 	ss.a.report(ev, e.Message)
 	if !early {
+		// Out of broadcasts from now on, not once the client acknowledges
+		// or the wait ends: "unauthorized" still reaches it (emitDirect).
+		ss.s.Join(PendingRoom)
 		ss.a.unauthorized(ss.s, e, ss.ns.unauthorizedWait)
 	}
 }

@@ -204,6 +204,9 @@ func fail(reason error, code, message string, cause error) *Error {
 // Error implements error. It includes the internal cause: use Data for what
 // may be sent to a client.
 func (e *Error) Error() string {
+	if e == nil {
+		return "<nil *core.Error>"
+	}
 	if e.Err != nil {
 		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
 	}
@@ -211,7 +214,12 @@ func (e *Error) Error() string {
 }
 
 // Unwrap returns the internal cause.
-func (e *Error) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.Err
+}
 
 // Is reports whether target is e's sentinel (or ErrTokenInvalidClaims for
 // a failure of the claim rules), or an *Error with the same code (and the
@@ -219,6 +227,9 @@ func (e *Error) Unwrap() error { return e.Err }
 // errors.Is(err, core.ErrTokenExpired) and
 // errors.Is(err, &core.Error{Code: core.CodeInvalidToken}) classify.
 func (e *Error) Is(target error) bool {
+	if e == nil {
+		return false
+	}
 	if t, ok := target.(*Error); ok {
 		return t != nil && t.Code == e.Code && (t.Message == "" || t.Message == e.Message)
 	}
@@ -324,11 +335,20 @@ func AsError(err error) *Error {
 	if err == nil {
 		return nil
 	}
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := errorOf(err); ok {
 		return e
 	}
 	return fail(ErrInternal, CodeInternal, "internal error", err)
+}
+
+// errorOf finds the *Error in err's chain. A typed nil *Error (a function
+// declared to return *Error whose nil result became a non-nil error) is
+// not one: ok is false, and the failure is reported as another error.
+func errorOf(err error) (e *Error, ok bool) {
+	if errors.As(err, &e) && e != nil {
+		return e, true
+	}
+	return nil, false
 }
 
 // CodeOf returns the wire code of err, or "" when err is nil.

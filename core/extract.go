@@ -16,6 +16,9 @@ import (
 // is malformed (an Authorization header not of the form "<scheme> <value>")
 // is an error only when no source before it carried a token.
 func (v *Verifier) Extract(hs *Handshake) (any, error) {
+	if hs == nil {
+		hs = &Handshake{} // as Verify allows: nothing to extract
+	}
 	c := &v.cfg
 	var bearer string
 	var badHeader bool // present but not "<scheme> <value>"
@@ -50,8 +53,10 @@ func (v *Verifier) Extract(hs *Handshake) (any, error) {
 			}
 		case []string:
 			// EIO3 clients on a non-root namespace: the query arrives here.
-			if len(t) > 0 && t[0] != "" {
-				return stripBearer(t[0]), nil
+			if len(t) > 0 {
+				if tok := stripBearer(t[0]); tok != "" {
+					return tok, nil
+				}
 			}
 		default:
 			return t, nil
@@ -87,8 +92,10 @@ func (v *Verifier) ExtractCookie(hs *Handshake) string {
 	return cookieValue(hs.Header, v.cfg.cookie)
 }
 
+// stripBearer drops a "Bearer " prefix; "Bearer " alone leaves "", which
+// is no token (the next source is read).
 func stripBearer(s string) string {
-	if len(s) > 7 && strings.EqualFold(s[:7], "bearer ") {
+	if len(s) >= 7 && strings.EqualFold(s[:7], "bearer ") {
 		return strings.TrimSpace(s[7:])
 	}
 	return s

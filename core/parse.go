@@ -36,6 +36,11 @@ func (v *Verifier) parse(ctx context.Context, s string, hs *Handshake, claims *C
 	h, rest, _ := strings.Cut(s, ".")
 	p, sig, _ := strings.Cut(rest, ".")
 	sigEmpty := sig == ""
+	if !base64URLAlphabet(sig) {
+		// jsonwebtoken's first test: its pattern of a compact JWS refuses
+		// padding, whitespace and the standard alphabet in any segment.
+		return parsed{}, invalid(ErrTokenMalformed, "invalid token", errors.New("core: the signature is not base64url"))
+	}
 
 	// The claims keep the decoded payload for the life of the socket, so
 	// it has a buffer of its own, of its exact size; the header and the
@@ -169,4 +174,16 @@ func headerAlg(b []byte) (alg string, crit, ok bool) {
 	}
 	alg, _ = stringValue(raw)
 	return alg, crit, true
+}
+
+// base64URLAlphabet reports whether s holds only the characters of
+// base64url without padding.
+func base64URLAlphabet(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -234,8 +234,7 @@ func (v *Verifier) Verify(ctx context.Context, token any, hs *Handshake) (res *R
 }
 
 func hookError(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := errorOf(err); ok {
 		return e
 	}
 	return fail(ErrRejected, CodeUnknown, "authentication rejected", err)
@@ -328,8 +327,7 @@ func (v *Verifier) callKeyFunc(ctx context.Context, req *KeyRequest) (any, *Erro
 		}
 	}
 	if a.err != nil {
-		var e *Error
-		if errors.As(a.err, &e) {
+		if e, ok := errorOf(a.err); ok {
 			return nil, e
 		}
 		return nil, keyUnavailable(a.err)

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -110,7 +111,7 @@ func TestJSONWebTokenMessages(t *testing.T) {
 		{name: "alg missing", token: b64(`{"typ":"JWT"}`) + "." + parts[1] + "." + parts[2], code: core.CodeInvalidToken, msg: "invalid algorithm"},
 		{name: "alg unknown", token: b64(`{"alg":"HS999"}`) + "." + parts[1] + "." + parts[2], code: core.CodeInvalidToken, msg: "invalid algorithm"},
 		{name: "bad signature", token: hs(t, valid)[:len(good)-4] + "AAAA", code: core.CodeInvalidToken, msg: "invalid signature"},
-		{name: "signature not base64", token: parts[0] + "." + parts[1] + ".!!!", code: core.CodeInvalidToken, msg: "invalid signature"},
+		{name: "signature not base64", token: parts[0] + "." + parts[1] + ".!!!", code: core.CodeInvalidToken, msg: "invalid token"},
 		{name: "other secret", token: sign(t, jwt.SigningMethodHS256, []byte("other"), valid), code: core.CodeInvalidToken, msg: "invalid signature"},
 		{name: "HS256 signed with the RSA public key's PEM", key: core.WithPublicKeyPEM(pubPEM),
 			token: sign(t, jwt.SigningMethodHS256, pubPEM, valid), code: core.CodeInvalidToken, msg: "invalid algorithm"},
@@ -198,6 +199,11 @@ func TestHandshakeSources(t *testing.T) {
 		{name: "other scheme ignored", hs: handshake(bearer("Basic abc"), nil, nil, false), code: core.CodeCredentialsRequired, msg: "no token provided"},
 		{name: "auth token", hs: handshake(nil, nil, good, true), wantSub: "bob"},
 		{name: "auth token with Bearer prefix", hs: handshake(nil, nil, "Bearer "+good, true), wantSub: "bob"},
+		// "Bearer " alone is no token: the next source is read, whatever
+		// the spaces (it used to be taken as the token itself).
+		{name: "auth token Bearer alone", hs: handshake(nil, q(good), "Bearer ", true), wantSub: "bob"},
+		{name: "auth token Bearer and spaces", hs: handshake(nil, q(good), "Bearer  ", true), wantSub: "bob"},
+		{name: "EIO3 auth list Bearer alone", hs: handshake(nil, q(good), []string{"Bearer  "}, true), wantSub: "bob"},
 		{name: "auth token with bearer prefix lower case", hs: handshake(nil, nil, "bearer "+good, true), wantSub: "bob"},
 		{name: "auth token from EIO3 query ([]string)", hs: handshake(nil, nil, []string{good}, true), wantSub: "bob"},
 		{name: "auth token number", hs: handshake(nil, nil, 12.0, true), code: core.CodeInvalidToken, msg: "jwt must be a string"},
@@ -626,5 +632,61 @@ func TestExpiresAtIsFirstRefusal(t *testing.T) {
 	}
 	if at, ok := v.ExpiresAt(res.Claims); ok {
 		t.Fatalf("ExpiresAt of a token without exp = %v", at)
+	}
+}
+
+// TestTypedNilErrors: a check, claims transform or key function that
+// returns a nil *core.Error as a non-nil error fails closed with a usable
+// *Error; it used to make Verify return an error that panicked when read,
+// or (key function) drop the key and say "invalid algorithm".
+func TestTypedNilErrors(t *testing.T) {
+	tok := hs(t, jwt.MapClaims{"sub": "bob", "exp": now.Add(time.Hour).Unix()})
+	nilErr := func() error { var e *core.Error; return e }
+	tests := []struct {
+		name string
+		opt  core.Option
+		code string
+	}{
+		{"check", core.WithCheck(func(context.Context, *core.Handshake, *core.Result) error { return nilErr() }), core.CodeUnknown},
+		{"transform", core.WithClaimsTransform(func(_ context.Context, c *core.Claims) (*core.Claims, error) { return c, nilErr() }), core.CodeUnknown},
+		{"key function", core.WithKeyFunc(func(context.Context, *core.KeyRequest) (any, error) { return []byte(secret), nilErr() }), core.CodeInvalidSecret},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := []core.Option{tt.opt, core.WithClock(clock)}
+			if tt.name != "key function" {
+				opts = append(opts, core.WithSecretString(secret))
+			} else {
+				opts = append(opts, core.WithAlgorithms("HS256"))
+			}
+			v := mustNew(t, opts...)
+			res, err := v.Verify(context.Background(), tok, nil)
+			if err == nil || res != nil {
+				t.Fatalf("Verify = %v, %v: want a failure", res, err)
+			}
+			e := core.AsError(err)
+			if e == nil || e.Code != tt.code || core.CodeOf(err) != tt.code || err.Error() == "" || e.Data()["code"] != tt.code {
+				t.Fatalf("error %v (code %q), want code %q", err, core.CodeOf(err), tt.code)
+			}
+		})
+	}
+	var e *core.Error
+	if e.Error() == "" || errors.Is(e, core.ErrTokenExpired) || e.Unwrap() != nil {
+		t.Fatal("a nil *core.Error is not safe to read")
+	}
+	if core.AsError(fmt.Errorf("wrapped: %w", nilErr())).Code != core.CodeInternal {
+		t.Fatal("AsError of a wrapped nil *core.Error is not an internal error")
+	}
+}
+
+// TestExtractNilHandshake: Extract and Authenticate take a nil handshake as
+// an empty one (as Verify does) instead of panicking.
+func TestExtractNilHandshake(t *testing.T) {
+	v := mustNew(t, core.WithSecretString(secret))
+	if _, err := v.Extract(nil); core.CodeOf(err) != core.CodeCredentialsRequired {
+		t.Fatalf("Extract(nil) = %v", err)
+	}
+	if _, err := v.Authenticate(context.Background(), nil); core.CodeOf(err) != core.CodeCredentialsRequired {
+		t.Fatalf("Authenticate(nil) = %v", err)
 	}
 }

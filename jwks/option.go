@@ -121,10 +121,11 @@ func WithCooldown(d time.Duration) Option {
 }
 
 // WithFetchTimeout bounds each fetch, discovery included
-// (DefaultFetchTimeout by default). Keep it below the verifier's key
-// timeout (core.WithKeyTimeout), so that a handshake waiting on a slow key
-// server is refused with "keyset_unavailable" rather than the generic
-// "invalid_secret".
+// (DefaultFetchTimeout by default). A token with a new "kid" may wait for
+// two fetches in a row (one it joined, then its own): keep twice this
+// below the verifier's key timeout (core.WithKeyTimeout), so that a
+// handshake waiting on a slow key server is refused with
+// "keyset_unavailable" rather than the generic "invalid_secret".
 func WithFetchTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
