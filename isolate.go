@@ -2,6 +2,7 @@ package siojwt
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/siojwt/siojwt/core"
 	"github.com/siojwt/siojwt/internal/logs"
@@ -41,6 +42,9 @@ type isolation struct {
 	// closes: a child of a dynamic namespace closed once empty, or every
 	// namespace as the server closes.
 	closed func(socket.Namespace)
+	// protects reports whether the Auth protects a namespace (its sockets
+	// restored by connection-state recovery are held: RestoreSession).
+	protects func(socket.Namespace) bool
 }
 
 // New implements socket.AdapterConstructor.
@@ -52,6 +56,19 @@ type isolatingAdapter struct {
 	socket.Adapter
 	iso *isolation
 	nsp socket.Namespace
+
+	heldMu sync.Mutex
+	held   map[socket.SocketId]*heldSession // restored sockets waiting for their check
+	heldN  atomic.Int32                     // len(held), read without the lock
+}
+
+// heldSession is what a socket restored by connection-state recovery waits
+// for until its token is checked: the rooms it had, and the packets it
+// missed, then those broadcast to it meanwhile, in order.
+type heldSession struct {
+	rooms   *types.Set[socket.Room]
+	joined  bool // the socket is in rooms (restoreRooms): its current rooms decide
+	packets []any
 }
 
 func (a *isolatingAdapter) exclude(opts *socket.BroadcastOptions) *socket.BroadcastOptions {
@@ -71,9 +88,18 @@ func (a *isolatingAdapter) exclude(opts *socket.BroadcastOptions) *socket.Broadc
 	return &socket.BroadcastOptions{Rooms: opts.Rooms, Except: except, Flags: opts.Flags}
 }
 
-// Broadcast excludes pending sockets, then broadcasts.
+// Broadcast excludes pending sockets, then broadcasts. A packet for a
+// socket held since its restoration is kept for it (holdBroadcast).
 func (a *isolatingAdapter) Broadcast(p *parser.Packet, opts *socket.BroadcastOptions) {
-	a.Adapter.Broadcast(p, a.exclude(opts))
+	out := a.exclude(opts)
+	var held []socket.SocketId
+	if out != opts && a.heldN.Load() > 0 && persistable(p, out) {
+		held = a.heldFor(out)
+	}
+	a.Adapter.Broadcast(p, out)
+	if len(held) > 0 {
+		a.holdBroadcast(held, p.Data)
+	}
 }
 
 // BroadcastWithAck excludes pending sockets, then broadcasts.
@@ -94,6 +120,7 @@ func (a *isolatingAdapter) BroadcastWithAck(p *parser.Packet, opts *socket.Broad
 //     this costs nothing until the socket leaves.
 func (a *isolatingAdapter) DelAll(id socket.SocketId) {
 	a.Adapter.DelAll(id)
+	a.dropHold(id)
 	a.iso.early.forgetDropped(id)
 	_, recoverable := a.iso.persisted.LoadAndDelete(id)
 	// Still the namespace's until DelAll returns (the server library
@@ -119,6 +146,152 @@ func (a *isolatingAdapter) PersistSession(s *socket.SessionToPersist) {
 	a.Adapter.PersistSession(s)
 }
 
+// persistable reports whether the server library keeps p for
+// connection-state recovery: an event without acknowledgement, not
+// volatile.
+func persistable(p *parser.Packet, opts *socket.BroadcastOptions) bool {
+	return p.Type == parser.EVENT && p.Id == nil && (opts.Flags == nil || !opts.Flags.Volatile)
+}
+
+// heldFor returns the held sockets a broadcast with opts is for, and adds
+// them to its exceptions: they get it from holdBroadcast, once the server
+// library has added its recovery offset to it.
+func (a *isolatingAdapter) heldFor(opts *socket.BroadcastOptions) []socket.SocketId {
+	a.heldMu.Lock()
+	defer a.heldMu.Unlock()
+	var ids []socket.SocketId
+	for id, h := range a.held {
+		rooms := h.rooms
+		if h.joined {
+			if s, ok := a.nsp.Sockets().Load(id); ok {
+				rooms = s.Rooms()
+			}
+		}
+		if includes(rooms, opts) {
+			ids = append(ids, id)
+			opts.Except.Add(socket.Room(id))
+		}
+	}
+	return ids
+}
+
+// includes reports whether a socket in rooms gets a broadcast with opts, as
+// the server library decides for the packets a restored socket missed;
+// PendingRoom, which every broadcast excepts and which a held socket is in
+// while held, does not count.
+func includes(rooms *types.Set[socket.Room], opts *socket.BroadcastOptions) bool {
+	if rooms == nil {
+		return false
+	}
+	in := opts.Rooms == nil || opts.Rooms.Len() == 0
+	for _, r := range rooms.Keys() {
+		if r == PendingRoom {
+			continue
+		}
+		if opts.Except.Has(r) {
+			return false
+		}
+		in = in || opts.Rooms.Has(r)
+	}
+	return in
+}
+
+// holdBroadcast keeps data for the sockets ids, or writes it to those whose
+// hold ended meanwhile.
+func (a *isolatingAdapter) holdBroadcast(ids []socket.SocketId, data any) {
+	a.heldMu.Lock()
+	defer a.heldMu.Unlock()
+	for _, id := range ids {
+		if h, ok := a.held[id]; ok {
+			h.packets = append(h.packets, data)
+		} else if s, ok := a.nsp.Sockets().Load(id); ok && !s.Rooms().Has(PendingRoom) {
+			writeEvent(s, data)
+		}
+	}
+}
+
+// RestoreSession restores a session for connection-state recovery. In a
+// namespace the binding protects, the server library would otherwise put
+// the restored socket in its rooms and send it the packets it missed as it
+// builds the socket, before anything checks its token: a client whose token
+// was revoked or expired meanwhile would hear them, and the broadcasts
+// made during the check. The socket starts in PendingRoom instead; its
+// rooms and missed packets are held until its token is checked
+// (restoreRooms, deliverHeld), and so are the broadcasts it would get
+// meanwhile.
+func (a *isolatingAdapter) RestoreSession(pid socket.PrivateSessionId, offset string) (*socket.Session, error) {
+	s, err := a.Adapter.RestoreSession(pid, offset)
+	if err != nil || s == nil || s.SessionToPersist == nil || !a.iso.protects(a.nsp) {
+		return s, err
+	}
+	a.heldMu.Lock()
+	if a.held == nil {
+		a.held = map[socket.SocketId]*heldSession{}
+	}
+	a.held[s.Sid] = &heldSession{rooms: s.Rooms, packets: s.MissedPackets}
+	a.heldN.Store(int32(len(a.held)))
+	a.heldMu.Unlock()
+	restored := *s.SessionToPersist
+	restored.Rooms = types.NewSet(PendingRoom)
+	return &socket.Session{SessionToPersist: &restored}, nil
+}
+
+// restoreRooms makes a held socket join the rooms it had, still pending:
+// the authorization check that follows may make it leave some.
+func (a *isolatingAdapter) restoreRooms(s *socket.Socket) {
+	a.heldMu.Lock()
+	defer a.heldMu.Unlock()
+	if h, ok := a.held[s.Id()]; ok && !h.joined {
+		h.joined = true
+		if h.rooms != nil {
+			s.Join(h.rooms.Keys()...)
+		}
+	}
+}
+
+// deliverHeld ends the hold of a socket whose token passed its check: it
+// gets the packets held for it, in order, and leaves PendingRoom.
+func (a *isolatingAdapter) deliverHeld(s *socket.Socket) {
+	a.heldMu.Lock()
+	defer a.heldMu.Unlock()
+	if h, ok := a.held[s.Id()]; ok {
+		delete(a.held, s.Id())
+		a.heldN.Store(int32(len(a.held)))
+		for _, data := range h.packets {
+			writeEvent(s, data)
+		}
+	}
+	s.Leave(PendingRoom)
+}
+
+// dropHold forgets the hold of a socket that leaves.
+func (a *isolatingAdapter) dropHold(id socket.SocketId) {
+	if a.heldN.Load() == 0 {
+		return
+	}
+	a.heldMu.Lock()
+	delete(a.held, id)
+	a.heldN.Store(int32(len(a.held)))
+	a.heldMu.Unlock()
+}
+
+// writeEvent writes an event packet with data to s, as the server library
+// writes a broadcast.
+func writeEvent(s *socket.Socket, data any) {
+	if s.Conn().ReadyState() != "open" {
+		return
+	}
+	p := &parser.Packet{Type: parser.EVENT, Nsp: s.Nsp().Name(), Data: data}
+	s.Client().WriteToEngine(s.Nsp().Server().Encoder().Encode(p), &socket.WriteOptions{})
+}
+
+// held returns the isolating adapter of s's namespace, which holds s if it
+// was restored by connection-state recovery (RestoreSession).
+func held(s *socket.Socket) (*isolatingAdapter, bool) {
+	a, ok := s.Nsp().Adapter().(*isolatingAdapter)
+	return a, ok
+}
+
 // emitDirect emits to one socket even while it is pending.
 func (i *isolation) emitDirect(s *socket.Socket, ev string, args ...any) {
 	i.direct.Store(s.Id(), struct{}{})
@@ -130,8 +303,8 @@ func (i *isolation) emitDirect(s *socket.Socket, ev string, args ...any) {
 // per server (a second New is ErrServerBound). left is told of every
 // socket that leaves its namespace (DelAll), closed of every namespace
 // whose adapter is closed.
-func installIsolation(server *socket.Server, left func(s *socket.Socket, recoverable bool), closed func(socket.Namespace)) *isolation {
-	iso := &isolation{inner: server.Adapter(), left: left, closed: closed}
+func installIsolation(server *socket.Server, left func(s *socket.Socket, recoverable bool), closed func(socket.Namespace), protects func(socket.Namespace) bool) *isolation {
+	iso := &isolation{inner: server.Adapter(), left: left, closed: closed, protects: protects}
 	// SetAdapter builds new adapters for the existing namespaces without
 	// closing the old ones (which may hold timers or Redis subscriptions):
 	// close the default namespace's, the one that always exists.

@@ -287,10 +287,11 @@ func (a *Auth) protectedModeLocked(n socket.Namespace) (Mode, bool) {
 	return "", false
 }
 
-// protectedChild reports whether nsp is a child of a protected dynamic
-// namespace: the server library copied the binding's middleware and
+// protectedChild reports whether nsp is protected: a namespace given to
+// Protect or ProtectPostConnect, or a child of a protected dynamic
+// namespace (the server library copied the binding's middleware and
 // "connection" handler to it as it created it, and its sockets are
-// counted by their sessions.
+// counted by their sessions).
 func (a *Auth) protectedChild(nsp socket.Namespace) bool {
 	a.protectedMu.Lock()
 	defer a.protectedMu.Unlock()

@@ -69,7 +69,14 @@ func (a *Auth) recovered(ss *session) {
 		ss.cut(EventRejected, prev, core.AsError(err))
 		return
 	}
+	hold, isolated := held(ss.s)
 	if res == nil { // post-connect mode, nothing known: pending again
+		if isolated {
+			// Back in its rooms, still pending; what it missed is not
+			// for a socket that has not authenticated.
+			hold.restoreRooms(ss.s)
+			hold.dropHold(ss.s.Id())
+		}
 		ss.s.Join(PendingRoom)
 		if !ss.ns.optional {
 			ss.mu.Lock()
@@ -78,10 +85,12 @@ func (a *Auth) recovered(ss *session) {
 		}
 		return
 	}
+	if isolated {
+		hold.restoreRooms(ss.s) // for the room check that follows
+	}
 	if !ss.authorizeRecovered(res) {
 		return
 	}
-	ss.s.Leave(PendingRoom)
 	ss.mu.Lock()
 	ss.advanceLocked(stateAuthenticated)
 	ss.res, ss.at = res, a.clock.Now().UnixNano()
@@ -90,6 +99,13 @@ func (a *Auth) recovered(ss *session) {
 	if e := a.revokedSince(mark, res.Claims); e != nil {
 		ss.cut(revokedKind(e), res, e)
 		return
+	}
+	// Checked: the packets it missed, and those broadcast to it since it
+	// was restored, then out of PendingRoom.
+	if isolated {
+		hold.deliverHeld(ss.s)
+	} else {
+		ss.s.Leave(PendingRoom)
 	}
 	a.emit(ss.event(EventAuthenticated, "", res, 0, nil))
 }

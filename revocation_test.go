@@ -197,6 +197,8 @@ func TestRevokedWhileRecovered(t *testing.T) {
 		t.Fatal("no server socket")
 	}
 	s.Conn().Close(true) // a recoverable close: the server library persists the socket
+	eventually(t, 5*time.Second, "the socket gone", func() bool { _, ok := ts.io.Sockets().Sockets().Load(s.Id()); return !ok })
+	ts.io.Emit("missed") // while it is away: not for a revoked token
 
 	second, err := openEIO(ctx, newHTTPClient(2), ts.url)
 	if err != nil {
@@ -206,15 +208,18 @@ func TestRevokedWhileRecovered(t *testing.T) {
 	if err := second.send(ctx, "40"+string(b)); err != nil {
 		t.Fatal(err)
 	}
-	p, err = second.until(ctx, "40", "44")
+	p, err = second.until(ctx, "40", "44", `42["missed"`) // the server library sends missed packets before the CONNECT answer
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal([]byte(p[2:]), &connected); err != nil || !strings.HasPrefix(p, "40") {
 		t.Fatalf("reconnect answer %q: %v", p, err)
 	}
-	if p, err = second.until(ctx, `42["unauthorized"`); err != nil {
+	if p, err = second.until(ctx, `42["unauthorized"`, `42["missed"`); err != nil {
 		t.Fatalf("the recovered socket with a token revoked during its check was not cut: %v", err)
+	}
+	if strings.HasPrefix(p, `42["missed"`) {
+		t.Fatalf("a socket restored with a revoked token got the packet it missed: %q", p)
 	}
 	if code := errorCode(p); code != core.CodeInvalidToken || !strings.Contains(p, "jwt revoked") {
 		t.Fatalf("unauthorized %q", p)
@@ -229,5 +234,94 @@ func TestRevokedWhileRecovered(t *testing.T) {
 	}
 	if !slices.Equal(kinds, []EventKind{EventAuthenticated, EventClosed, EventRevoked}) {
 		t.Fatalf("hook events %v, want authenticated, closed, revoked (by the recovery)", kinds)
+	}
+}
+
+// TestRecoveryHoldsPackets: a socket restored by connection-state recovery
+// gets, once its token passes its check, the packet it missed while away,
+// then one broadcast while its token was checked (from the key function),
+// then live ones, in that order and each with its recovery offset. The
+// binding holds them from the restoration to the end of the check, so
+// that a token refused there hears none of them (TestRevokedWhileRecovered).
+func TestRecoveryHoldsPackets(t *testing.T) {
+	sopts := socket.DefaultServerOptions()
+	sopts.SetConnectionStateRecovery(&socket.ConnectionStateRecovery{})
+	sopts.ConnectionStateRecovery().SetMaxDisconnectionDuration(60_000)
+	sopts.ConnectionStateRecovery().SetSkipMiddlewares(true)
+	ts := newTestServerWith(t, sopts, nil, nil, func(ts *testServer) {
+		kv, err := core.New(core.WithAlgorithms("HS256"), core.WithKeyFunc(func(_ context.Context, r *core.KeyRequest) (any, error) {
+			if r.Claims()["jti"] == "back" {
+				ts.io.Emit("during")
+			}
+			return []byte(testSecret), nil
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.auth.Protect(ts.io.Sockets(), NamespaceVerifier(kv)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	now := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first, err := openEIO(ctx, newHTTPClient(2), ts.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.send(ctx, connectPacket(token(t, now, time.Hour, jwt.MapClaims{"jti": "first"}))); err != nil {
+		t.Fatal(err)
+	}
+	p, err := first.until(ctx, "40")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var connected struct{ Sid, Pid string }
+	if err := json.Unmarshal([]byte(p[2:]), &connected); err != nil || connected.Pid == "" {
+		t.Fatalf("CONNECT answer %q: %v", p, err)
+	}
+	ts.io.Emit("tick")
+	if p, err = first.until(ctx, `42["tick"`); err != nil {
+		t.Fatal(err)
+	}
+	var tick []string
+	if err := json.Unmarshal([]byte(p[2:]), &tick); err != nil || len(tick) != 2 {
+		t.Fatalf("tick %q: %v", p, err)
+	}
+	s, ok := ts.io.Sockets().Sockets().Load(socket.SocketId(connected.Sid))
+	if !ok {
+		t.Fatal("no server socket")
+	}
+	s.Conn().Close(true)
+	eventually(t, 5*time.Second, "the socket gone", func() bool { _, ok := ts.io.Sockets().Sockets().Load(s.Id()); return !ok })
+	ts.io.Emit("missed")
+
+	second, err := openEIO(ctx, newHTTPClient(2), ts.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]string{"token": token(t, now, time.Hour, jwt.MapClaims{"jti": "back"}), "pid": connected.Pid, "offset": tick[1]})
+	if err := second.send(ctx, "40"+string(b)); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = second.until(ctx, "40", "44", "42["); err != nil || !strings.HasPrefix(p, "40") {
+		t.Fatalf("reconnect answer %q: %v (an event before the CONNECT answer was not held)", p, err)
+	}
+	var got []string
+	for _, want := range []string{"missed", "during", "after"} {
+		if want == "after" {
+			ts.io.Emit("after")
+		}
+		if p, err = second.until(ctx, `42[`); err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		var ev []string
+		if err := json.Unmarshal([]byte(p[2:]), &ev); err != nil || len(ev) != 2 || ev[1] == "" {
+			t.Fatalf("%q: %v: want an event with its offset", p, err)
+		}
+		got = append(got, ev[0])
+	}
+	if !slices.Equal(got, []string{"missed", "during", "after"}) {
+		t.Fatalf("events %v, want missed, during, after", got)
 	}
 }

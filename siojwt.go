@@ -217,7 +217,7 @@ func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error)
 		}
 	})
 	a.watchRevocations()
-	a.iso = installIsolation(server, a.socketLeft, a.conns.forget)
+	a.iso = installIsolation(server, a.socketLeft, a.conns.forget, a.protectedChild)
 	return a, nil
 }
 
