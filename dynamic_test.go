@@ -34,6 +34,18 @@ func TestDynamicNamespaces(t *testing.T) {
 	// was protected (the server library copies a parent's middlewares to a
 	// child only as it creates it).
 	early := dialConnected(t, ts.url, "/room-early", nil)
+	// Its socket connected without a check: Protect refuses.
+	if err := ts.auth.Protect(rooms); !errors.Is(err, ErrSocketsConnected) {
+		t.Fatalf("Protect with a connected socket in a child: %v, want ErrSocketsConnected", err)
+	}
+	early.s.Disconnect()
+	eventually(t, 5*time.Second, "the early socket gone", func() bool {
+		n, ok := rooms.(socket.ParentNamespace).Children().Keys(), true
+		for _, c := range n {
+			ok = ok && c.Sockets().Len() == 0
+		}
+		return ok
+	})
 	if err := ts.auth.Protect(rooms); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +74,6 @@ func TestDynamicNamespaces(t *testing.T) {
 		bad := dial(t, ts.url, nsp, map[string]any{"token": "not.a.jwt"})
 		bad.wait(t, "connect_error", 5*time.Second)
 	}
-	_ = early // connected before Protect: it stays, as on any namespace protected late
 
 	// Post-connect mode: a pending socket hears nothing of a broadcast to
 	// its child namespace, then authenticates.

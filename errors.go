@@ -31,6 +31,11 @@ var (
 	// re-checks its token in its own "connection" handler: one registered
 	// before it would see the socket before that check.
 	ErrHandlerBeforeProtect = errors.New("siojwt: connection handler registered before Protect")
+	// ErrSocketsConnected: the namespace (or a child of the dynamic
+	// namespace) already has connected sockets. They connected without a
+	// check, and protecting the namespace would not make them
+	// authenticate: protect namespaces before the server serves.
+	ErrSocketsConnected = errors.New("siojwt: namespace already has connected sockets")
 	// ErrAdapterReplaced: SetAdapter was called on the server after New,
 	// so the adapter that keeps unauthenticated sockets out of broadcasts
 	// is gone (such a namespace would refuse every connection). Call New

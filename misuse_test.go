@@ -385,3 +385,23 @@ func dialHeaders(t *testing.T, url, nsp string, auth map[string]any, h http.Head
 	c.wait(t, "connect", 5*time.Second)
 	return c
 }
+
+// TestProtectWithConnectedSockets: a namespace whose sockets connected
+// before it was protected is refused, in both modes; they would stay
+// unauthenticated (and, in post-connect mode, never timed out).
+func TestProtectWithConnectedSockets(t *testing.T) {
+	ts := newTestServer(t, nil, nil, func(*testServer) {})
+	nsp := ts.io.Of("/late", nil)
+	c := dialConnected(t, ts.url, "/late", nil)
+	if err := ts.auth.Protect(nsp); !errors.Is(err, ErrSocketsConnected) {
+		t.Fatalf("Protect = %v, want ErrSocketsConnected", err)
+	}
+	if err := ts.auth.ProtectPostConnect(nsp, nil); !errors.Is(err, ErrSocketsConnected) {
+		t.Fatalf("ProtectPostConnect = %v, want ErrSocketsConnected", err)
+	}
+	c.s.Disconnect()
+	eventually(t, 5*time.Second, "the socket gone", func() bool { return nsp.Sockets().Len() == 0 })
+	if err := ts.auth.Protect(nsp); err != nil {
+		t.Fatalf("Protect once empty = %v", err)
+	}
+}

@@ -185,7 +185,8 @@ func (a *Auth) namespace(mode Mode, nsp socket.Namespace, opts []NamespaceOption
 // do not apply here (ErrOptionNotForMode). Protecting a dynamic namespace
 // (Server.Of with a regular expression or a function) protects each of its
 // child namespaces, those it creates later and those it has created
-// already.
+// already. A namespace (or child) with connected sockets is refused
+// (ErrSocketsConnected): they connected without a check.
 func (a *Auth) Protect(nsp socket.Namespace, opts ...NamespaceOption) error {
 	c, err := a.namespace(ModeHandshake, nsp, opts)
 	if err != nil {
@@ -243,6 +244,9 @@ func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socke
 	for _, n := range all {
 		if m, ok := a.protectedModeLocked(n); ok {
 			return fmt.Errorf("%w: %q is in %s mode; a namespace is protected once, by Protect or ProtectPostConnect", ErrAlreadyProtected, n.Name(), m)
+		}
+		if k := n.Sockets().Len(); k > 0 {
+			return fmt.Errorf("%w: %q has %d; they connected without a check and would stay unauthenticated: protect namespaces before the server serves", ErrSocketsConnected, n.Name(), k)
 		}
 		if r := a.server.Opts().ConnectionStateRecovery(); r != nil && r.SkipMiddlewares() && a.foreignHandlers(n) {
 			return fmt.Errorf("%w: %q has a \"connection\" handler already; with connection-state recovery, protect the namespace first so that restored sockets are checked before any handler sees them", ErrHandlerBeforeProtect, n.Name())
