@@ -67,7 +67,38 @@ func (a *Auth) addrOf(s *socket.Socket) string {
 			}
 		})
 	}
-	return hostOnly(a.remoteAddr(req, peer))
+	return canonical(hostOnly(a.remoteAddr(req, peer)))
+}
+
+// canonical spells an IP address as netip does (an IPv4-mapped IPv6
+// address as IPv4, IPv6 in lower case, without brackets), so that one
+// client is one address whatever the form a proxy wrote; anything else is
+// returned as it is.
+func canonical(addr string) string {
+	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"))
+	if err != nil {
+		return addr
+	}
+	if ip.Is4() && addr[0] != '[' {
+		return addr // already canonical: no allocation on the usual path
+	}
+	return ip.Unmap().String()
+}
+
+// limitKey is what the failure limit and the pending cap count a client
+// address under: an IPv4 address alone, an IPv6 address by its /64. A host
+// is commonly given a whole /64, and could otherwise use a new address for
+// every attempt.
+func limitKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || ip.Is4() {
+		return addr
+	}
+	p, err := ip.WithZone("").Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }
 
 func directAddr(_ *http.Request, addr string) string { return addr }
@@ -88,8 +119,9 @@ func trusted(addr string, nets []netip.Prefix) bool {
 	if err != nil {
 		return false
 	}
+	ip = ip.Unmap().WithZone("") // a zoned address (fe80::1%eth0) is never in a prefix
 	for _, n := range nets {
-		if n.Contains(ip.Unmap()) {
+		if n.Contains(ip) {
 			return true
 		}
 	}

@@ -18,7 +18,7 @@ func prefixes(t testing.TB, ps ...string) []netip.Prefix {
 }
 
 func TestTrusted(t *testing.T) {
-	nets := prefixes(t, "10.0.0.0/8", "192.0.2.7", "2001:db8::/32")
+	nets := prefixes(t, "10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "fe80::2/128")
 	tests := []struct {
 		addr string
 		want bool
@@ -37,6 +37,7 @@ func TestTrusted(t *testing.T) {
 		{"unknown", false},
 		{"10.0.0.1:", true},
 		{"fe80::1%eth0", false},
+		{"[fe80::2%eth0]:443", true}, // a proxy on a link-local address names its zone
 		{"10.0.0.300", false},
 		{" 10.0.0.1", false}, // the caller trims
 	}
@@ -180,5 +181,50 @@ func TestParseProxies(t *testing.T) {
 	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("2001:db8::1/128")}
 	if !slices.Equal(nets, want) {
 		t.Fatalf("got %v, want %v (masked, single addresses as full-length prefixes)", nets, want)
+	}
+}
+
+// TestCanonicalAndLimitKey: one client is one address whatever the form a
+// proxy wrote, and the limits count an IPv6 client by its /64 (a host that
+// may take any address of its /64 had no cap at all).
+func TestCanonicalAndLimitKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1":            "192.0.2.1",
+		"::ffff:192.0.2.1":     "192.0.2.1",
+		"2001:DB8::1":          "2001:db8::1",
+		"[2001:db8::1]":        "2001:db8::1",
+		"2001:db8:0:0:0:0:0:1": "2001:db8::1",
+		"unknown":              "unknown",
+		"":                     "",
+	} {
+		if got := canonical(in); got != want {
+			t.Errorf("canonical(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"192.0.2.1":            "192.0.2.1",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::9": "2001:db8:1:2::/64",
+		"fe80::1%eth0":         "fe80::/64",
+		"unknown":              "unknown",
+	} {
+		if got := limitKey(in); got != want {
+			t.Errorf("limitKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if testing.AllocsPerRun(100, func() { _ = canonical("192.0.2.1") }) != 0 {
+		t.Error("canonical allocates for an IPv4 address")
+	}
+	a := &Auth{pendingPerAddr: 2}
+	for _, addr := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2"} {
+		if e := a.countPending(addr); e != nil {
+			t.Fatal(e)
+		}
+	}
+	if e := a.countPending("2001:db8:1:2::3"); e == nil {
+		t.Fatal("a third address of the same /64 was not capped")
+	}
+	if e := a.countPending("2001:db8:1:3::1"); e != nil {
+		t.Fatalf("another /64 capped: %v", e)
 	}
 }

@@ -79,8 +79,9 @@ func (a *Auth) failed(addr string, err error) *core.Error {
 	if a.limiter == nil || errors.Is(err, core.ErrCredentialsRequired) {
 		return e
 	}
-	limited := a.limiter.check(addr)
-	a.limiter.fail(addr)
+	key := limitKey(addr)
+	limited := a.limiter.check(key)
+	a.limiter.fail(key)
 	if limited != nil {
 		return limited
 	}
@@ -153,6 +154,7 @@ func (a *Auth) countPending(addr string) *core.Error {
 	if a.pendingPerAddr <= 0 {
 		return nil
 	}
+	addr = limitKey(addr)
 	a.pendingMu.Lock()
 	defer a.pendingMu.Unlock()
 	if a.pending[addr] >= a.pendingPerAddr {
@@ -167,6 +169,7 @@ func (a *Auth) countPending(addr string) *core.Error {
 
 // releasePending undoes countPending once.
 func (a *Auth) releasePending(addr string) {
+	addr = limitKey(addr)
 	a.pendingMu.Lock()
 	defer a.pendingMu.Unlock()
 	if a.pending[addr] <= 1 {
