@@ -2,6 +2,7 @@ package siojwt
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -403,5 +404,34 @@ func TestProtectWithConnectedSockets(t *testing.T) {
 	eventually(t, 5*time.Second, "the socket gone", func() bool { return nsp.Sockets().Len() == 0 })
 	if err := ts.auth.Protect(nsp); err != nil {
 		t.Fatalf("Protect once empty = %v", err)
+	}
+}
+
+// TestAuthenticateAfterClose: after Close, a valid token is refused with
+// internal_error, at the handshake and by "authenticate": revocations no
+// longer reach new sockets. It used to be accepted with a static secret
+// and no store (and refused with other codes otherwise).
+func TestAuthenticateAfterClose(t *testing.T) {
+	ts := newTestServer(t, nil, nil, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets()); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.auth.ProtectPostConnect(ts.io.Of("/pc", nil), nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	tok := token(t, time.Now(), time.Hour, nil)
+	dialConnected(t, ts.url, "/", map[string]any{"token": tok}) // before Close
+	if err := ts.auth.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, ts.url, "/", map[string]any{"token": tok})
+	if data := connectErrorData(t, c.wait(t, "connect_error", 5*time.Second)); data["code"] != core.CodeInternal {
+		t.Fatalf("handshake after Close: %v, want internal_error", data)
+	}
+	p := dialConnected(t, ts.url, "/pc", nil)
+	_ = p.s.Emit(AuthenticateEvent, map[string]any{"token": tok})
+	if e := p.wait(t, "unauthorized", 5*time.Second); !strings.Contains(fmt.Sprint(e.args), core.CodeInternal) {
+		t.Fatalf("authenticate after Close: %v, want internal_error", e.args)
 	}
 }

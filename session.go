@@ -192,6 +192,9 @@ func (a *Auth) verify(ctx context.Context, v *core.Verifier, token any, hs *core
 	if hs != nil && token == nil {
 		return nil, errors.New("siojwt: nil token")
 	}
+	if a.closed.Load() {
+		return nil, core.NewError(core.CodeInternal, "internal error", ErrClosed)
+	}
 	res, err := v.Verify(ctx, token, hs)
 	if err != nil {
 		return nil, err

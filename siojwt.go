@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siojwt/siojwt/authz"
@@ -96,6 +97,7 @@ type Auth struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	closed atomic.Bool // Close was called: verify refuses
 	wg     sync.WaitGroup
 }
 
@@ -222,8 +224,12 @@ func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error)
 }
 
 // Close stops the Auth's background work (the revocation watch of a
-// watching store). Live sockets are left as they are.
+// watching store). Live sockets are left as they are; every
+// authentication after Close (handshake, "authenticate", recovery) is
+// refused with internal_error, since revocations would no longer reach
+// its socket: close the Auth with, or after, the server.
 func (a *Auth) Close() error {
+	a.closed.Store(true)
 	a.cancel()
 	a.wg.Wait()
 	return nil
