@@ -31,6 +31,10 @@ var (
 	// re-checks its token in its own "connection" handler: one registered
 	// before it would see the socket before that check.
 	ErrHandlerBeforeProtect = errors.New("siojwt: connection handler registered before Protect")
+	// ErrOtherServer: the namespace belongs to another server than the one
+	// the Auth was made for (New binds one server): its connections would
+	// all be refused.
+	ErrOtherServer = errors.New("siojwt: namespace of another server")
 	// ErrSocketsConnected: the namespace (or a child of the dynamic
 	// namespace) already has connected sockets. They connected without a
 	// check, and protecting the namespace would not make them

@@ -435,3 +435,18 @@ func TestAuthenticateAfterClose(t *testing.T) {
 		t.Fatalf("authenticate after Close: %v, want internal_error", e.args)
 	}
 }
+
+// TestProtectOtherServer: a namespace of another server is refused; its
+// connections were all refused at run time, with a log line that blamed
+// SetAdapter.
+func TestProtectOtherServer(t *testing.T) {
+	ts := newTestServer(t, nil, nil, func(*testServer) {})
+	other := socket.NewServer(nil, nil)
+	defer other.Close(nil)
+	if err := ts.auth.Protect(other.Sockets()); !errors.Is(err, ErrOtherServer) {
+		t.Fatalf("Protect of another server's namespace = %v, want ErrOtherServer", err)
+	}
+	if err := ts.auth.ProtectPostConnect(other.Of("/x", nil), nil); !errors.Is(err, ErrOtherServer) {
+		t.Fatalf("ProtectPostConnect of another server's namespace = %v, want ErrOtherServer", err)
+	}
+}

@@ -234,6 +234,9 @@ func (a *Auth) protect(nsp socket.Namespace, c *nsConfig, middleware func(*socke
 	if a.ctx.Err() != nil {
 		return fmt.Errorf("%w: protect namespaces before Close", ErrClosed)
 	}
+	if nsp.Server() != a.server {
+		return fmt.Errorf("%w: %q; make an Auth for each server (New)", ErrOtherServer, nsp.Name())
+	}
 	if _, ok := a.server.Adapter().(*isolation); !ok {
 		return fmt.Errorf("%w: call New after SetAdapter (for example the Redis adapter)", ErrAdapterReplaced)
 	}
