@@ -22,7 +22,8 @@ type Claims struct {
 	Subject string
 	// ID is "jti".
 	ID string
-	// Audience is "aud", as a list whether the token held a string or a list.
+	// Audience is "aud", as a list whether the token held a string or a
+	// list; the elements of a list that are not strings are left out.
 	Audience []string
 	// ExpiresAt is "exp", or the zero time when the token has none.
 	ExpiresAt time.Time
@@ -41,7 +42,6 @@ type Claims struct {
 	hasExp, hasNbf, hasIat bool
 	badExp, badNbf, badIat bool
 	farIat                 bool
-	badAud                 bool
 
 	// m is the whole payload as a map, decoded on the first Map call: a
 	// pointer until then, for claims that live as long as their socket.
@@ -92,7 +92,7 @@ func (c *Claims) decode(b []byte) error {
 	c.Issuer = stringClaim(r.Iss)
 	c.Subject = stringClaim(r.Sub)
 	c.ID = stringClaim(r.Jti)
-	c.Audience, c.badAud = audienceClaim(r.Aud)
+	c.Audience = audienceClaim(r.Aud)
 	c.exp, c.hasExp, c.badExp, _ = numberClaim(r.Exp)
 	c.nbf, c.hasNbf, c.badNbf, _ = numberClaim(r.Nbf)
 	c.iat, c.hasIat, c.badIat, c.farIat = numberClaim(r.Iat)
@@ -120,27 +120,28 @@ func stringClaim(r json.RawMessage) string {
 	return s
 }
 
-func audienceClaim(r json.RawMessage) (aud []string, bad bool) {
+// audienceClaim reads "aud" as jsonwebtoken compares it: a string, or the
+// strings of a list (other elements match no audience, as there); any
+// other value matches none.
+func audienceClaim(r json.RawMessage) (aud []string) {
 	switch {
 	case len(r) == 0 || string(r) == "null":
-		return nil, false
+		return nil
 	case r[0] == '"':
-		return []string{stringClaim(r)}, false
+		return []string{stringClaim(r)}
 	case r[0] == '[':
 		var list []any
 		if json.Unmarshal(r, &list) != nil {
-			return nil, true
+			return nil
 		}
 		for _, v := range list {
-			s, ok := v.(string)
-			if !ok {
-				return nil, true
+			if s, ok := v.(string); ok {
+				aud = append(aud, s)
 			}
-			aud = append(aud, s)
 		}
-		return aud, false
+		return aud
 	}
-	return nil, true
+	return nil
 }
 
 // MaxNumericDate bounds "exp", "nbf" and "iat", in seconds either side of

@@ -127,6 +127,10 @@ func TestJSONWebTokenMessages(t *testing.T) {
 		{name: "audience mismatch", opts: []core.Option{core.WithAudience("a", "b")}, token: hs(t, jwt.MapClaims{"aud": "c"}), code: core.CodeInvalidToken, msg: "jwt audience invalid. expected: a or b"},
 		{name: "audience one of list", opts: []core.Option{core.WithAudience("a", "b")}, token: hs(t, jwt.MapClaims{"aud": []string{"z", "b"}})},
 		{name: "audience missing", opts: []core.Option{core.WithAudience("a")}, token: hs(t, jwt.MapClaims{}), code: core.CodeInvalidToken, msg: "jwt audience invalid. expected: a"},
+		// jsonwebtoken compares the strings of a list and skips the rest.
+		{name: "audience in a list with a number", opts: []core.Option{core.WithAudience("a")}, token: hs(t, jwt.MapClaims{"aud": []any{"a", 5}})},
+		{name: "audience list of numbers", opts: []core.Option{core.WithAudience("a")}, token: hs(t, jwt.MapClaims{"aud": []any{5}}), code: core.CodeInvalidToken, msg: "jwt audience invalid. expected: a"},
+		{name: "audience a number", opts: []core.Option{core.WithAudience("a")}, token: hs(t, jwt.MapClaims{"aud": 5}), code: core.CodeInvalidToken, msg: "jwt audience invalid. expected: a"},
 		{name: "issuer mismatch", opts: []core.Option{core.WithIssuer("https://a/")}, token: hs(t, jwt.MapClaims{"iss": "https://b/"}), code: core.CodeInvalidToken, msg: "jwt issuer invalid. expected: https://a/"},
 		{name: "issuer one of list", opts: []core.Option{core.WithIssuer("x", "y")}, token: hs(t, jwt.MapClaims{"iss": "y"})},
 		{name: "issuer list mismatch", opts: []core.Option{core.WithIssuer("x", "y")}, token: hs(t, jwt.MapClaims{"iss": "z"}), code: core.CodeInvalidToken, msg: "jwt issuer invalid. expected: x,y"},
