@@ -208,7 +208,11 @@ func (c *Claims) Map() (map[string]any, error) {
 func (c *Claims) Raw() []byte { return c.raw }
 
 // Decode unmarshals the claims into v, typically a pointer to the
-// application's own claims struct.
+// application's own claims struct, with encoding/json: struct fields match
+// keys without regard to case, so a payload holding both "sub" and "SUB"
+// fills a field tagged "sub" with the later one. Read the registered
+// claims from the Claims' own fields (Subject, Issuer, ...), which the
+// verifier checked.
 func (c *Claims) Decode(v any) error { return json.Unmarshal(c.raw, v) }
 
 // DecodeClaims returns the claims decoded into a T.
