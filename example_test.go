@@ -43,7 +43,11 @@ func Example() {
 				left <- "goodbye " + c.Subject
 			}
 		})
-		greeted <- "hello " + auth.Claims(s).Subject
+		claims := auth.Claims(s)
+		if claims == nil { // cut (revoked, say) between its handshake and now
+			return
+		}
+		greeted <- "hello " + claims.Subject
 	})
 
 	mux := http.NewServeMux()

@@ -91,7 +91,7 @@ func (d *demo) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	tok, err := d.issue("u-"+randomID(6), name, role)
+	tok, err := d.issue("u-"+randomID(6), name, role, time.Now())
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "signing failed")
 		return
@@ -99,15 +99,31 @@ func (d *demo) login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"token": tok})
 }
 
-// refresh issues a new token for the same subject, name and role as the
-// valid, unrevoked bearer token.
+// maxSession is how long after its login a session may be refreshed: a
+// token that leaked cannot be renewed for ever.
+const maxSession = 12 * time.Hour
+
+// refresh issues a new token for the same subject, name, role and login
+// time as the valid, unrevoked bearer token, within maxSession of the
+// login. The bearer token stays valid until it expires: the sockets that
+// hold it are refreshed in-band with the new one.
 func (d *demo) refresh(w http.ResponseWriter, r *http.Request) {
 	res, ok := d.bearer(w, r)
 	if !ok {
 		return
 	}
 	u := userOf(res.Claims)
-	tok, err := d.issue(u.Subject, u.Name, u.Role)
+	login := res.Claims.IssuedAt
+	if v, ok := res.Claims.Get("auth_time"); ok {
+		if f, ok := v.(float64); ok {
+			login = time.Unix(int64(f), 0)
+		}
+	}
+	if time.Since(login) > maxSession {
+		writeError(w, http.StatusUnauthorized, "session too old: log in again")
+		return
+	}
+	tok, err := d.issue(u.Subject, u.Name, u.Role, login)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "signing failed")
 		return
@@ -115,19 +131,17 @@ func (d *demo) refresh(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"token": tok})
 }
 
-// logout revokes the bearer token by its ID: the sockets that hold it are
-// cut at once, and it opens no new one.
+// logout ends the session: it revokes the bearer token's subject, which
+// each login makes anew, so every token of the session goes (the earlier
+// ones of its refresh chain too), the sockets that hold them are cut at
+// once, and none opens or refreshes anything any more.
 func (d *demo) logout(w http.ResponseWriter, r *http.Request) {
 	res, ok := d.bearer(w, r)
 	if !ok {
 		return
 	}
-	// Kept for as long as the token verifies: exp plus the clock tolerance.
-	until, expires := d.verifier.ExpiresAt(res.Claims)
-	if !expires {
-		until = revoke.Forever
-	}
-	err := d.revoked.Revoke(r.Context(), revoke.JTI(res.Claims.ID, until))
+	// Kept until the last token of the session could expire.
+	err := d.revoked.Revoke(r.Context(), revoke.Revocation{Subject: res.Claims.Subject, Expires: time.Now().Add(d.cfg.tokenTTL + time.Minute)})
 	if err != nil {
 		d.log.Error("revoke failed", "err", err)
 		writeError(w, http.StatusInternalServerError, "revocation failed")
@@ -168,17 +182,18 @@ func (d *demo) bearer(w http.ResponseWriter, r *http.Request) (*core.Result, boo
 }
 
 // issue signs a token for the demo.
-func (d *demo) issue(sub, name, role string) (string, error) {
+func (d *demo) issue(sub, name, role string, login time.Time) (string, error) {
 	now := time.Now()
 	return d.signer.sign(jwt.MapClaims{
-		"iss":  issuer,
-		"aud":  audience,
-		"sub":  sub,
-		"name": name,
-		"role": role,
-		"jti":  randomID(16),
-		"iat":  now.Unix(),
-		"exp":  now.Add(d.cfg.tokenTTL).Unix(),
+		"iss":       issuer,
+		"aud":       audience,
+		"sub":       sub,
+		"name":      name,
+		"role":      role,
+		"jti":       randomID(16),
+		"iat":       now.Unix(),
+		"exp":       now.Add(d.cfg.tokenTTL).Unix(),
+		"auth_time": login.Unix(), // OpenID Connect's: when the user logged in
 	})
 }
 

@@ -182,11 +182,11 @@ type demo struct {
 // newDemo builds the server. base is the URL it is reachable at: it
 // verifies tokens with the key set it publishes there, exactly as it would
 // with an identity provider's.
-func newDemo(cfg config, base string, assets *clientAssets, logger *slog.Logger) (d *demo, err error) {
-	d = &demo{cfg: cfg, log: logger, mux: http.NewServeMux()}
+func newDemo(cfg config, base string, assets *clientAssets, logger *slog.Logger) (_ *demo, err error) {
+	d := &demo{cfg: cfg, log: logger, mux: http.NewServeMux()}
 	defer func() {
 		if err != nil {
-			d.Close()
+			d.Close() // d itself: the result is nil on failure
 		}
 	}()
 	if cfg.keyFile != "" {

@@ -11,10 +11,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +106,9 @@ func TestMethodNotAllowed(t *testing.T) {
 }
 
 // TestRefreshAndLogout: refresh keeps the subject and role with a new token
-// ID; logout revokes one token, which then neither refreshes nor logs out.
+// ID; logout ends the session: the token shown and every other of its
+// refresh chain then neither refresh nor log out (revoking the one token
+// shown let an earlier one of the chain renew the session for ever).
 func TestRefreshAndLogout(t *testing.T) {
 	base := startDemo(t)
 	first := login(t, base, "alice", true)
@@ -134,7 +138,7 @@ func TestRefreshAndLogout(t *testing.T) {
 		{name: "logout", path: "/logout", token: first, status: 200},
 		{name: "refresh revoked", path: "/refresh", token: first, status: 401, code: "invalid_token", errMsg: "jwt revoked"},
 		{name: "logout revoked", path: "/logout", token: first, status: 401, code: "invalid_token", errMsg: "jwt revoked"},
-		{name: "other token still valid", path: "/refresh", token: second, status: 200},
+		{name: "the rest of the session revoked", path: "/refresh", token: second, status: 401, code: "invalid_token", errMsg: "jwt revoked"},
 		{name: "no token", path: "/refresh", status: 401, errMsg: "Authorization: Bearer"},
 		{name: "garbage", path: "/refresh", token: "not.a.jwt", status: 401, code: "invalid_token", errMsg: "invalid token"},
 		{name: "tampered", path: "/refresh", token: tamper(t, second), status: 401, code: "invalid_token", errMsg: "invalid signature"},
@@ -539,5 +543,51 @@ func TestMissingAssets(t *testing.T) {
 	err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-assets", t.TempDir()}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "npm ci") || !strings.Contains(err.Error(), "-assets") {
 		t.Errorf("error %v, want one that says to run npm ci or pass -assets", err)
+	}
+}
+
+// TestRefreshSessionLimit: a token whose session began (auth_time) more
+// than maxSession ago is not refreshed, so that a leaked token cannot be
+// renewed for ever; a recent one is, and keeps its auth_time.
+func TestRefreshSessionLimit(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "key.pem")
+	if err := keygenCommand([]string{"-out", keyFile}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	base := startDemo(t, "-key", keyFile)
+	mint := func(authTime time.Time) string {
+		var out bytes.Buffer
+		if err := tokenCommand([]string{"-sub", "zed", "-ttl", "1h", "-claim", "auth_time=" + strconv.FormatInt(authTime.Unix(), 10), "-key", keyFile}, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out.String())
+	}
+	old := time.Now().Add(-maxSession - time.Minute)
+	if status, out := post(t, base+"/refresh", "", mint(old)); status != http.StatusUnauthorized || !strings.Contains(fmt.Sprint(out), "session too old") {
+		t.Fatalf("refresh of a session begun %v ago: %d %v", maxSession+time.Minute, status, out)
+	}
+	recent := time.Now().Add(-time.Hour)
+	status, out := post(t, base+"/refresh", "", mint(recent))
+	tok, _ := out["token"].(string)
+	if status != http.StatusOK || tok == "" {
+		t.Fatalf("refresh of a recent session: %d %v", status, out)
+	}
+	if c := unverified(t, tok); c["auth_time"] != float64(recent.Unix()) {
+		t.Fatalf("auth_time %v after the refresh, want %d", c["auth_time"], recent.Unix())
+	}
+}
+
+// TestStartupErrors: a key or algorithm the demo cannot use is an error
+// from serve, not a panic (the cleanup of a half-built demo dereferenced a
+// nil one).
+func TestStartupErrors(t *testing.T) {
+	for _, args := range [][]string{{"-key", filepath.Join(t.TempDir(), "missing.pem")}, {"-alg", "RS256"}} {
+		cfg, err := parseConfig(append([]string{"-addr", "127.0.0.1:0"}, args...), io.Discard)
+		if err != nil {
+			t.Fatalf("%v: refused as flags (%v): the test needs them to reach serve", args, err)
+		}
+		if err := serve(context.Background(), cfg, io.Discard, io.Discard); err == nil {
+			t.Errorf("%v: serve returned nil", args)
+		}
 	}
 }
