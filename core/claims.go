@@ -68,6 +68,10 @@ type registered struct {
 
 var errNotObject = errors.New("claims are not a JSON object")
 
+// errHugeNumber refuses claims holding a number beyond float64's range
+// outside exp, nbf and iat (readRegistered).
+var errHugeNumber = errors.New("claims hold a number beyond float64's range")
+
 // UnmarshalJSON decodes a token payload. It keeps the payload for Map and
 // Decode and reads the registered claims.
 func (c *Claims) UnmarshalJSON(b []byte) error {
@@ -80,13 +84,16 @@ func (c *Claims) decode(b []byte) error {
 	if len(b) == 0 || b[0] != '{' {
 		return errNotObject
 	}
-	r, ok := readRegistered(b)
+	r, huge, ok := readRegistered(b)
 	if !ok {
 		// Not reached for input that encoding/json validated; decode
 		// slowly so that direct callers get its error.
 		if err := json.Unmarshal(b, &r); err != nil {
 			return err
 		}
+	}
+	if huge {
+		return errHugeNumber
 	}
 	c.raw = b
 	c.Issuer = stringClaim(r.Iss)

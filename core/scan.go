@@ -17,9 +17,28 @@ import (
 // Keys match exactly (JSON is case-sensitive; encoding/json's struct
 // decoding is not), and a repeated key keeps its last value, as JSON.parse
 // does.
-func readRegistered(b []byte) (r registered, ok bool) {
+//
+// It also reports, in huge, a number beyond float64's range anywhere in
+// the payload but in the values exp, nbf and iat keep (which have their own
+// messages): such a payload cannot be read as a map (Claims.Map), and
+// golang-jwt refuses it as malformed.
+func readRegistered(b []byte) (r registered, huge, ok bool) {
+	var hugeExp, hugeNbf, hugeIat bool
+	keep := func(dst *json.RawMessage, dstHuge *bool, val []byte) {
+		huge = huge || *dstHuge // a repeated key: the value it replaces
+		*dst, *dstHuge = val, hugeNumber(val)
+	}
 	ok = members(b, func(key, val []byte) {
 		switch unquoteKey(key) {
+		case "exp":
+			keep(&r.Exp, &hugeExp, val)
+			return
+		case "nbf":
+			keep(&r.Nbf, &hugeNbf, val)
+			return
+		case "iat":
+			keep(&r.Iat, &hugeIat, val)
+			return
 		case "iss":
 			r.Iss = val
 		case "sub":
@@ -28,15 +47,39 @@ func readRegistered(b []byte) (r registered, ok bool) {
 			r.Jti = val
 		case "aud":
 			r.Aud = val
-		case "exp":
-			r.Exp = val
-		case "nbf":
-			r.Nbf = val
-		case "iat":
-			r.Iat = val
 		}
+		huge = huge || hugeNumber(val)
 	})
-	return r, ok
+	return r, huge, ok
+}
+
+// hugeNumber reports whether the JSON value v holds a number beyond
+// float64's range. Only a number with an exponent or of more than 308
+// digits can be: the others are not parsed.
+func hugeNumber(v []byte) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '"':
+			if i = skipString(v, i); i < 0 {
+				return false
+			}
+			i--
+		case c == '-' || c >= '0' && c <= '9':
+			j, exp := i, false
+			for j < len(v) && (v[j] == '-' || v[j] == '+' || v[j] == '.' || v[j] == 'e' || v[j] == 'E' || v[j] >= '0' && v[j] <= '9') {
+				exp = exp || v[j] == 'e' || v[j] == 'E'
+				j++
+			}
+			if exp || j-i > 308 {
+				if _, err := strconv.ParseFloat(string(v[i:j]), 64); err != nil {
+					return true
+				}
+			}
+			i = j - 1
+		}
+	}
+	return false
 }
 
 // members calls fn with the quoted key and the raw value of each member of

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -25,7 +26,7 @@ func FuzzReadRegistered(f *testing.F) {
 		if json.Unmarshal(b, &ref) != nil || ref == nil {
 			return
 		}
-		r, ok := readRegistered(bytes.TrimSpace(b))
+		r, _, ok := readRegistered(bytes.TrimSpace(b))
 		if !ok {
 			t.Fatalf("valid object refused: %s", s)
 		}
@@ -72,5 +73,42 @@ func TestNumberAndStringValues(t *testing.T) {
 		if okN != tt.isN || n != tt.num || okS != tt.isS || s != tt.str {
 			t.Errorf("%s: number (%v,%v) string (%q,%v)", tt.in, n, okN, s, okS)
 		}
+	}
+}
+
+// TestHugeNumber: claims holding a number beyond float64's range outside
+// the final exp, nbf and iat are refused as malformed (invalid token), as
+// golang-jwt refuses them; they cannot be read as a map. The fuzzer found
+// one nested in a custom claim that parse accepted.
+func TestHugeNumber(t *testing.T) {
+	tests := []struct {
+		payload string
+		huge    bool
+	}{
+		{`{"sub":"a","n":1e308}`, false},
+		{`{"sub":"a","n":1e309}`, true},
+		{`{"sub":"a","n":-1e309}`, true},
+		{`{"x":{"y":[1,` + strings.Repeat("9", 400) + `]}}`, true},
+		{`{"x":"1e999"}`, false},           // a string
+		{`{"x":"\"1e999"}`, false},         // an escaped quote in a string
+		{`{"n":1e-400}`, false},            // underflow is 0, as encoding/json reads it
+		{`{"exp":1e309}`, false},           // exp has its own message
+		{`{"exp":1e309,"exp":1}`, true},    // a replaced exp still counts
+		{`{"iat":1e309,"sub":"a"}`, false}, // so has iat
+		{`{"n":123456789012345678901234567890}`, false},
+	}
+	for _, tt := range tests {
+		_, huge, ok := readRegistered([]byte(tt.payload))
+		if !ok || huge != tt.huge {
+			t.Errorf("%s: huge %v, ok %v; want huge %v", tt.payload, huge, ok, tt.huge)
+		}
+		var m map[string]any
+		if refErr := json.Unmarshal([]byte(tt.payload), &m); tt.huge && refErr == nil {
+			t.Errorf("%s: encoding/json reads it, but it is called huge", tt.payload)
+		}
+	}
+	c := new(Claims)
+	if err := c.decode([]byte(`{"sub":"a","n":1e309}`)); err == nil {
+		t.Fatal("decode accepted a huge number")
 	}
 }
