@@ -147,9 +147,8 @@ func (ss *session) extractGrants(res *core.Result) authz.Grants {
 	g, err := ss.a.grantsExtractor().FromClaims(res.Claims)
 	if errors.Is(err, authz.ErrPanic) {
 		// A fault of the server's own code, as a panicking hook is.
-		ss.a.logError("grants function panicked", "namespace", logs.Clip(ss.s.Nsp().Name(), maxLoggedText),
-			"sub", logs.Clip(res.Claims.Subject, maxLoggedText), "token", Fingerprint(res.Token),
-			"cause", logs.Clip(err.Error(), maxLoggedCause))
+		ss.a.logPanic("grants function panicked", err.Error(), "namespace", logs.Clip(ss.s.Nsp().Name(), maxLoggedText),
+			"sub", logs.Clip(res.Claims.Subject, maxLoggedText), "token", Fingerprint(res.Token))
 	} else if err != nil && ss.a.log != nil {
 		// err names the claim and its shape, never its value.
 		ss.a.log.Debug("siojwt: grants claims ignored", "namespace", logs.Clip(ss.s.Nsp().Name(), maxLoggedText),
@@ -201,8 +200,8 @@ func (ss *session) forbidden(r *authz.Refusal, res *core.Result) Event {
 		ss.mu.Unlock()
 	}
 	if errors.Is(r, authz.ErrPanic) {
-		ss.a.logError("authorization rule panicked", "namespace", logs.Clip(ss.s.Nsp().Name(), maxLoggedText),
-			"rule", r.Rule(), "cause", logs.Clip(errors.Unwrap(r).Error(), maxLoggedCause))
+		ss.a.logPanic("authorization rule panicked", errors.Unwrap(r).Error(), "namespace", logs.Clip(ss.s.Nsp().Name(), maxLoggedText),
+			"rule", r.Rule())
 	}
 	e := ss.event(EventForbidden, r.Code(), res, 0, r)
 	// Not an authentication failure: Denied and Rule say what happened.

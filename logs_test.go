@@ -128,3 +128,33 @@ func TestUndeclaredProxyLoggedOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestPanicLogsBounded: a hook that panics on every event, with a long
+// value, writes at most the burst of lines, each cut short, with the count
+// of those left out; it used to write one unbounded line per event.
+func TestPanicLogsBounded(t *testing.T) {
+	var buf syncbuf.Buffer
+	clk := clock.NewFake(time.Now()) // frozen: the log's interval never ends
+	ts := newTestServer(t, clk, []Option{
+		WithLogger(slog.New(slog.NewTextHandler(&buf, nil))),
+		WithHook(func(e Event) { panic(strings.Repeat("x", 5000)) }),
+	}, func(ts *testServer) {
+		if err := ts.auth.Protect(ts.io.Sockets()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for range 3 * refusalLogBurst {
+		c := dial(t, ts.url, "/", map[string]any{"token": "not.a.jwt"})
+		c.wait(t, "connect_error", 5*time.Second)
+		c.s.Disconnect()
+	}
+	lines := strings.Count(buf.String(), "hook panicked")
+	if lines != refusalLogBurst {
+		t.Fatalf("%d 'hook panicked' lines for %d events, want %d", lines, 3*refusalLogBurst, refusalLogBurst)
+	}
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, "hook panicked") && len(l) > 2*maxLoggedCause {
+			t.Fatalf("a line of %d bytes: the panic value was not cut", len(l))
+		}
+	}
+}

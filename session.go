@@ -326,7 +326,7 @@ func (ss *session) onAuthenticate(args []any) {
 	}
 	if old == nil && ss.ns.onAuthenticated != nil {
 		if err := safely(func() error { ss.ns.onAuthenticated(ss.s); return nil }); err != nil {
-			a.logError("authenticated handler panicked", "namespace", logs.Clip(ss.s.Nsp().Name(), maxLoggedText), "err", err)
+			a.logPanic("authenticated handler panicked", err.Error(), "namespace", logs.Clip(ss.s.Nsp().Name(), maxLoggedText))
 			ss.cut(EventClosed, res, core.AsError(err))
 		}
 	}

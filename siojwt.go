@@ -76,6 +76,7 @@ type Auth struct {
 	proxies        []netip.Prefix // WithTrustedProxies
 	undeclared     sync.Once      // the warning about an undeclared proxy
 	refusals       logs.Rate      // log lines about refusals and cuts
+	panics         logs.Rate      // log lines about panics of the application's functions (logPanic)
 	revocation     RevocationStore
 	revoked        revocationLog // revocations announced lately (revocation.go)
 	limiter        *limiter
@@ -187,6 +188,7 @@ func New(server *socket.Server, v *core.Verifier, opts ...Option) (*Auth, error)
 		closeGrace: DefaultCloseGrace,
 		remoteAddr: directAddr,
 		refusals:   logs.Rate{Every: refusalLogEvery, Burst: refusalLogBurst},
+		panics:     logs.Rate{Every: refusalLogEvery, Burst: refusalLogBurst},
 		limiter:    newLimiter(DefaultFailureRate, DefaultFailureBurst, DefaultMaxLimitedAddrs),
 
 		pendingPerAddr: DefaultMaxPendingPerAddr,
@@ -253,7 +255,7 @@ func (a *Auth) report(e Event, reason string) {
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
-					a.logError("hook panicked", "panic", fmt.Sprint(p))
+					a.logPanic("hook panicked", fmt.Sprint(p))
 				}
 			}()
 			h(e)
@@ -305,6 +307,26 @@ func (a *Auth) logWarn(msg string, args ...any) {
 	if a.log != nil {
 		a.log.Warn("siojwt: "+msg, args...)
 	}
+}
+
+// logPanic logs, at Error level, a panic of one of the application's
+// functions (a hook, an authorization rule, a grants function), with its
+// value cut short. A client can make such a function run at packet rate,
+// so these lines are rate-limited as the refusal lines are, with the count
+// of those left out.
+func (a *Auth) logPanic(msg, cause string, args ...any) {
+	if a.log == nil {
+		return
+	}
+	suppressed, ok := a.panics.Allow(a.clock.Now())
+	if !ok {
+		return
+	}
+	args = append(args, "cause", logs.Clip(cause, maxLoggedCause))
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	a.log.Error("siojwt: "+msg, args...)
 }
 
 func (a *Auth) logError(msg string, args ...any) {
