@@ -420,3 +420,38 @@ func TestCutSocketHearsNoBroadcast(t *testing.T) {
 		t.Fatalf("the socket being cut heard a broadcast: %v", cut.names())
 	}
 }
+
+// TestClosedAfterAuthenticated: a connection that closes right after its
+// socket authenticated (post-connect mode) is cleaned up on another
+// goroutine than the one that reports the authentication; with a hook that
+// takes a while on EventAuthenticated, "closed" was reported first, and the
+// metrics' gauge of authenticated sockets counted the socket for good. Every
+// socket's hooks now see "authenticated", then one "closed".
+func TestClosedAfterAuthenticated(t *testing.T) {
+	var k kinds
+	slow := func(e Event) {
+		if e.Kind == EventAuthenticated {
+			time.Sleep(20 * time.Millisecond) // an audit hook writing to a database, say
+		}
+	}
+	ts := newTestServer(t, nil, []Option{WithHook(slow), WithHook(k.hook)}, func(ts *testServer) {
+		if err := ts.auth.ProtectPostConnect(ts.io.Sockets(), nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	tok := token(t, time.Now(), time.Hour, nil)
+	var ids []string
+	for range 5 {
+		c := dialConnected(t, ts.url, "/", nil)
+		ids = append(ids, string(c.s.Id()))
+		_ = c.s.Emit(AuthenticateEvent, map[string]any{"token": tok})
+		c.wait(t, "authenticated", 5*time.Second)
+		c.s.Io().Engine().Close() // the network drops at once
+	}
+	for _, id := range ids {
+		eventually(t, 5*time.Second, "the socket's closed event", func() bool { return slices.Contains(k.of(id), EventClosed) })
+		if got := k.of(id); !slices.Equal(got, []EventKind{EventAuthenticated, EventClosed}) {
+			t.Fatalf("socket %s: events %v, want authenticated, closed", id, got)
+		}
+	}
+}

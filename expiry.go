@@ -167,7 +167,7 @@ func (ss *session) scheduleLocked() {
 		a.unschedule(ss)
 		return
 	}
-	ss.warned = false
+	ss.flags &^= flagWarned
 	at := exp
 	if a.warnBefore > 0 {
 		// At the warning point, or at once for a token that is already
@@ -199,8 +199,8 @@ func (ss *session) onTimer() {
 		// The warning point: warn once per token, reschedule for the
 		// expiry.
 		a.schedule(ss, exp)
-		warn := a.warnBefore > 0 && !ss.warned
-		ss.warned = true
+		warn := a.warnBefore > 0 && ss.flags&flagWarned == 0
+		ss.flags |= flagWarned
 		ss.mu.Unlock()
 		if warn {
 			_ = ss.s.Emit(a.warnEvent, map[string]any{"exp": exp.Unix(), "expiresIn": left.Milliseconds()})

@@ -328,7 +328,7 @@ func (a *Auth) socketLeft(s *socket.Socket, recoverable bool) {
 	ss.mu.Lock()
 	joined := ss.joined
 	if !joined {
-		ss.left = true
+		ss.flags |= flagLeft
 	}
 	ss.mu.Unlock()
 	if joined {
@@ -384,7 +384,7 @@ func (a *Auth) handshake(s *socket.Socket, c *nsConfig) (xe *socket.ExtendedErro
 		return extended(e)
 	}
 	a.guard(s)
-	a.emit(ss.event(EventAuthenticated, "", res, a.clock.Now().Sub(start), nil))
+	ss.announce(ss.event(EventAuthenticated, "", res, a.clock.Now().Sub(start), nil))
 	a.iso.early.hold(s, ss) // see earlyPackets
 	return nil
 }
@@ -469,7 +469,7 @@ func (a *Auth) connected(s *socket.Socket, c *nsConfig) {
 	}
 	ss.mu.Lock()
 	ss.joined = true
-	left := ss.left
+	left := ss.flags&flagLeft != 0
 	if !ss.cleanedUpLocked() {
 		// Counted for disconnect until cleanup (see conns).
 		a.conns.add(s.Conn().Id())

@@ -107,5 +107,5 @@ func (a *Auth) recovered(ss *session) {
 	} else {
 		ss.s.Leave(PendingRoom)
 	}
-	a.emit(ss.event(EventAuthenticated, "", res, 0, nil))
+	ss.announce(ss.event(EventAuthenticated, "", res, 0, nil))
 }

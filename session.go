@@ -71,9 +71,8 @@ type session struct {
 
 	mu       sync.Mutex
 	state    state
-	warned   bool         // the expiry warning for the current token was sent
+	flags    flags        // the bits below
 	joined   bool         // "connection" was seen; from then until cleanup, the socket's connection is counted (conns)
-	left     bool         // the socket left its namespace before "connection" was seen (socketLeft)
 	qi       int32        // the session's place in the Auth's expiries, plus one; 0: no deadline (the queue's lock)
 	due      int64        // the deadline there, Unix nanoseconds: its warning, or its expiry (the queue's lock)
 	res      *core.Result // the accepted token; nil until one is
@@ -88,6 +87,41 @@ type session struct {
 	grants  atomic.Pointer[authz.Grants] // the current token's; nil until one is accepted
 	roomsMu sync.Mutex
 	rooms   map[string]struct{} // joined through Join
+}
+
+// flags are a session's yes-or-no facts, in one byte: a session is 160
+// bytes, a size class the next field would leave.
+type flags uint8
+
+const (
+	// flagWarned: the expiry warning for the current token was sent.
+	flagWarned flags = 1 << iota
+	// flagLeft: the socket left its namespace before "connection" was
+	// seen (socketLeft).
+	flagLeft
+	// flagAnnounced: the socket's first authentication was reported
+	// (announce).
+	flagAnnounced
+	// flagCloseOwed: cleanup came before that report, and left its
+	// EventClosed for announce to report after it.
+	flagCloseOwed
+)
+
+// announce reports ev, the socket's first authentication, then the
+// EventClosed that cleanup owes when the socket went away meanwhile: a
+// connection closed right after its socket authenticated is cleaned up on
+// another goroutine, and hooks (the metrics' gauge of authenticated
+// sockets among them) must see "authenticated" before "closed".
+func (ss *session) announce(ev Event) {
+	ss.a.emit(ev)
+	ss.mu.Lock()
+	ss.flags |= flagAnnounced
+	owed := ss.flags&flagCloseOwed != 0
+	res := ss.res
+	ss.mu.Unlock()
+	if owed {
+		ss.a.emit(ss.event(EventClosed, "", res, 0, nil))
+	}
 }
 
 // advanceLocked moves the session to st unless it is already there or
@@ -320,7 +354,7 @@ func (ss *session) onAuthenticate(args []any) {
 		return
 	}
 	if old == nil {
-		a.emit(ss.event(EventAuthenticated, "", res, took, nil))
+		ss.announce(ss.event(EventAuthenticated, "", res, took, nil))
 	} else {
 		a.emit(ss.event(EventRefreshed, "", res, took, nil))
 	}
@@ -501,6 +535,10 @@ func (ss *session) cleanup(recoverable, leaving bool) {
 	// counted (connected sees it closed), and is not cleaned up twice.
 	res, pend, counted := ss.res, ss.pendAddr, ss.joined
 	ss.pendAddr = ""
+	owe := res != nil && !cutting && ss.flags&flagAnnounced == 0
+	if owe {
+		ss.flags |= flagCloseOwed // announce reports it
+	}
 	ss.mu.Unlock()
 	a := ss.a
 	if counted {
@@ -523,7 +561,9 @@ func (ss *session) cleanup(recoverable, leaving bool) {
 			a.rememberForRecovery(ss.s, res)
 			ss.rememberRooms()
 		}
-		a.emit(ss.event(EventClosed, "", res, 0, nil))
+		if !owe {
+			a.emit(ss.event(EventClosed, "", res, 0, nil))
+		}
 	}
 }
 
