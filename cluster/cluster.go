@@ -297,12 +297,16 @@ func (a *Adapter) Kind() Kind { return a.kind }
 // logged, at a bounded rate.
 func (a *Adapter) Dropped() uint64 { return a.dropped.Load() }
 
+// maxLoggedError is the longest error text a dropped message's log line
+// keeps: an error may quote what the message held (a namespace name).
+const maxLoggedError = 256
+
 // drop counts and logs a message dropped.
 func (a *Adapter) drop(what string, size int, err error) {
 	a.dropped.Add(1)
 	if n, ok := a.drops.Allow(time.Now()); ok {
 		a.log.Warn("cluster: dropping a message from Redis "+what,
-			"error", err.Error(), "bytes", size, "suppressed", n)
+			"error", logs.Clip(err.Error(), maxLoggedError), "bytes", size, "suppressed", n)
 	}
 }
 

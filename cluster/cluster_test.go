@@ -793,3 +793,18 @@ func TestDownForTheBackOffOnly(t *testing.T) {
 		t.Errorf("%d failures after a successful dial, want 0", d.failures)
 	}
 }
+
+// TestDropLogClipped: a dropped message's error may quote what the message
+// held (a namespace name chosen by a client, relayed by another server):
+// its log line keeps at most maxLoggedError bytes of it.
+func TestDropLogClipped(t *testing.T) {
+	var buf syncbuf.Buffer
+	a := &Adapter{log: slog.New(slog.NewTextHandler(&buf, nil)), drops: &logs.Rate{Every: time.Second, Burst: 5}}
+	a.drop("for a test", 10, errors.New("namespace "+strings.Repeat("n", 5000)))
+	if got := buf.String(); !strings.Contains(got, "dropping a message") || len(got) > 2*maxLoggedError {
+		t.Fatalf("log line of %d bytes: %.200q", len(got), got)
+	}
+	if a.Dropped() != 1 {
+		t.Fatalf("Dropped() = %d", a.Dropped())
+	}
+}

@@ -33,6 +33,7 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/siojwt/siojwt"
@@ -186,10 +187,25 @@ func auditHook(log *slog.Logger) func(siojwt.Event) {
 		}
 		if e.Err != nil {
 			// The internal cause: fine for an audit log, never for clients.
-			attrs = append(attrs, slog.String("cause", e.Err.Error()))
+			// It may quote what a client sent (a key ID, say): cut it short.
+			attrs = append(attrs, slog.String("cause", clip(e.Err.Error(), maxCause)))
 		}
 		log.LogAttrs(context.Background(), level, "auth", attrs...)
 	}
+}
+
+// maxCause is the longest cause an audit line keeps, in bytes.
+const maxCause = 256
+
+// clip cuts s to at most n bytes, at a character boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // mint returns an HS256 token for sub, issued at now and valid for ttl.

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 	"testing"
 	"time"
 
@@ -302,4 +303,15 @@ func TestRunServes(t *testing.T) {
 		t.Fatal("run did not return after cancel")
 	}
 	_ = w.Close()
+}
+
+// TestClip: an audit line's cause is cut short at a character boundary (a
+// client's 5 KB key ID would otherwise reach the audit log whole).
+func TestClip(t *testing.T) {
+	if got := clip(strings.Repeat("é", 200), maxCause); len(got) > maxCause+len("…") || !utf8.ValidString(got) {
+		t.Fatalf("clip: %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
+	}
+	if got := clip("short", maxCause); got != "short" {
+		t.Fatalf("clip(short) = %q", got)
+	}
 }
