@@ -11,9 +11,9 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"unicode/utf8"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/siojwt/siojwt"
 	"github.com/siojwt/siojwt/core"
