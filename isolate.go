@@ -59,15 +59,15 @@ type isolatingAdapter struct {
 
 	heldMu sync.Mutex
 	held   map[socket.SocketId]*heldSession // restored sockets waiting for their check
-	heldN  atomic.Int32                     // len(held), read without the lock
+	heldN  atomic.Int32                     // len(held), read without the lock (PersistSession, DelAll)
 }
 
 // heldSession is what a socket restored by connection-state recovery waits
 // for until its token is checked: the rooms it had, and the packets it
-// missed, then those broadcast to it meanwhile, in order.
+// missed.
 type heldSession struct {
 	rooms   *types.Set[socket.Room]
-	joined  bool // the socket is in rooms (restoreRooms): its current rooms decide
+	joined  bool // the socket is in rooms (restoreRooms): its current rooms count
 	packets []any
 }
 
@@ -88,18 +88,9 @@ func (a *isolatingAdapter) exclude(opts *socket.BroadcastOptions) *socket.Broadc
 	return &socket.BroadcastOptions{Rooms: opts.Rooms, Except: except, Flags: opts.Flags}
 }
 
-// Broadcast excludes pending sockets, then broadcasts. A packet for a
-// socket held since its restoration is kept for it (holdBroadcast).
+// Broadcast excludes pending sockets, then broadcasts.
 func (a *isolatingAdapter) Broadcast(p *parser.Packet, opts *socket.BroadcastOptions) {
-	out := a.exclude(opts)
-	var held []socket.SocketId
-	if out != opts && a.heldN.Load() > 0 && persistable(p, out) {
-		held = a.heldFor(out)
-	}
-	a.Adapter.Broadcast(p, out)
-	if len(held) > 0 {
-		a.holdBroadcast(held, p.Data)
-	}
+	a.Adapter.Broadcast(p, a.exclude(opts))
 }
 
 // BroadcastWithAck excludes pending sockets, then broadcasts.
@@ -142,72 +133,15 @@ func (a *isolatingAdapter) Close() {
 func (a *isolatingAdapter) PersistSession(s *socket.SessionToPersist) {
 	if s != nil {
 		a.iso.persisted.Store(s.Sid, struct{}{})
+		if rooms, ok := a.heldRooms(s.Sid); ok {
+			// Dropped again while held: the rooms it had, not PendingRoom,
+			// so that a later recovery restores them and what they got.
+			restored := *s
+			restored.Rooms = rooms
+			s = &restored
+		}
 	}
 	a.Adapter.PersistSession(s)
-}
-
-// persistable reports whether the server library keeps p for
-// connection-state recovery: an event without acknowledgement, not
-// volatile.
-func persistable(p *parser.Packet, opts *socket.BroadcastOptions) bool {
-	return p.Type == parser.EVENT && p.Id == nil && (opts.Flags == nil || !opts.Flags.Volatile)
-}
-
-// heldFor returns the held sockets a broadcast with opts is for, and adds
-// them to its exceptions: they get it from holdBroadcast, once the server
-// library has added its recovery offset to it.
-func (a *isolatingAdapter) heldFor(opts *socket.BroadcastOptions) []socket.SocketId {
-	a.heldMu.Lock()
-	defer a.heldMu.Unlock()
-	var ids []socket.SocketId
-	for id, h := range a.held {
-		rooms := h.rooms
-		if h.joined {
-			if s, ok := a.nsp.Sockets().Load(id); ok {
-				rooms = s.Rooms()
-			}
-		}
-		if includes(rooms, opts) {
-			ids = append(ids, id)
-			opts.Except.Add(socket.Room(id))
-		}
-	}
-	return ids
-}
-
-// includes reports whether a socket in rooms gets a broadcast with opts, as
-// the server library decides for the packets a restored socket missed;
-// PendingRoom, which every broadcast excepts and which a held socket is in
-// while held, does not count.
-func includes(rooms *types.Set[socket.Room], opts *socket.BroadcastOptions) bool {
-	if rooms == nil {
-		return false
-	}
-	in := opts.Rooms == nil || opts.Rooms.Len() == 0
-	for _, r := range rooms.Keys() {
-		if r == PendingRoom {
-			continue
-		}
-		if opts.Except.Has(r) {
-			return false
-		}
-		in = in || opts.Rooms.Has(r)
-	}
-	return in
-}
-
-// holdBroadcast keeps data for the sockets ids, or writes it to those whose
-// hold ended meanwhile.
-func (a *isolatingAdapter) holdBroadcast(ids []socket.SocketId, data any) {
-	a.heldMu.Lock()
-	defer a.heldMu.Unlock()
-	for _, id := range ids {
-		if h, ok := a.held[id]; ok {
-			h.packets = append(h.packets, data)
-		} else if s, ok := a.nsp.Sockets().Load(id); ok && !s.Rooms().Has(PendingRoom) {
-			writeEvent(s, data)
-		}
-	}
 }
 
 // RestoreSession restores a session for connection-state recovery. In a
@@ -215,10 +149,11 @@ func (a *isolatingAdapter) holdBroadcast(ids []socket.SocketId, data any) {
 // the restored socket in its rooms and send it the packets it missed as it
 // builds the socket, before anything checks its token: a client whose token
 // was revoked or expired meanwhile would hear them, and the broadcasts
-// made during the check. The socket starts in PendingRoom instead; its
-// rooms and missed packets are held until its token is checked
-// (restoreRooms, deliverHeld), and so are the broadcasts it would get
-// meanwhile.
+// made during the check. The socket starts in PendingRoom instead, out of
+// every broadcast; its rooms and missed packets are held until its token
+// is checked (restoreRooms, deliverHeld). Broadcasts made during the check
+// do not reach it: the cluster adapters deliver those of other servers
+// past this wrapper, so none could be held for it.
 func (a *isolatingAdapter) RestoreSession(pid socket.PrivateSessionId, offset string) (*socket.Session, error) {
 	s, err := a.Adapter.RestoreSession(pid, offset)
 	if err != nil || s == nil || s.SessionToPersist == nil || !a.iso.protects(a.nsp) {
@@ -250,18 +185,68 @@ func (a *isolatingAdapter) restoreRooms(s *socket.Socket) {
 }
 
 // deliverHeld ends the hold of a socket whose token passed its check: it
-// gets the packets held for it, in order, and leaves PendingRoom.
+// gets the packets it missed, in order, and leaves PendingRoom. When the
+// check made it leave a room it had (its new token does not grant it), the
+// missed packets are dropped: the server library does not say which room
+// each was for.
 func (a *isolatingAdapter) deliverHeld(s *socket.Socket) {
 	a.heldMu.Lock()
 	defer a.heldMu.Unlock()
 	if h, ok := a.held[s.Id()]; ok {
 		delete(a.held, s.Id())
 		a.heldN.Store(int32(len(a.held)))
-		for _, data := range h.packets {
-			writeEvent(s, data)
+		if !leftAny(h.rooms, s.Rooms()) {
+			for _, data := range h.packets {
+				writeEvent(s, data)
+			}
 		}
 	}
 	s.Leave(PendingRoom)
+}
+
+// leftAny reports whether a room of had (PendingRoom aside) is not in now.
+func leftAny(had, now *types.Set[socket.Room]) bool {
+	if had == nil {
+		return false
+	}
+	for _, r := range had.Keys() {
+		if r != PendingRoom && !now.Has(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// heldRooms returns the rooms a held socket is to have: those it had, or,
+// once it joined them (restoreRooms), those it is in; PendingRoom aside.
+func (a *isolatingAdapter) heldRooms(id socket.SocketId) (*types.Set[socket.Room], bool) {
+	if a.heldN.Load() == 0 {
+		return nil, false
+	}
+	a.heldMu.Lock()
+	h, ok := a.held[id]
+	var rooms *types.Set[socket.Room]
+	if ok {
+		rooms = h.rooms
+		if h.joined {
+			if s, live := a.nsp.Sockets().Load(id); live {
+				rooms = s.Rooms()
+			}
+		}
+	}
+	a.heldMu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	out := types.NewSet[socket.Room]()
+	if rooms != nil {
+		for _, r := range rooms.Keys() {
+			if r != PendingRoom {
+				out.Add(r)
+			}
+		}
+	}
+	return out, true
 }
 
 // dropHold forgets the hold of a socket that leaves.

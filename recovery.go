@@ -35,9 +35,19 @@ func recoveryWindow(srv *socket.Server) time.Duration {
 // one) is verified and must be for the same subject; without one, the
 // authentication the socket had before it dropped is checked again.
 func (a *Auth) recovered(ss *session) {
+	// Forgotten once the check has ended, not before: a socket whose
+	// connection drops again during its check is recovered again with the
+	// same identity to match.
+	key := recoveryKey(ss.s)
 	var prev *core.Result
-	if v, ok := a.recent.LoadAndDelete(recoveryKey(ss.s)); ok {
+	gone := false // the socket went away during its check
+	if v, ok := a.recent.Load(key); ok {
 		prev = v.(*core.Result)
+		defer func() {
+			if !gone {
+				a.recent.CompareAndDelete(key, v)
+			}
+		}()
 	}
 	mark := a.revoked.mark()
 	var res *core.Result
@@ -92,6 +102,13 @@ func (a *Auth) recovered(ss *session) {
 		return
 	}
 	ss.mu.Lock()
+	if !ss.liveLocked() {
+		// Gone (or cut) during its check: nothing to authenticate, and
+		// no "authenticated" to report after its "closed".
+		gone = ss.state != stateCutting
+		ss.mu.Unlock()
+		return
+	}
 	ss.advanceLocked(stateAuthenticated)
 	ss.res, ss.at = res, a.clock.Now().UnixNano()
 	ss.scheduleLocked()
@@ -100,8 +117,7 @@ func (a *Auth) recovered(ss *session) {
 		ss.cut(revokedKind(e), res, e)
 		return
 	}
-	// Checked: the packets it missed, and those broadcast to it since it
-	// was restored, then out of PendingRoom.
+	// Checked: the packets it missed, then out of PendingRoom.
 	if isolated {
 		hold.deliverHeld(ss.s)
 	} else {
