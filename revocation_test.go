@@ -168,52 +168,19 @@ func TestRevokedWhileRecovered(t *testing.T) {
 	now := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	first, err := openEIO(ctx, newHTTPClient(2), ts.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := first.send(ctx, connectPacket(token(t, now, time.Hour, jwt.MapClaims{"jti": "old"}))); err != nil {
-		t.Fatal(err)
-	}
-	p, err := first.until(ctx, "40")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var connected struct{ Sid, Pid string }
-	if err := json.Unmarshal([]byte(p[2:]), &connected); err != nil || connected.Pid == "" {
-		t.Fatalf("CONNECT answer %q: %v (no pid: recovery off?)", p, err)
-	}
-	ts.io.Emit("tick") // a packet whose offset the reconnect names
-	p, err = first.until(ctx, `42["tick"`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tick []string
-	if err := json.Unmarshal([]byte(p[2:]), &tick); err != nil || len(tick) != 2 {
-		t.Fatalf("tick %q: %v", p, err)
-	}
-	s, ok := ts.io.Sockets().Sockets().Load(socket.SocketId(connected.Sid))
-	if !ok {
-		t.Fatal("no server socket")
-	}
-	s.Conn().Close(true) // a recoverable close: the server library persists the socket
-	eventually(t, 5*time.Second, "the socket gone", func() bool { _, ok := ts.io.Sockets().Sockets().Load(s.Id()); return !ok })
+	r := dropAfterTick(ctx, t, ts, token(t, now, time.Hour, jwt.MapClaims{"jti": "old"}), nil)
 	ts.io.Emit("missed") // while it is away: not for a revoked token
 
-	second, err := openEIO(ctx, newHTTPClient(2), ts.url)
+	second, err := reconnectRecovering(ctx, t, ts, token(t, now, time.Hour, jwt.MapClaims{"jti": "new"}), r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(map[string]string{"token": token(t, now, time.Hour, jwt.MapClaims{"jti": "new"}), "pid": connected.Pid, "offset": tick[1]})
-	if err := second.send(ctx, "40"+string(b)); err != nil {
-		t.Fatal(err)
-	}
-	p, err = second.until(ctx, "40", "44", `42["missed"`) // the server library sends missed packets before the CONNECT answer
+	p, err := second.until(ctx, "40", "44", `42["missed"`) // the server library sends missed packets before the CONNECT answer
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal([]byte(p[2:]), &connected); err != nil || !strings.HasPrefix(p, "40") {
-		t.Fatalf("reconnect answer %q: %v", p, err)
+	if !strings.HasPrefix(p, "40") {
+		t.Fatalf("reconnect answer %q", p)
 	}
 	if p, err = second.until(ctx, `42["unauthorized"`, `42["missed"`); err != nil {
 		t.Fatalf("the recovered socket with a token revoked during its check was not cut: %v", err)
@@ -266,46 +233,14 @@ func TestRecoveryHoldsPackets(t *testing.T) {
 	now := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	first, err := openEIO(ctx, newHTTPClient(2), ts.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := first.send(ctx, connectPacket(token(t, now, time.Hour, jwt.MapClaims{"jti": "first"}))); err != nil {
-		t.Fatal(err)
-	}
-	p, err := first.until(ctx, "40")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var connected struct{ Sid, Pid string }
-	if err := json.Unmarshal([]byte(p[2:]), &connected); err != nil || connected.Pid == "" {
-		t.Fatalf("CONNECT answer %q: %v", p, err)
-	}
-	ts.io.Emit("tick")
-	if p, err = first.until(ctx, `42["tick"`); err != nil {
-		t.Fatal(err)
-	}
-	var tick []string
-	if err := json.Unmarshal([]byte(p[2:]), &tick); err != nil || len(tick) != 2 {
-		t.Fatalf("tick %q: %v", p, err)
-	}
-	s, ok := ts.io.Sockets().Sockets().Load(socket.SocketId(connected.Sid))
-	if !ok {
-		t.Fatal("no server socket")
-	}
-	s.Conn().Close(true)
-	eventually(t, 5*time.Second, "the socket gone", func() bool { _, ok := ts.io.Sockets().Sockets().Load(s.Id()); return !ok })
+	r := dropAfterTick(ctx, t, ts, token(t, now, time.Hour, jwt.MapClaims{"jti": "first"}), nil)
 	ts.io.Emit("missed")
 
-	second, err := openEIO(ctx, newHTTPClient(2), ts.url)
+	second, err := reconnectRecovering(ctx, t, ts, token(t, now, time.Hour, jwt.MapClaims{"jti": "back"}), r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(map[string]string{"token": token(t, now, time.Hour, jwt.MapClaims{"jti": "back"}), "pid": connected.Pid, "offset": tick[1]})
-	if err := second.send(ctx, "40"+string(b)); err != nil {
-		t.Fatal(err)
-	}
-	if p, err = second.until(ctx, "40", "44", "42["); err != nil || !strings.HasPrefix(p, "40") {
+	if p, err := second.until(ctx, "40", "44", "42["); err != nil || !strings.HasPrefix(p, "40") {
 		t.Fatalf("reconnect answer %q: %v (an event before the CONNECT answer was not held)", p, err)
 	}
 	var got []string
@@ -313,7 +248,8 @@ func TestRecoveryHoldsPackets(t *testing.T) {
 		if want == "after" {
 			ts.io.Emit("after")
 		}
-		if p, err = second.until(ctx, `42[`); err != nil {
+		p, err := second.until(ctx, `42[`)
+		if err != nil {
 			t.Fatalf("after %v: %v", got, err)
 		}
 		var ev []string
